@@ -1,0 +1,51 @@
+# cachectl build, run and test entry points. `make run` and `make test` work
+# on a fresh Debian machine as root: they install what they need first.
+
+GO ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
+BIN := bin/cachectl
+# Debian packages the tests talk to for real: the reference memcached and its
+# conformance tools, real client libraries, the kernel's firewall and
+# conntrack front ends, and iproute2 for network namespaces.
+DEB_PACKAGES := iproute2 iptables conntrack memcached libmemcached-tools netcat-openbsd \
+	python3 python3-pymemcache python3-memcache
+TEST_FLAGS ?= -count=1 -timeout 30m
+
+.PHONY: all build run test bench deps deps-deb deps-go check clean
+
+all: build
+
+deps: deps-deb deps-go
+
+# Installs only the packages that are missing, so a prepared machine pays nothing.
+deps-deb:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+deps-go:
+	$(GO) mod download
+
+build: deps-go
+	$(GO) build -o $(BIN) ./cmd/cachectl
+
+# The daemon on loopback with memcached's defaults, in the foreground.
+run: build
+	./$(BIN) serve -l 127.0.0.1 -p 11211
+
+check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+test: deps build check
+	$(GO) test $(TEST_FLAGS) ./...
+
+bench: deps build
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+clean:
+	rm -rf bin

@@ -1,0 +1,87 @@
+package main
+
+import (
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+// app carries what every command needs from its caller, so that commands
+// can be run in-process by tests with their own streams.
+type app struct {
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+	getenv func(string) string
+}
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv}
+	root := newRootCmd(a)
+	root.SetArgs(args)
+	err := root.Execute()
+	if err != nil {
+		reportError(stderr, err)
+	}
+	return exitCode(err)
+}
+
+func newRootCmd(a *app) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "cachectl",
+		Short: "A memcached-compatible cache daemon with an enforced, audited peer allowlist",
+		Long: `cachectl runs a memcached-compatible cache daemon and controls who may reach it.
+
+  -l/--listen and --addr choose the LOCAL address the daemon listens on.
+  "cachectl allow ADDR" chooses which PEERS may connect (policy + firewall).
+
+` + exitCodesHelp,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+	}
+	root.SetIn(a.stdin)
+	root.SetOut(a.stdout)
+	root.SetErr(a.stderr)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError(err) })
+	root.CompletionOptions.DisableDefaultCmd = true
+
+	for _, c := range []*cobra.Command{
+		newVersionCmd(a),
+	} {
+		root.AddCommand(c)
+	}
+	return root
+}
+
+// defaultPolicyPath is where the policy lives unless --policy or
+// CACHECTL_POLICY say otherwise.
+const defaultPolicyPath = "/etc/cachectl/policy.yaml"
+
+// addPolicyFlag gives a command the --policy flag every policy-reading
+// command shares; the environment variable CACHECTL_POLICY sets the default.
+func addPolicyFlag(a *app, cmd *cobra.Command, dst *string) {
+	def := defaultPolicyPath
+	if v := a.getenv("CACHECTL_POLICY"); v != "" {
+		def = v
+	}
+	cmd.Flags().StringVar(dst, "policy", def, "policy file (env CACHECTL_POLICY)")
+}
+
+// noArgs rejects positional arguments as bad usage (exit code 2).
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usageErrorf("%s takes no arguments, got %q", cmd.CommandPath(), args)
+	}
+	return nil
+}
+
+// minArgs requires at least n positional arguments (exit code 2 otherwise).
+func minArgs(n int, what string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) < n {
+			return usageErrorf("%s needs %s; see '%s --help'", cmd.CommandPath(), what, cmd.CommandPath())
+		}
+		return nil
+	}
+}
