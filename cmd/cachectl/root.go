@@ -48,6 +48,7 @@ func newRootCmd(a *app) *cobra.Command {
 
 	for _, c := range []*cobra.Command{
 		newVersionCmd(a),
+		newInterfacesCmd(a),
 	} {
 		root.AddCommand(c)
 	}
