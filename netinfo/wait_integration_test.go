@@ -120,3 +120,62 @@ func TestWaitSeesInterfaceComeUp(t *testing.T) {
 		t.Fatalf("Wait = %v, %v; want 10.213.9.3 once ni0 is up", aps, err)
 	}
 }
+
+// TestChangesStopsWhenDone shows a notice arrives for a real change and the
+// subscriptions end (the channel closes) once done is closed, so Wait leaves
+// no netlink goroutines behind.
+func TestChangesStopsWhenDone(t *testing.T) {
+	t.Parallel()
+	ns := upPair(t)
+	done := make(chan struct{})
+	ch, err := In(ns.Handle()).Changes(done)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.MustRun("ip", "addr", "add", "10.213.9.4/24", "dev", "ni0")
+	select {
+	case <-ch:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no notice within 5 s of adding an address")
+	}
+	close(done)
+	deadline := time.After(5 * time.Second)
+	for {
+		select {
+		case _, ok := <-ch:
+			if !ok {
+				return
+			}
+		case <-deadline:
+			t.Fatal("Changes channel still open 5 s after done was closed")
+		}
+	}
+}
+
+// TestNonlocalBindDoesNotChangeTheVerdict: with ip_nonlocal_bind the kernel
+// lets a socket bind a foreign address (and then receive nothing); cachectl
+// still refuses it, as NotLocalError's message promises.
+func TestNonlocalBindDoesNotChangeTheVerdict(t *testing.T) {
+	t.Parallel()
+	ns := upPair(t)
+	ns.MustRun("sysctl", "-q", "-w", "net.ipv4.ip_nonlocal_bind=1")
+	s, err := GatherIn(ns.Handle())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := netip.MustParseAddr("10.213.9.5")
+	var nl *NotLocalError
+	if err := CheckListen(s, a); !errors.As(err, &nl) {
+		t.Fatalf("CheckListen(%s) = %v, want NotLocalError", a, err)
+	}
+	err = ns.Do(func() error {
+		l, err := net.Listen("tcp", netip.AddrPortFrom(a, 0).String())
+		if err == nil {
+			l.Close()
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatalf("with ip_nonlocal_bind=1 the kernel was expected to allow the bind: %v", err)
+	}
+}
