@@ -49,6 +49,7 @@ func newRootCmd(a *app) *cobra.Command {
 	for _, c := range []*cobra.Command{
 		newVersionCmd(a),
 		newServeCmd(a),
+		newInterfacesCmd(a),
 	} {
 		root.AddCommand(c)
 	}
