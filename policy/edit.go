@@ -9,6 +9,11 @@ import (
 	"syscall"
 )
 
+// ErrUnchanged, returned by an Edit function, means the policy is already
+// as wanted: Edit returns the policy and nil without rewriting the file, so
+// watchers see no change.
+var ErrUnchanged = errors.New("policy unchanged")
+
 // FileMode is the mode of a policy file cachectl writes: readable by the
 // daemon and tooling, writable by root only.
 const FileMode = 0o644
@@ -18,7 +23,8 @@ const FileMode = 0o644
 // It loads the file (or Default when it does not exist, creating the
 // directory), calls fn, validates, and replaces the file atomically. A file
 // that does not parse or validate is never overwritten; if fn returns an
-// error nothing is written. It returns the policy as written.
+// error nothing is written. It returns the policy as written (or as found,
+// when fn returns ErrUnchanged).
 func Edit(path string, fn func(*Policy) error) (*Policy, error) {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -37,7 +43,10 @@ func Edit(path string, fn func(*Policy) error) (*Policy, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := fn(p); err != nil {
+	if err := fn(p); errors.Is(err, ErrUnchanged) {
+		p.Reindex()
+		return p, nil
+	} else if err != nil {
 		return nil, err
 	}
 	if err := p.Validate(); err != nil {

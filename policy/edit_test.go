@@ -88,7 +88,15 @@ func TestEditWritesNothingOnFailure(t *testing.T) {
 	if _, err := Edit(path, func(*Policy) error { return boom }); !errors.Is(err, boom) {
 		t.Errorf("fn error not returned: %v", err)
 	}
-	_, err := Edit(path, func(p *Policy) error { p.Bind.Port = 0; return nil })
+	before, _ := os.Stat(path)
+	p, err := Edit(path, func(*Policy) error { return ErrUnchanged })
+	if err != nil || p == nil || p.Version != 1 {
+		t.Errorf("ErrUnchanged: %v, %v; want the loaded policy and nil", p, err)
+	}
+	if after, _ := os.Stat(path); !os.SameFile(before, after) {
+		t.Error("ErrUnchanged rewrote the file")
+	}
+	_, err = Edit(path, func(p *Policy) error { p.Bind.Port = 0; return nil })
 	var ve *ValidationError
 	if !errors.As(err, &ve) || ve.Path != path {
 		t.Errorf("invalid result: %v, want a *ValidationError naming the file", err)

@@ -48,6 +48,9 @@ func newRootCmd(a *app) *cobra.Command {
 
 	for _, c := range []*cobra.Command{
 		newVersionCmd(a),
+		newAllowCmd(a),
+		newRevokeCmd(a),
+		newPolicyCmd(a),
 	} {
 		root.AddCommand(c)
 	}
