@@ -50,6 +50,9 @@ func newRootCmd(a *app) *cobra.Command {
 		newVersionCmd(a),
 		newServeCmd(a),
 		newInterfacesCmd(a),
+		newAllowCmd(a),
+		newRevokeCmd(a),
+		newPolicyCmd(a),
 	} {
 		root.AddCommand(c)
 	}
