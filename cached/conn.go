@@ -32,16 +32,23 @@ const (
 	keepBuffer = 256 << 10
 )
 
-// Connection states as `stats conns` names them.
+// Connection states, kept as small integers so recording one per request
+// costs an atomic store and no allocation.
+type connState uint32
+
 const (
-	stateNewCmd   = "conn_new_cmd"
-	stateRead     = "conn_read"
-	stateParseCmd = "conn_parse_cmd"
-	stateNread    = "conn_nread"
-	stateSwallow  = "conn_swallow"
-	stateWrite    = "conn_mwrite"
-	stateClosing  = "conn_closing"
+	stateNewCmd connState = iota
+	stateRead
+	stateParseCmd
+	stateNread
+	stateSwallow
+	stateWrite
 )
+
+// String is the name `stats conns` reports, as memcached names it.
+func (s connState) String() string {
+	return [...]string{"conn_new_cmd", "conn_read", "conn_parse_cmd", "conn_nread", "conn_swallow", "conn_mwrite"}[s]
+}
 
 // errClose ends a connection without an error worth logging (quit, garbage).
 var errClose = errors.New("connection closed by protocol")
@@ -65,9 +72,10 @@ type conn struct {
 	closing bool
 	scratch []byte
 	segs    [][]byte
+	crlf    [2]byte
 	tokens  [maxTokens][]byte
 
-	state   atomic.Pointer[string]
+	state   atomic.Uint32
 	lastCmd atomic.Uint32
 }
 
@@ -77,7 +85,7 @@ func newConn(srv *Server, rw io.ReadWriter) *conn {
 	return c
 }
 
-func (c *conn) setState(s string) { c.state.Store(&s) }
+func (c *conn) setState(s connState) { c.state.Store(uint32(s)) }
 
 // serve runs the connection until the client leaves, the protocol closes
 // it, or the server shuts down. A panic is contained to this connection.
@@ -259,11 +267,10 @@ func (c *conn) readValue(p store.Pending) (ok bool, err error) {
 			return false, err
 		}
 	}
-	var crlf [2]byte
-	if err := c.readFull(crlf[:]); err != nil {
+	if err := c.readFull(c.crlf[:]); err != nil {
 		return false, err
 	}
-	return crlf == [2]byte{'\r', '\n'}, nil
+	return c.crlf == [2]byte{'\r', '\n'}, nil
 }
 
 // isTimeout tells a read interrupted by shutdown or idle timeout apart from

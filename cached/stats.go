@@ -332,11 +332,11 @@ func (c *conn) statsConns() {
 	}
 	s.mu.Lock()
 	for o := range s.conns {
-		st := *o.state.Load()
+		st := connState(o.state.Load())
 		if o == c {
 			st = stateParseCmd
 		}
-		rows = append(rows, row{id: o.id, addr: o.remote, listen: o.local, state: st, idle: now - o.lastCmd.Load()})
+		rows = append(rows, row{id: o.id, addr: o.remote, listen: o.local, state: st.String(), idle: now - o.lastCmd.Load()})
 	}
 	s.mu.Unlock()
 	sort.Slice(rows, func(i, j int) bool { return rows[i].id < rows[j].id })
