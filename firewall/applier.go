@@ -61,7 +61,7 @@ func (e *RestoreError) Error() string {
 	if e.Test {
 		what = "checking"
 	}
-	msg := fmt.Sprintf("%s %s rules with %s: %v: %s", what, e.Family, restoreBinary(e.Family), e.Err, strings.TrimSpace(e.Output))
+	msg := fmt.Sprintf("%s %s rules with %s: %v: %s", what, e.Family, restoreBinary(e.Family), e.Err, trimUsageHint(e.Output))
 	if e.Line > 0 {
 		msg += fmt.Sprintf("\nfailed at line %d of the payload:\n%s", e.Line, e.Context)
 	}
@@ -97,4 +97,15 @@ func lineContext(payload []byte, n, k int) string {
 		fmt.Fprintf(&b, "%s %4d  %s\n", mark, i, lines[i-1])
 	}
 	return strings.TrimSuffix(b.String(), "\n")
+}
+
+// trimUsageHint drops iptables' "Try `... -h' ..." line, noise here.
+func trimUsageHint(out string) string {
+	var keep []string
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		if !strings.HasPrefix(l, "Try `") {
+			keep = append(keep, l)
+		}
+	}
+	return strings.Join(keep, "\n")
 }

@@ -83,12 +83,12 @@ func Apply(ctx context.Context, a Applier, s Spec, log *slog.Logger) (Result, er
 		done = append(done, f)
 		fr, err := applyFamily(ctx, a, sets[f])
 		if err != nil {
-			err = fmt.Errorf("applying %s allowlist: %w", f, err)
 			if rerr := rollback(ctx, a, done, snaps); rerr != nil {
-				return res, errors.Join(err, fmt.Errorf("rolling back (the firewall may be in between): %w", rerr))
+				return res, errors.Join(fmt.Errorf("applying %s allowlist: %w", f, err),
+					fmt.Errorf("rolling back (the firewall may be in between): %w", rerr))
 			}
-			log.Warn("apply failed, previous rules restored", "err", err)
-			return res, fmt.Errorf("%w (previous rules restored)", err)
+			log.Warn("apply failed, previous rules restored", "family", f, "err", err)
+			return res, fmt.Errorf("applying %s allowlist (the previous rules of every family were restored): %w", f, err)
 		}
 		log.Info("firewall applied", "family", f, "rules", fr.Rules, "jump_inserted", fr.JumpInserted)
 		res.Families = append(res.Families, fr)
