@@ -125,7 +125,7 @@ type fake struct {
 	unavailable map[Family]error
 	// fail, when set, is asked before each restore (test or load); an
 	// error fails it and leaves the table as it was.
-	fail func(f Family, payload string, test bool) error
+	fail     func(f Family, payload string, test bool) error
 	env      Environment
 	hits     map[string]uint64 // packets per rule comment, for ListRules
 	restores []string          // every payload loaded (not tested), in order
