@@ -29,6 +29,14 @@ type Applier interface {
 	// ListRules is `iptables -v -S CHAIN` of the filter table: rules with
 	// "-c PACKETS BYTES" counters.
 	ListRules(f Family, chain string) ([]string, error)
+	// SetsAvailable says why ipsets cannot be used (nil: they can); only
+	// allowlists above SetThreshold need them.
+	SetsAvailable() error
+	// RestoreSets loads an `ipset restore` payload.
+	RestoreSets(ctx context.Context, payload []byte) error
+	// SaveSets returns `ipset save`; empty when ipset is not installed
+	// (then cachectl cannot have made any set).
+	SaveSets(ctx context.Context) ([]byte, error)
 	// Environment reports what else on the host can interfere.
 	Environment(ctx context.Context, f Family) (Environment, error)
 }
@@ -54,6 +62,7 @@ type RestoreError struct {
 	Context string // that line with its neighbours, numbered
 	Output  string // what iptables-restore printed
 	Err     error
+	binary  string // when not the family's iptables-restore
 }
 
 func (e *RestoreError) Error() string {
@@ -61,7 +70,11 @@ func (e *RestoreError) Error() string {
 	if e.Test {
 		what = "checking"
 	}
-	msg := fmt.Sprintf("%s %s rules with %s: %v: %s", what, e.Family, restoreBinary(e.Family), e.Err, trimUsageHint(e.Output))
+	bin, subject := e.binary, "sets"
+	if bin == "" {
+		bin, subject = restoreBinary(e.Family), e.Family.String()+" rules"
+	}
+	msg := fmt.Sprintf("%s %s with %s: %v: %s", what, subject, bin, e.Err, trimUsageHint(e.Output))
 	if e.Line > 0 {
 		msg += fmt.Sprintf("\nfailed at line %d of the payload:\n%s", e.Line, e.Context)
 	}

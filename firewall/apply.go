@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"net/netip"
 	"slices"
 	"strings"
 )
@@ -64,10 +66,14 @@ func Apply(ctx context.Context, a Applier, s Spec, log *slog.Logger) (Result, er
 		fams = append(fams, f)
 	}
 	sets := map[Family]Ruleset{}
+	needSets := false
 	for _, f := range fams {
 		sets[f] = NewRuleset(s, f)
-		if err := a.Restore(ctx, f, sets[f].Render(), true); err != nil {
-			return res, fmt.Errorf("checking %s allowlist (nothing was changed): %w", f, err)
+		needSets = needSets || len(sets[f].Sets) > 0
+	}
+	if needSets {
+		if err := a.SetsAvailable(); err != nil {
+			return res, fmt.Errorf("an allowlist of more than %d peers is matched with an ipset, and ipset is unusable (nothing was changed): %w", SetThreshold, err)
 		}
 	}
 	snaps := map[Family]snapshot{}
@@ -77,6 +83,12 @@ func Apply(ctx context.Context, a Applier, s Spec, log *slog.Logger) (Result, er
 			return res, fmt.Errorf("saving current %s rules (nothing was changed): %w", f, err)
 		}
 		snaps[f] = sn
+	}
+	if err := check(ctx, a, fams, sets); err != nil {
+		if rerr := dropNewSets(ctx, a, fams, snaps); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+		return res, err
 	}
 	var done []Family
 	for _, f := range fams {
@@ -97,8 +109,56 @@ func Apply(ctx context.Context, a Applier, s Spec, log *slog.Logger) (Result, er
 	return res, nil
 }
 
+// check makes sure the sets the rules name exist (empty if new: nothing
+// in force changes) and runs iptables-restore --test on every payload.
+func check(ctx context.Context, a Applier, fams []Family, sets map[Family]Ruleset) error {
+	for _, f := range fams {
+		if len(sets[f].Sets) == 0 {
+			continue
+		}
+		if err := a.RestoreSets(ctx, sets[f].ensureSetsPayload()); err != nil {
+			return fmt.Errorf("creating %s allowlist set (nothing in force was changed): %w", f, err)
+		}
+	}
+	for _, f := range fams {
+		if err := a.Restore(ctx, f, sets[f].Render(), true); err != nil {
+			return fmt.Errorf("checking %s allowlist (nothing was changed): %w", f, err)
+		}
+	}
+	return nil
+}
+
+// dropNewSets destroys the sets check created that did not exist before.
+func dropNewSets(ctx context.Context, a Applier, fams []Family, snaps map[Family]snapshot) error {
+	var errs []error
+	for _, f := range fams {
+		cur, err := readSets(ctx, a, f)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		var added []string
+		for n := range cur {
+			if _, ok := snaps[f].sets[n]; !ok {
+				added = append(added, n)
+			}
+		}
+		if len(added) > 0 {
+			if err := a.RestoreSets(ctx, destroySetsPayload(added)); err != nil {
+				errs = append(errs, fmt.Errorf("destroying new %s sets %v: %w", f, added, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
 func applyFamily(ctx context.Context, a Applier, rs Ruleset) (FamilyResult, error) {
 	fr := FamilyResult{Family: rs.Family, Rules: len(rs.Rules)}
+	if p := rs.RenderSets(); p != nil {
+		if err := a.RestoreSets(ctx, p); err != nil {
+			return fr, fmt.Errorf("loading the allowlist set: %w", err)
+		}
+	}
 	if err := a.Restore(ctx, rs.Family, rs.Render(), false); err != nil {
 		return fr, err
 	}
@@ -118,6 +178,22 @@ func applyFamily(ctx context.Context, a Applier, rs Ruleset) (FamilyResult, erro
 			return fr, fmt.Errorf("deleting stale chains %v: %w", fr.Pruned, err)
 		}
 	}
+	curSets, err := readSets(ctx, a, rs.Family)
+	if err != nil {
+		return fr, err
+	}
+	var staleSets []string
+	for _, n := range slices.Sorted(maps.Keys(curSets)) {
+		if !slices.ContainsFunc(rs.Sets, func(s Set) bool { return s.Name == n }) {
+			staleSets = append(staleSets, n)
+		}
+	}
+	if len(staleSets) > 0 {
+		if err := a.RestoreSets(ctx, destroySetsPayload(staleSets)); err != nil {
+			return fr, fmt.Errorf("destroying unused sets %v: %w", staleSets, err)
+		}
+		fr.Pruned = append(fr.Pruned, staleSets...)
+	}
 	ok, err := a.JumpExists(rs.Family)
 	if err != nil {
 		return fr, fmt.Errorf("checking the INPUT jump: %w", err)
@@ -132,7 +208,11 @@ func applyFamily(ctx context.Context, a Applier, rs Ruleset) (FamilyResult, erro
 	if err != nil {
 		return fr, err
 	}
-	if d := Compare(rs, cur.rules, cur.chains); !d.InSync() {
+	d := Compare(rs, cur.rules, cur.chains)
+	if curSets, err = readSets(ctx, a, rs.Family); err != nil {
+		return fr, err
+	}
+	if d.Sets = compareSets(rs.Sets, curSets); !d.InSync() {
 		return fr, fmt.Errorf("read-back does not match what was loaded: %s", d)
 	}
 	fr.Applied = true
@@ -185,6 +265,7 @@ func parseOwned(save []byte) (owned, error) {
 type snapshot struct {
 	owned
 	jump bool
+	sets map[string][]netip.Prefix
 }
 
 func takeSnapshot(ctx context.Context, a Applier, f Family) (snapshot, error) {
@@ -196,7 +277,11 @@ func takeSnapshot(ctx context.Context, a Applier, f Family) (snapshot, error) {
 	if err != nil {
 		return snapshot{}, fmt.Errorf("checking the INPUT jump: %w", err)
 	}
-	return snapshot{owned: o, jump: jump}, nil
+	sets, err := readSets(ctx, a, f)
+	if err != nil {
+		return snapshot{}, err
+	}
+	return snapshot{owned: o, jump: jump, sets: sets}, nil
 }
 
 // rollback puts each family back as its snapshot found it, newest first.
@@ -215,6 +300,11 @@ func restoreSnapshot(ctx context.Context, a Applier, f Family, sn snapshot) erro
 		if err := a.DeleteJump(f); err != nil {
 			return fmt.Errorf("deleting the INPUT jump: %w", err)
 		}
+	}
+	// The snapshot's rules may name sets the failed apply destroyed: refill
+	// them before the rules come back, and drop newer sets only after.
+	if err := refillSets(ctx, a, f, sn.sets); err != nil {
+		return err
 	}
 	cur, err := readOwned(ctx, a, f)
 	if err != nil {
@@ -237,6 +327,9 @@ func restoreSnapshot(ctx context.Context, a Applier, f Family, sn snapshot) erro
 	if err := a.Restore(ctx, f, b.Bytes(), false); err != nil {
 		return err
 	}
+	if err := dropSetsExcept(ctx, a, f, sn.sets); err != nil {
+		return err
+	}
 	if sn.jump {
 		ok, err := a.JumpExists(f)
 		if err == nil && !ok {
@@ -245,6 +338,43 @@ func restoreSnapshot(ctx context.Context, a Applier, f Family, sn snapshot) erro
 		if err != nil {
 			return fmt.Errorf("restoring the INPUT jump: %w", err)
 		}
+	}
+	return nil
+}
+
+// refillSets gives the family's sets in want exactly those members.
+func refillSets(ctx context.Context, a Applier, f Family, want map[string][]netip.Prefix) error {
+	if len(want) == 0 {
+		return nil
+	}
+	var b bytes.Buffer
+	for _, n := range slices.Sorted(maps.Keys(want)) {
+		writeSetSwap(&b, Set{Name: n, Family: f, Members: want[n]})
+	}
+	if err := a.RestoreSets(ctx, b.Bytes()); err != nil {
+		return fmt.Errorf("restoring %s sets: %w", f, err)
+	}
+	return nil
+}
+
+// dropSetsExcept destroys the family's owned sets not in keep; the rules
+// must no longer reference them.
+func dropSetsExcept(ctx context.Context, a Applier, f Family, keep map[string][]netip.Prefix) error {
+	cur, err := readSets(ctx, a, f)
+	if err != nil {
+		return err
+	}
+	var gone []string
+	for _, n := range slices.Sorted(maps.Keys(cur)) {
+		if _, ok := keep[n]; !ok {
+			gone = append(gone, n)
+		}
+	}
+	if len(gone) == 0 {
+		return nil
+	}
+	if err := a.RestoreSets(ctx, destroySetsPayload(gone)); err != nil {
+		return fmt.Errorf("destroying %s sets %v: %w", f, gone, err)
 	}
 	return nil
 }
@@ -280,11 +410,22 @@ func Remove(ctx context.Context, a Applier) ([]Family, error) {
 		if err != nil {
 			return removed, err
 		}
-		if len(cur.chains) == 0 {
+		sets, err := readSets(ctx, a, f)
+		if err != nil {
+			return removed, err
+		}
+		if len(cur.chains) == 0 && len(sets) == 0 {
 			continue
 		}
-		if err := a.Restore(ctx, f, deletePayload(cur.chains), false); err != nil {
-			return removed, fmt.Errorf("removing %s chains: %w", f, err)
+		if len(cur.chains) > 0 {
+			if err := a.Restore(ctx, f, deletePayload(cur.chains), false); err != nil {
+				return removed, fmt.Errorf("removing %s chains: %w", f, err)
+			}
+		}
+		if len(sets) > 0 { // unreferenced now that the chains are gone
+			if err := a.RestoreSets(ctx, destroySetsPayload(slices.Sorted(maps.Keys(sets)))); err != nil {
+				return removed, fmt.Errorf("removing %s sets: %w", f, err)
+			}
 		}
 		removed = append(removed, f)
 	}

@@ -194,3 +194,74 @@ func TestRemoveRestoresTables(t *testing.T) {
 		t.Errorf("second Remove = %v, %v; want nothing to do", removed, err)
 	}
 }
+
+var bigSpec = Spec{Port: 11211, Allow: append(peers(SetThreshold+5), peers6(SetThreshold+1)...), Loopback: true}
+
+func TestApplyLargeAllowlistUsesSets(t *testing.T) {
+	f := hostFake()
+	before := f.snapshotAll()
+	mustApply(t, f, bigSpec)
+	for _, fam := range Families {
+		if n := len(f.sets[SetName(fam)]); n != len(NewRuleset(bigSpec, fam).Sets[0].Members) {
+			t.Errorf("%s set has %d members", fam, n)
+		}
+	}
+	if len(f.sets) != 2 {
+		t.Errorf("sets = %v, want only the two live sets (no temporaries)", f.sets)
+	}
+	if st := statusOf(t, f, bigSpec); !st.OK() {
+		t.Errorf("status after apply: %+v", st)
+	}
+	f.sets[SetName(IPv4)] = f.sets[SetName(IPv4)][1:]
+	if st := statusOf(t, f, bigSpec); st.OK() || !strings.Contains(st.Families[0].Diff.String(), "1 members missing") {
+		t.Errorf("a member removed by hand is not reported: %s", st.Families[0].Diff)
+	}
+	mustApply(t, f, specA) // small again: the sets go
+	if len(f.sets) != 0 {
+		t.Errorf("sets left after shrinking the allowlist: %v", f.sets)
+	}
+	mustApply(t, f, bigSpec)
+	if _, err := Remove(ctx, f); err != nil {
+		t.Fatal(err)
+	}
+	if !equalSnapshots(before, f.snapshotAll()) {
+		t.Errorf("remove left state behind:\n%v", f.snapshotAll())
+	}
+}
+
+func TestApplyLargeAllowlistRollsBackSets(t *testing.T) {
+	for _, from := range []*Spec{nil, &specA, &bigSpec} {
+		f := hostFake()
+		if from != nil {
+			mustApply(t, f, *from)
+		}
+		before := f.snapshotAll()
+		bigger := bigSpec
+		bigger.Allow = append(peers(SetThreshold+50), peers6(SetThreshold+9)...)
+		f.fail = func(fam Family, payload string, test bool) error {
+			if fam == IPv6 && !test && strings.HasPrefix(payload, "# cachectl") {
+				return errors.New("kernel said no")
+			}
+			return nil
+		}
+		if _, err := Apply(ctx, f, bigger, nil); err == nil {
+			t.Fatal("apply succeeded")
+		}
+		if after := f.snapshotAll(); !equalSnapshots(before, after) {
+			t.Errorf("from %v: state changed:\nbefore %v\nafter  %v", from, before, after)
+		}
+	}
+}
+
+func TestApplyLargeAllowlistWithoutIPSet(t *testing.T) {
+	f := hostFake()
+	f.noIPSet = errors.New("ipset not found")
+	before := f.snapshotAll()
+	if _, err := Apply(ctx, f, bigSpec, nil); err == nil || !strings.Contains(err.Error(), "ipset") {
+		t.Fatalf("Apply = %v, want an error naming ipset", err)
+	}
+	if !equalSnapshots(before, f.snapshotAll()) {
+		t.Error("state changed")
+	}
+	mustApply(t, f, specA) // small lists never need it
+}

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/coreos/go-iptables/iptables"
@@ -142,6 +143,44 @@ func (e *Exec) Save(ctx context.Context, f Family, table string) ([]byte, error)
 	out, err := cmd.Output()
 	if err != nil {
 		return nil, fmt.Errorf("%s -t %s: %w: %s", saveBinary(f), table, err, strings.TrimSpace(stderr.String()))
+	}
+	return out, nil
+}
+
+func (e *Exec) SetsAvailable() error {
+	if _, err := exec.LookPath("ipset"); err != nil {
+		return fmt.Errorf("ipset not found (apt-get install ipset): %w", err)
+	}
+	return nil
+}
+
+func (e *Exec) RestoreSets(ctx context.Context, payload []byte) error {
+	cmd := e.command(ctx, "ipset", "restore")
+	cmd.Stdin = bytes.NewReader(payload)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		// ipset says "Error in line N: ..."
+		re := &RestoreError{Output: string(out), Err: err, binary: "ipset restore"}
+		if m := ipsetLine.FindStringSubmatch(string(out)); m != nil {
+			re.Line, _ = strconv.Atoi(m[1])
+			re.Context = lineContext(payload, re.Line, 1)
+		}
+		return re
+	}
+	return nil
+}
+
+var ipsetLine = regexp.MustCompile(`Error in line (\d+)`)
+
+func (e *Exec) SaveSets(ctx context.Context) ([]byte, error) {
+	if e.SetsAvailable() != nil {
+		return nil, nil
+	}
+	var stderr bytes.Buffer
+	cmd := e.command(ctx, "ipset", "save")
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("ipset save: %w: %s", err, strings.TrimSpace(stderr.String()))
 	}
 	return out, nil
 }

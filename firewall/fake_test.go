@@ -14,6 +14,8 @@ import (
 type fakeTables struct {
 	order []string            // chain order, builtins first
 	rules map[string][]string // chain -> rule lines (as rendered)
+	// setExists is asked for every -m set rule, like the kernel does.
+	setExists func(string) bool
 }
 
 var builtins = []string{"INPUT", "FORWARD", "OUTPUT"}
@@ -66,7 +68,8 @@ func (t *fakeTables) referenced(chain string) bool {
 }
 
 // apply runs a payload's lines against t, failing like iptables-restore.
-func (t *fakeTables) apply(payload string) error {
+func (t *fakeTables) apply(payload string, setExists func(string) bool) error {
+	t.setExists = setExists
 	for i, l := range strings.Split(payload, "\n") {
 		if err := t.applyLine(l); err != nil {
 			return fmt.Errorf("line %d failed: %w", i+1, err)
@@ -109,6 +112,9 @@ func (t *fakeTables) applyLine(l string) error {
 		if _, ok := t.rules[r.Target]; !ok && !slices.Contains([]string{"ACCEPT", "DROP", "REJECT", "RETURN"}, r.Target) {
 			return fmt.Errorf("no target %s", r.Target)
 		}
+		if r.MatchSet != "" && !t.setExists(r.MatchSet) {
+			return fmt.Errorf("set %s doesn't exist", r.MatchSet)
+		}
 		if r.Extra != "" {
 			return fmt.Errorf("unknown option %q", r.Extra)
 		}
@@ -129,18 +135,23 @@ type fake struct {
 	env      Environment
 	hits     map[string]uint64 // packets per rule comment, for ListRules
 	restores []string          // every payload loaded (not tested), in order
+	// sets models ipset: shared by both families, applied line by line
+	// (ipset restore is not one transaction).
+	sets    map[string][]string
+	noIPSet error
 }
 
 func newFake() *fake {
 	return &fake{tables: map[Family]*fakeTables{IPv4: newFakeTables(), IPv6: newFakeTables()},
-		unavailable: map[Family]error{}, hits: map[string]uint64{}, env: Environment{Backend: "nf_tables"}}
+		unavailable: map[Family]error{}, hits: map[string]uint64{}, env: Environment{Backend: "nf_tables"},
+		sets: map[string][]string{}}
 }
 
 func (f *fake) Available(fam Family) error { return f.unavailable[fam] }
 
 func (f *fake) Restore(_ context.Context, fam Family, payload []byte, test bool) error {
 	next := f.tables[fam].clone()
-	if err := next.apply(string(payload)); err != nil {
+	if err := next.apply(string(payload), func(n string) bool { _, ok := f.sets[n]; return ok }); err != nil {
 		return newRestoreError(fam, test, payload, err.Error(), fmt.Errorf("fake restore failed"))
 	}
 	if f.fail != nil {
@@ -200,6 +211,70 @@ func (f *fake) ListRules(fam Family, chain string) ([]string, error) {
 	return out, nil
 }
 
+func (f *fake) SetsAvailable() error { return f.noIPSet }
+
+func (f *fake) RestoreSets(_ context.Context, payload []byte) error {
+	if f.noIPSet != nil {
+		return f.noIPSet
+	}
+	for i, l := range strings.Split(string(payload), "\n") {
+		if err := f.setLine(l); err != nil {
+			return &RestoreError{Line: i + 1, Context: lineContext(payload, i+1, 1), Err: err, binary: "ipset restore"}
+		}
+	}
+	return nil
+}
+
+func (f *fake) setLine(l string) error {
+	fs := strings.Fields(l)
+	if len(fs) == 0 || strings.HasPrefix(fs[0], "#") {
+		return nil
+	}
+	if len(fs) < 2 {
+		return fmt.Errorf("bad ipset line %q", l)
+	}
+	_, exists := f.sets[fs[1]]
+	if fs[0] != "create" && !exists {
+		return fmt.Errorf("set %s does not exist", fs[1])
+	}
+	switch fs[0] {
+	case "create":
+		if exists && fs[len(fs)-1] != "-exist" {
+			return fmt.Errorf("set %s exists", fs[1])
+		}
+		if !exists {
+			f.sets[fs[1]] = []string{}
+		}
+	case "flush":
+		f.sets[fs[1]] = []string{}
+	case "add":
+		f.sets[fs[1]] = append(f.sets[fs[1]], fs[2])
+	case "swap":
+		f.sets[fs[1]], f.sets[fs[2]] = f.sets[fs[2]], f.sets[fs[1]]
+	case "destroy":
+		for _, t := range f.tables {
+			if strings.Contains(t.save(), "--match-set "+fs[1]+" ") {
+				return fmt.Errorf("set %s is in use", fs[1])
+			}
+		}
+		delete(f.sets, fs[1])
+	default:
+		return fmt.Errorf("bad ipset line %q", l)
+	}
+	return nil
+}
+
+func (f *fake) SaveSets(context.Context) ([]byte, error) {
+	var b strings.Builder
+	for _, n := range slices.Sorted(maps.Keys(f.sets)) {
+		fmt.Fprintf(&b, "create %s hash:net family inet hashsize 1024 maxelem 1048576\n", n)
+		for _, m := range f.sets[n] {
+			fmt.Fprintf(&b, "add %s %s\n", n, m)
+		}
+	}
+	return []byte(b.String()), nil
+}
+
 func (f *fake) Environment(context.Context, Family) (Environment, error) { return f.env, nil }
 
 // snapshotAll is every family's saved table, for before/after comparisons.
@@ -208,6 +283,8 @@ func (f *fake) snapshotAll() map[Family]string {
 	for fam, t := range f.tables {
 		m[fam] = t.save()
 	}
+	sets, _ := f.SaveSets(context.Background())
+	m[0] = string(sets)
 	return m
 }
 

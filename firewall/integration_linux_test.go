@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os/exec"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -35,7 +37,12 @@ func realApplier(t testing.TB, ns *nstest.NS) *Exec {
 	return e
 }
 
-var counters = regexp.MustCompile(`\[\d+:\d+\]`)
+var (
+	counters = regexp.MustCompile(`\[\d+:\d+\]`)
+	// initval is a set's random hash seed, new whenever a set is created
+	// (each apply swaps in a fresh one): internal, like counters.
+	initval = regexp.MustCompile(` initval 0x[0-9a-f]+`)
+)
 
 // saveAll is both families' full iptables-save (every table) without the
 // parts that change on their own: counters and the "Generated/Completed" comments.
@@ -49,6 +56,12 @@ func saveAll(t testing.TB, ns *nstest.NS) string {
 			}
 			b.WriteString(counters.ReplaceAllString(l, "[0:0]") + "\n")
 		}
+	}
+	if _, err := exec.LookPath("ipset"); err == nil {
+		// Members come out in hash order, which a swap may change.
+		sets := strings.Split(strings.TrimSpace(ns.MustRun("ipset", "save")), "\n")
+		slices.Sort(sets)
+		b.WriteString(initval.ReplaceAllString(strings.Join(sets, "\n"), ""))
 	}
 	return b.String()
 }
@@ -261,5 +274,65 @@ func TestRestoreErrorNamesLine(t *testing.T) {
 	}
 	if re.Line != 4 || !strings.Contains(re.Context, ">    4  -A CACHECTL-INPUT --bogus") || !strings.Contains(re.Context, "   3  ") {
 		t.Errorf("error does not point at line 4 with its neighbours:\n%v", err)
+	}
+}
+
+func TestApplyLargeAllowlistWithIPSet(t *testing.T) {
+	star := nstest.NewStar(t, 2)
+	nstest.RequireCommands(t, "ipset")
+	a := realApplier(t, star.Server)
+	serve(t, star.Server)
+	addHostRules(star.Server)
+	before := saveAll(t, star.Server)
+	big := specFor(star, 0)
+	big.Allow = append(big.Allow, peers(2000)...)
+	big.Allow = append(big.Allow, peers6(300)...)
+
+	if _, err := Apply(ctx, a, big, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, addr := range []netip.Addr{star.Addr4, star.Addr6} {
+		allowed(t, star.Clients[0], addr)
+		refused(t, star.Clients[1], addr)
+	}
+	first := saveAll(t, star.Server)
+	if !strings.Contains(first, "--match-set "+SetName(IPv4)+" src") || !strings.Contains(first, "add "+SetName(IPv6)+" fd64::12b") {
+		t.Fatalf("no set in use:\n%.2000s", first)
+	}
+	if _, err := Apply(ctx, a, big, nil); err != nil {
+		t.Fatal(err)
+	}
+	if second := saveAll(t, star.Server); second != first {
+		t.Errorf("applying twice changed the tables:\n%s", lineDiff(first, second))
+	}
+	if st, err := ReadStatus(ctx, a, big); err != nil || !st.OK() {
+		t.Errorf("status: %+v %v", st, err)
+	}
+
+	// A failing v6 load while switching to a small list keeps the sets.
+	if _, err := Apply(ctx, breakFamily{a, IPv6}, specFor(star, 1), nil); err == nil {
+		t.Fatal("broken apply succeeded")
+	}
+	if got := saveAll(t, star.Server); got != first {
+		t.Errorf("failed apply changed the rules in force:\n%s", lineDiff(first, got))
+	}
+
+	// Shrinking below the threshold drops the sets; Remove leaves nothing.
+	if _, err := Apply(ctx, a, specFor(star, 1), nil); err != nil {
+		t.Fatal(err)
+	}
+	allowed(t, star.Clients[1], star.Addr6)
+	refused(t, star.Clients[0], star.Addr4)
+	if out := star.Server.MustRun("ipset", "list", "-n"); strings.TrimSpace(out) != "" {
+		t.Errorf("sets left after shrinking: %s", out)
+	}
+	if _, err := Apply(ctx, a, big, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Remove(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if after := saveAll(t, star.Server); after != before {
+		t.Errorf("remove did not restore the tables:\n%s", lineDiff(before, after))
 	}
 }

@@ -15,6 +15,7 @@ type Ruleset struct {
 	Family Family
 	Chains []string // owned chains, InputChain first
 	Rules  []Rule   // in load order
+	Sets   []Set    // ipsets the rules match, for large allowlists
 }
 
 // NewRuleset builds the family's ruleset from a validated Spec.
@@ -40,22 +41,51 @@ func NewRuleset(s Spec, f Family) Ruleset {
 				Comment: fmt.Sprintf("cachectl: port %d/%s", port, proto), Target: chain})
 		}
 	}
-	allow := Canonical(s.Allow, f)
+	allow, set := splitAllow(Canonical(s.Allow, f), f)
+	if set != nil {
+		rs.Sets = append(rs.Sets, *set)
+	}
 	for _, port := range slices.Sorted(maps.Keys(ports)) {
-		rs.Rules = append(rs.Rules, portRules(PortChain(port), ports[port], allow, s, f)...)
+		rules := portRules(PortChain(port), ports[port], allow, set, s, f)
+		rs.Rules = append(rs.Rules, rules...)
 	}
 	return rs
 }
 
-func portRules(chain string, protos []string, allow []netip.Prefix, s Spec, f Family) []Rule {
+// splitAllow moves the peers into a set when there are more than
+// SetThreshold. A /0 (anyone) stays a rule: hash:net cannot hold it.
+func splitAllow(allow []netip.Prefix, f Family) ([]netip.Prefix, *Set) {
+	var rules, members []netip.Prefix
+	for _, p := range allow {
+		if p.Bits() == 0 {
+			rules = append(rules, p)
+		} else {
+			members = append(members, p)
+		}
+	}
+	if len(members) <= SetThreshold {
+		return allow, nil
+	}
+	return rules, &Set{Name: SetName(f), Family: f, Members: members}
+}
+
+func portRules(chain string, protos []string, allow []netip.Prefix, set *Set, s Spec, f Family) []Rule {
 	rules := []Rule{{Chain: chain, CTState: "INVALID", Target: "DROP",
 		Comment: "cachectl: drop invalid packets (also turns on conntrack for the audit)"}}
 	if s.Loopback {
 		rules = append(rules, loopbackRule(chain))
 	}
 	for _, p := range allow {
-		rules = append(rules, Rule{Chain: chain, Source: p, Target: "ACCEPT",
+		src := p
+		if p.Bits() == 0 {
+			src = netip.Prefix{} // iptables prints "anywhere" as no -s at all
+		}
+		rules = append(rules, Rule{Chain: chain, Source: src, Target: "ACCEPT",
 			Comment: "cachectl: allow " + p.String()})
+	}
+	if set != nil {
+		rules = append(rules, Rule{Chain: chain, MatchSet: set.Name, Target: "ACCEPT",
+			Comment: fmt.Sprintf("cachectl: allow the %d peers in set %s", len(set.Members), set.Name)})
 	}
 	for _, proto := range protos {
 		rules = append(rules, denyRule(chain, proto, s.verdict(), f))
@@ -135,6 +165,25 @@ func (rs Ruleset) Render() []byte {
 	}
 	b.WriteString("COMMIT\n")
 	return b.Bytes()
+}
+
+// Payload is one load Apply performs: the bytes and the program that reads
+// them from stdin.
+type Payload struct {
+	Command string // e.g. "iptables-restore -w 5 --noflush"
+	Bytes   []byte
+}
+
+// Payloads lists, in load order, everything Apply loads for the family:
+// the allowlist sets (if any) and then the rules. Each starts with a #
+// line naming its loader, which the loader skips, so printing them back to
+// back is both readable and exactly what is loaded.
+func (rs Ruleset) Payloads() []Payload {
+	var out []Payload
+	if p := rs.RenderSets(); p != nil {
+		out = append(out, Payload{Command: "ipset restore", Bytes: p})
+	}
+	return append(out, Payload{Command: fmt.Sprintf("%s -w %d --noflush", restoreBinary(rs.Family), lockWait), Bytes: rs.Render()})
 }
 
 // deletePayload removes the given owned chains (which must no longer be

@@ -18,6 +18,7 @@ type Rule struct {
 	Proto      string // "tcp", "udp" or "" for any
 	DPort      uint16
 	CTState    string
+	MatchSet   string // ipset matched against the source address
 	Comment    string
 	Target     string // ACCEPT, DROP, REJECT or a chain name
 	RejectWith string
@@ -43,6 +44,9 @@ func (r Rule) Spec() []string {
 	}
 	if r.CTState != "" {
 		a = append(a, "-m", "conntrack", "--ctstate", r.CTState)
+	}
+	if r.MatchSet != "" {
+		a = append(a, "-m", "set", "--match-set", r.MatchSet, "src")
 	}
 	if r.Comment != "" {
 		a = append(a, "-m", "comment", "--comment", r.Comment)
@@ -107,7 +111,7 @@ func ParseRule(line string) (Rule, Counters, error) {
 		var v string
 		switch tok {
 		case "-m": // match modules are implied by their options
-			if v, err = val(); err == nil && v != "tcp" && v != "udp" && v != "conntrack" && v != "comment" {
+			if v, err = val(); err == nil && v != "tcp" && v != "udp" && v != "conntrack" && v != "comment" && v != "set" {
 				extra = append(extra, "-m", v)
 			}
 		case "-c":
@@ -132,6 +136,12 @@ func ParseRule(line string) (Rule, Counters, error) {
 				var n uint64
 				n, err = strconv.ParseUint(v, 10, 16)
 				r.DPort = uint16(n)
+			}
+		case "--match-set":
+			if r.MatchSet, err = val(); err == nil {
+				if v, err = val(); err == nil && v != "src" {
+					extra = append(extra, "--match-set", r.MatchSet, v)
+				}
 			}
 		case "--ctstate":
 			r.CTState, err = val()

@@ -16,11 +16,12 @@ type Diff struct {
 	Missing          []string `json:"missing_rules,omitempty"`    // wanted, not found
 	Unexpected       []string `json:"unexpected_rules,omitempty"` // found, not wanted
 	OrderDiffers     bool     `json:"order_differs,omitempty"`
+	Sets             []string `json:"sets,omitempty"` // ipset differences
 }
 
 // InSync reports whether nothing differs.
 func (d Diff) InSync() bool {
-	return len(d.MissingChains)+len(d.UnexpectedChains)+len(d.Missing)+len(d.Unexpected) == 0 && !d.OrderDiffers
+	return len(d.MissingChains)+len(d.UnexpectedChains)+len(d.Missing)+len(d.Unexpected)+len(d.Sets) == 0 && !d.OrderDiffers
 }
 
 func (d Diff) String() string {
@@ -34,6 +35,7 @@ func (d Diff) String() string {
 	add("unexpected chains", d.UnexpectedChains)
 	add("missing rules", d.Missing)
 	add("unexpected rules", d.Unexpected)
+	add("sets", d.Sets)
 	if d.OrderDiffers {
 		parts = append(parts, "rules are in a different order")
 	}
@@ -155,7 +157,13 @@ func familyStatus(ctx context.Context, a Applier, s Spec, f Family) (FamilyStatu
 		return fs, fmt.Errorf("checking the INPUT jump: %w", err)
 	}
 	fs.Installed = jump && slices.Contains(cur.chains, InputChain)
-	fs.Diff = Compare(NewRuleset(s, f), cur.rules, cur.chains)
+	want := NewRuleset(s, f)
+	fs.Diff = Compare(want, cur.rules, cur.chains)
+	sets, err := readSets(ctx, a, f)
+	if err != nil {
+		return fs, err
+	}
+	fs.Diff.Sets = compareSets(want.Sets, sets)
 	fs.InSync = fs.Diff.InSync()
 	for _, c := range cur.chains {
 		rc, err := chainCounters(a, f, c)
