@@ -38,6 +38,19 @@ func (f Family) String() string {
 // MarshalText makes a Family read as "ipv4"/"ipv6" in JSON.
 func (f Family) MarshalText() ([]byte, error) { return []byte(f.String()), nil }
 
+// UnmarshalText reads "ipv4"/"ipv6" (or "4"/"6").
+func (f *Family) UnmarshalText(b []byte) error {
+	switch string(b) {
+	case "ipv4", "4":
+		*f = IPv4
+	case "ipv6", "6":
+		*f = IPv6
+	default:
+		return fmt.Errorf("address family %q is neither ipv4 nor ipv6", b)
+	}
+	return nil
+}
+
 // FamilyOf is the one place an address is sorted into a family. An
 // IPv4-mapped IPv6 address is IPv4: that is how the kernel sees its packets.
 func FamilyOf(a netip.Addr) Family {
