@@ -39,8 +39,26 @@ func BenchmarkApply(b *testing.B) {
 
 // BenchmarkConnect measures one TCP connection (connect, greeting, close)
 // through the chain, for a peer matched by the last allow rule and for a
-// refused peer (walks the whole chain, then tcp-reset).
-func BenchmarkConnect(b *testing.B) {
+// refused peer (walks the whole chain, then tcp-reset). Above
+// SetThreshold peers the allowlist is an ipset.
+func BenchmarkConnect(b *testing.B) { benchConnect(b) }
+
+// BenchmarkConnectLinear is BenchmarkConnect with one rule per peer at
+// every size: the measurement behind SetThreshold.
+func BenchmarkConnectLinear(b *testing.B) {
+	setThreshold = 1 << 30
+	defer func() { setThreshold = SetThreshold }()
+	benchConnect(b)
+}
+
+// BenchmarkApplyLinear is BenchmarkApply with one rule per peer.
+func BenchmarkApplyLinear(b *testing.B) {
+	setThreshold = 1 << 30
+	defer func() { setThreshold = SetThreshold }()
+	BenchmarkApply(b)
+}
+
+func benchConnect(b *testing.B) {
 	star := nstest.NewStar(b, 2)
 	a := realApplier(b, star.Server)
 	serve(b, star.Server)

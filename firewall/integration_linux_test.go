@@ -336,3 +336,36 @@ func TestApplyLargeAllowlistWithIPSet(t *testing.T) {
 		t.Errorf("remove did not restore the tables:\n%s", lineDiff(before, after))
 	}
 }
+
+func TestStatusWarnsAboutBypasses(t *testing.T) {
+	ns := nstest.New(t)
+	a := realApplier(t, ns)
+	s := Spec{Port: testPort, Loopback: true}
+	if _, err := Apply(ctx, a, s, nil); err != nil {
+		t.Fatal(err)
+	}
+	ns.MustRun("iptables", "-I", "INPUT", "1", "-p", "tcp", "--dport", "22", "-j", "ACCEPT")
+	ns.MustRun("iptables", "-t", "nat", "-A", "PREROUTING", "-p", "tcp", "--dport", "11211", "-j", "DNAT", "--to-destination", "10.1.2.3:11211")
+	st, err := ReadStatus(ctx, a, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v4 := st.Families[0]
+	ws := strings.Join(v4.Warnings, "\n")
+	if v4.JumpFirst || !strings.Contains(ws, "not rule #1") || !strings.Contains(ws, "--to-destination 10.1.2.3:11211") {
+		t.Errorf("warnings:\n%s", ws)
+	}
+	if v4.Env.Backend != "nf_tables" && v4.Env.Backend != "legacy" {
+		t.Errorf("backend %q", v4.Env.Backend)
+	}
+	if !st.OK() {
+		t.Errorf("rules are in sync, status not OK: %s", v4.Diff)
+	}
+	// Applying again does not move the jump: cachectl never reorders INPUT.
+	if _, err := Apply(ctx, a, s, nil); err != nil {
+		t.Fatal(err)
+	}
+	if out := ns.MustRun("iptables", "-S", "INPUT", "1"); !strings.Contains(out, "--dport 22") {
+		t.Errorf("INPUT rule 1 is now %s", out)
+	}
+}

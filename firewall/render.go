@@ -63,7 +63,7 @@ func splitAllow(allow []netip.Prefix, f Family) ([]netip.Prefix, *Set) {
 			members = append(members, p)
 		}
 	}
-	if len(members) <= SetThreshold {
+	if len(members) <= setThreshold {
 		return allow, nil
 	}
 	return rules, &Set{Name: SetName(f), Family: f, Members: members}
