@@ -199,9 +199,18 @@ func chainCounters(a Applier, f Family, chain string) ([]RuleCounter, error) {
 			return nil, err
 		}
 		out = append(out, RuleCounter{Chain: r.Chain, Comment: r.Comment, Source: r.Source,
-			Proto: r.Proto, Verdict: strings.ToLower(r.Target), Counters: c})
+			Proto: r.Proto, Verdict: verdictOf(r.Target), Counters: c})
 	}
 	return out, nil
+}
+
+// verdictOf names a builtin target in lower case and keeps a chain's name.
+func verdictOf(target string) string {
+	switch target {
+	case "ACCEPT", "DROP", "REJECT", "RETURN":
+		return strings.ToLower(target)
+	}
+	return target
 }
 
 // jumpFirst: rules above the jump (added by another tool) see the cache
