@@ -1,0 +1,277 @@
+package audit
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cachectl/cachectl/netinfo/nstest"
+)
+
+const testPort = 11211
+
+// cacheServer is a tiny stand-in for the daemon inside a namespace: it
+// answers "stats conns" the way memcached does, listing the connections it
+// holds, and echoes one byte for anything else, keeping the connection.
+type cacheServer struct {
+	ln    net.Listener
+	mu    sync.Mutex
+	conns map[int]net.Conn
+}
+
+func startCacheServer(t *testing.T, ns *nstest.NS) *cacheServer {
+	t.Helper()
+	s := &cacheServer{conns: map[int]net.Conn{}}
+	err := ns.Do(func() error {
+		var err error
+		s.ln, err = net.Listen("tcp", fmt.Sprintf(":%d", testPort)) // dual stack
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		s.ln.Close()
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for _, c := range s.conns {
+			c.Close()
+		}
+	})
+	go s.serve()
+	return s
+}
+
+func (s *cacheServer) serve() {
+	for fd := 100; ; fd++ {
+		c, err := s.ln.Accept()
+		if err != nil {
+			return
+		}
+		s.mu.Lock()
+		s.conns[fd] = c
+		s.mu.Unlock()
+		go s.handle(fd, c)
+	}
+}
+
+func (s *cacheServer) handle(fd int, c net.Conn) {
+	r := bufio.NewReader(c)
+	for {
+		b, err := r.ReadByte()
+		if err != nil {
+			return
+		}
+		if b != 's' {
+			_, _ = c.Write([]byte{b})
+			continue
+		}
+		if line, _ := r.ReadString('\n'); line == "tats conns\r\n" {
+			_, _ = io.WriteString(c, s.statsConns())
+		}
+	}
+}
+
+func (s *cacheServer) statsConns() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var b strings.Builder
+	fmt.Fprintf(&b, "STAT 3:addr tcp6:[::]:%d\r\nSTAT 3:state conn_listening\r\n", testPort)
+	for fd, c := range s.conns {
+		fmt.Fprintf(&b, "STAT %d:addr %s\r\nSTAT %d:listen_addr %s\r\nSTAT %d:state conn_parse_cmd\r\n",
+			fd, memcachedAddr(c.RemoteAddr()), fd, memcachedAddr(c.LocalAddr()), fd)
+	}
+	b.WriteString("END\r\n")
+	return b.String()
+}
+
+// memcachedAddr writes an address the way memcached's stats conns does.
+func memcachedAddr(a net.Addr) string {
+	ap := netip.MustParseAddrPort(a.String())
+	if ap.Addr().Unmap().Is4() {
+		return "tcp:" + netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()).String()
+	}
+	return "tcp6:" + ap.String()
+}
+
+// connectAndExchange connects from ns to addr and swaps one byte, leaving
+// the connection open (closed at cleanup).
+func connectAndExchange(t *testing.T, ns *nstest.NS, addr netip.AddrPort) net.Conn {
+	t.Helper()
+	c, err := ns.Dial(addr, 2*time.Second)
+	if err != nil {
+		t.Fatalf("connecting to %s from %s: %v", addr, ns.Name, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := c.Write([]byte{'x'}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
+		t.Fatalf("exchanging a byte with %s: %v", addr, err)
+	}
+	return c
+}
+
+// trackConnections adds an unrelated stateful rule, as any real host has,
+// so the kernel tracks flows in the namespace.
+func trackConnections(ns *nstest.NS) {
+	for _, ipt := range []string{"iptables", "ip6tables"} {
+		ns.MustRun(ipt, "-A", "INPUT", "-p", "tcp", "--dport", "22", "-m", "conntrack", "--ctstate", "ESTABLISHED", "-j", "ACCEPT")
+	}
+}
+
+func nsRules(ns *nstest.NS) func() (string, error) {
+	return func() (string, error) {
+		v4, err := ns.Run("iptables-save")
+		if err != nil {
+			return "", err
+		}
+		v6, err := ns.Run("ip6tables-save")
+		return v4 + v6, err
+	}
+}
+
+func audit(t *testing.T, ns *nstest.NS, r Rules) Report {
+	t.Helper()
+	rd, err := Open(int(ns.Handle()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	flows, err := rd.Flows()
+	rep := Audit(flows, r)
+	rep.NoteTracking(rd.ProbeTracking(err, len(flows), nsRules(ns)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
+func verdicts(rep Report) string {
+	var vs []string
+	for _, p := range rep.Peers {
+		vs = append(vs, fmt.Sprintf("%s=%s", p.Addr, p.Verdict))
+	}
+	return strings.Join(vs, " ")
+}
+
+func starRules(s *nstest.Star) Rules {
+	allowed := map[netip.Addr]bool{s.Client4[0]: true, s.Client6[0]: true}
+	return Rules{Port: testPort, Local: []netip.Addr{s.Addr4, s.Addr6}, Permits: func(a netip.Addr) (string, bool) {
+		return a.String(), allowed[a]
+	}}
+}
+
+func TestRealAudit(t *testing.T) {
+	nstest.RequireRoot(t, "iptables", "ip6tables", "iptables-save", "ip6tables-save", "conntrack")
+	s := nstest.NewStar(t, 2)
+	trackConnections(s.Server)
+	startCacheServer(t, s.Server)
+	for _, c := range s.Clients {
+		connectAndExchange(t, c, netip.AddrPortFrom(s.Addr4, testPort))
+		connectAndExchange(t, c, netip.AddrPortFrom(s.Addr6, testPort))
+	}
+	r := starRules(s)
+
+	rep := audit(t, s.Server, r)
+	want := fmt.Sprintf("%s=violation %s=violation %s=permitted %s=permitted", s.Client4[1], s.Client6[1], s.Client4[0], s.Client6[0])
+	if got := verdicts(rep); got != want {
+		t.Fatalf("verdicts = %s, want %s", got, want)
+	}
+	if rep.Summary.Violations != 2 || len(rep.Findings) != 0 {
+		t.Errorf("summary %+v, findings %+v: want 2 violations, no findings", rep.Summary, rep.Findings)
+	}
+	for _, p := range rep.Peers {
+		if p.States["ESTABLISHED"] != 1 {
+			t.Errorf("peer %s states %v, want one ESTABLISHED", p.Addr, p.States)
+		}
+	}
+
+	// The daemon agrees with conntrack. Ask it over loopback: a query to
+	// the bound address would itself be a flow from this host to the port.
+	var conns []DaemonConn
+	if err := s.Server.Do(func() error {
+		var err error
+		conns, err = QueryConns(context.Background(), netip.MustParseAddrPort("127.0.0.1:11211"), 2*time.Second)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	rep.CrossCheck(conns, r)
+	if len(rep.Findings) != 0 {
+		t.Errorf("cross-check findings %+v, want none", rep.Findings)
+	}
+
+	// Deleting client 2's flows cleans the table (the sockets stay open;
+	// only the daemon cross-check can still see them).
+	s.Server.MustRun("conntrack", "-D", "-f", "ipv4", "-s", s.Client4[1].String())
+	s.Server.MustRun("conntrack", "-D", "-f", "ipv6", "-s", s.Client6[1].String())
+	rep = audit(t, s.Server, r)
+	if rep.Violated() || rep.Summary.Peers != 2 {
+		t.Fatalf("after deleting client 2's flows: %s, want 2 permitted peers", verdicts(rep))
+	}
+	rep.CrossCheck(conns, r)
+	if got := kinds(rep); got != fmt.Sprintf("daemon_only %s violation,daemon_only %s violation", s.Client4[1], s.Client6[1]) {
+		t.Errorf("cross-check after delete: %s", got)
+	}
+}
+
+func TestRealNotTracking(t *testing.T) {
+	nstest.RequireRoot(t, "iptables-save", "ip6tables-save")
+	s := nstest.NewStar(t, 1)
+	startCacheServer(t, s.Server)
+	connectAndExchange(t, s.Clients[0], netip.AddrPortFrom(s.Addr4, testPort))
+	rep := audit(t, s.Server, starRules(s))
+	if rep.Summary.Flows != 0 || kinds(rep) != KindNotTracking || !rep.Incomplete() {
+		t.Fatalf("without a conntrack rule: flows %d, findings %q; want 0 flows and %s", rep.Summary.Flows, kinds(rep), KindNotTracking)
+	}
+}
+
+func TestRealWatch(t *testing.T) {
+	nstest.RequireRoot(t, "iptables", "ip6tables")
+	s := nstest.NewStar(t, 2)
+	trackConnections(s.Server)
+	startCacheServer(t, s.Server)
+	events := make(chan Event, 64)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- Watch(ctx, int(s.Server.Handle()), starRules(s), func(e Event) error { events <- e; return nil })
+	}()
+	defer func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Watch: %v", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Error("Watch did not stop within 5s of cancel")
+		}
+	}()
+	time.Sleep(200 * time.Millisecond) // let the subscription reach the kernel
+	c := connectAndExchange(t, s.Clients[1], netip.AddrPortFrom(s.Addr6, testPort))
+	port := netip.MustParseAddrPort(c.LocalAddr().String()).Port()
+	deadline := time.After(time.Second)
+	for {
+		select {
+		case e := <-events:
+			if e.Type == "new" && e.Peer == s.Client6[1] && e.PeerPort == port {
+				if e.Verdict != Violation {
+					t.Errorf("event %s: want a violation", e.Text())
+				}
+				return
+			}
+		case <-deadline:
+			t.Fatal("no NEW event for the connection within 1s")
+		}
+	}
+}
