@@ -275,3 +275,25 @@ func TestRealWatch(t *testing.T) {
 		}
 	}
 }
+
+// TestRealDNAT audits a port forward: the peer dials 8080, the kernel
+// redirects it to the cache port, and the audit still sees it, showing
+// what the peer dialled.
+func TestRealDNAT(t *testing.T) {
+	nstest.RequireRoot(t, "iptables")
+	s := nstest.NewStar(t, 1)
+	s.Server.MustRun("iptables", "-t", "nat", "-A", "PREROUTING", "-p", "tcp", "--dport", "8080", "-j", "REDIRECT", "--to-ports", fmt.Sprint(testPort))
+	startCacheServer(t, s.Server)
+	connectAndExchange(t, s.Clients[0], netip.AddrPortFrom(s.Addr4, 8080))
+	r := starRules(s)
+	r.Permits = nil // nobody is permitted: the forwarded peer must show up
+	rep := audit(t, s.Server, r)
+	if len(rep.Peers) != 1 {
+		t.Fatalf("peers %s, want only %s", verdicts(rep), s.Client4[0])
+	}
+	p := rep.Peers[0]
+	wantDialled := fmt.Sprintf("tcp %s:8080", s.Addr4)
+	if p.Addr != s.Client4[0] || p.Verdict != Violation || len(p.Dialled) != 1 || p.Dialled[0] != wantDialled {
+		t.Errorf("peer %+v, want %s as a violation that dialled %s", p, s.Client4[0], wantDialled)
+	}
+}
