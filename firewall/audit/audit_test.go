@@ -208,11 +208,15 @@ func TestCrossCheck(t *testing.T) {
 		{"daemon only, not permitted", []Flow{est10}, []DaemonConn{c10, c11}, "daemon_only 10.213.0.11 violation", 1},
 		{"conntrack only", []Flow{est10}, []DaemonConn{listening}, "conntrack_only 10.213.0.10 warning", 0},
 		{"time wait needs no daemon conn", []Flow{flow(TCP, "10.213.0.10:1", "10.213.0.1:11211", TCPTimeWait)}, nil, "", 0},
+		{"not tracking reported once", nil, []DaemonConn{c10}, "not_tracking,daemon_only 10.213.0.10 warning", 0},
 		{"other port's conns ignored", nil, []DaemonConn{conn(29, "10.213.0.11:1", "10.213.0.1:9999", "conn_new_cmd")}, "", 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rep := Audit(tt.flows, rules)
+			if strings.HasSuffix(tt.name, "once") {
+				rep.NoteTracking(Tracking{Available: true, RulesChecked: true})
+			}
 			rep.CrossCheck(tt.conns, rules)
 			if got := kinds(rep); got != tt.want {
 				t.Errorf("findings = %q, want %q", got, tt.want)
@@ -247,6 +251,23 @@ func TestGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden(t, "report.json", append(js, '\n'))
+}
+
+// TestGoldenIncomplete pins the report that refuses to call an empty,
+// untracked table clean, and the hint when counters are off.
+func TestGoldenIncomplete(t *testing.T) {
+	rep := Audit(nil, rules)
+	rep.NoteTracking(Tracking{Available: true, RulesChecked: true})
+	rep.CrossCheck([]DaemonConn{conn(27, "10.213.0.11:40000", "10.213.0.1:11211", "conn_parse_cmd")}, rules)
+	var text bytes.Buffer
+	if err := rep.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	quiet := Audit([]Flow{flow(TCP, "10.213.0.10:1", "10.213.0.1:11211", TCPEstablished)}, rules)
+	if err := quiet.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "incomplete.txt", text.Bytes())
 }
 
 func golden(t *testing.T, name string, got []byte) {

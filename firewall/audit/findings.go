@@ -103,7 +103,7 @@ func (rep *Report) CrossCheck(conns []DaemonConn, r Rules) {
 	for _, n := range daemon {
 		total += n
 	}
-	if rep.Summary.Flows == 0 && total > 0 {
+	if rep.Summary.Flows == 0 && total > 0 && !rep.has(KindNotTracking) {
 		rep.addFinding(Finding{Kind: KindNotTracking, Severity: SeverityError,
 			Message: fmt.Sprintf("the daemon has %d connection(s) but conntrack shows no flow to port %d: conntrack is not tracking them", total, r.Port),
 			Fix:     fixTracking})
@@ -134,6 +134,15 @@ func (rep *Report) DaemonUnreachable(err error) {
 	rep.addFinding(Finding{Kind: KindDaemonUnreachable, Severity: SeverityWarning,
 		Message: "no cross-check with the daemon: " + err.Error(),
 		Fix:     "pass --daemon ADDR:PORT of a running cachectl daemon, or --daemon '' to skip the check"})
+}
+
+func (rep *Report) has(kind string) bool {
+	for _, f := range rep.Findings {
+		if f.Kind == kind {
+			return true
+		}
+	}
+	return false
 }
 
 func sortedKeys(m map[netip.Addr]int) []netip.Addr {

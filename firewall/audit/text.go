@@ -38,6 +38,9 @@ func (rep *Report) WriteText(w io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	if len(rep.Peers) > 0 && !rep.Accounting {
+		fmt.Fprintln(w, "(no traffic counters: sysctl net.netfilter.nf_conntrack_acct=1 turns them on for new flows)")
+	}
 	for _, b := range rep.Blocked {
 		fmt.Fprintf(w, "blocked by the firewall (%s): %d packets, %d bytes\n", b.Family, b.Packets, b.Bytes)
 	}
