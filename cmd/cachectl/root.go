@@ -48,6 +48,11 @@ func newRootCmd(a *app) *cobra.Command {
 
 	for _, c := range []*cobra.Command{
 		newVersionCmd(a),
+		newServeCmd(a),
+		newInterfacesCmd(a),
+		newAllowCmd(a),
+		newRevokeCmd(a),
+		newPolicyCmd(a),
 	} {
 		root.AddCommand(c)
 	}

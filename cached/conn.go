@@ -1,0 +1,280 @@
+package cached
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"runtime/debug"
+	"sync/atomic"
+
+	"github.com/cachectl/cachectl/cached/store"
+)
+
+// Connection buffers. A request line is parsed in place in the input
+// buffer; replies accumulate in the output buffer and are written when the
+// input runs dry, so a pipeline of requests costs one write.
+const (
+	readBufferSize = 16 << 10
+	// lineLimitNoGet is memcached's rule: 2048 bytes without a newline is
+	// garbage, and the connection is closed — unless it is a get, whose
+	// key list may be long.
+	lineLimitNoGet = 2048
+	// maxGetLine bounds a multi-get line so one client cannot make the
+	// daemon buffer without limit (memcached grows without bound).
+	maxGetLine = 16 << 20
+	// flushThreshold sends replies early when a pipeline produces a lot.
+	flushThreshold = 64 << 10
+	// keepBuffer is the largest buffer a connection keeps between
+	// requests; larger ones, grown for one big reply, are dropped.
+	keepBuffer = 256 << 10
+)
+
+// Connection states, kept as small integers so recording one per request
+// costs an atomic store and no allocation.
+type connState uint32
+
+const (
+	stateNewCmd connState = iota
+	stateRead
+	stateParseCmd
+	stateNread
+	stateSwallow
+	stateWrite
+)
+
+// String is the name `stats conns` reports, as memcached names it.
+func (s connState) String() string {
+	return [...]string{"conn_new_cmd", "conn_read", "conn_parse_cmd", "conn_nread", "conn_swallow", "conn_mwrite"}[s]
+}
+
+// errClose ends a connection without an error worth logging (quit, garbage).
+var errClose = errors.New("connection closed by protocol")
+
+// conn is one client connection: its buffers and protocol state.
+type conn struct {
+	srv *Server
+	nc  net.Conn // nil in tests that drive the protocol over plain readers
+	rd  io.Reader
+	wr  io.Writer
+
+	id     int    // the socket's file descriptor, as memcached reports it
+	remote string // "tcp:1.2.3.4:5678" as in stats conns
+	local  string
+
+	in   []byte
+	r, w int
+	out  []byte
+
+	noreply bool
+	closing bool
+	scratch []byte
+	segs    [][]byte
+	crlf    [2]byte
+	tokens  [maxTokens][]byte
+
+	state   atomic.Uint32
+	lastCmd atomic.Uint32
+}
+
+func newConn(srv *Server, rw io.ReadWriter) *conn {
+	c := &conn{srv: srv, rd: rw, wr: rw, in: make([]byte, readBufferSize)}
+	c.setState(stateNewCmd)
+	return c
+}
+
+func (c *conn) setState(s connState) { c.state.Store(uint32(s)) }
+
+// serve runs the connection until the client leaves, the protocol closes
+// it, or the server shuts down. A panic is contained to this connection.
+func (c *conn) serve() (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			c.srv.panics.Add(1)
+			err = fmt.Errorf("panic serving %s: %v\n%s", c.remote, p, debug.Stack())
+		}
+	}()
+	for {
+		if err := c.processBuffered(); err != nil {
+			c.flush()
+			return err
+		}
+		if err := c.flush(); err != nil {
+			return err
+		}
+		if c.closing {
+			return errClose
+		}
+		c.setState(stateRead)
+		if err := c.fill(); err != nil {
+			return err
+		}
+	}
+}
+
+// processBuffered executes every complete request line in the buffer.
+func (c *conn) processBuffered() error {
+	for !c.closing {
+		line, ok, err := c.nextLine()
+		if err != nil || !ok {
+			return err
+		}
+		c.setState(stateParseCmd)
+		c.lastCmd.Store(c.srv.store.Now())
+		if err := c.dispatch(line); err != nil {
+			return err
+		}
+		if len(c.out) >= flushThreshold {
+			if err := c.flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// nextLine returns the next complete line (without its newline) and
+// consumes it, or ok=false when more input is needed.
+func (c *conn) nextLine() (line []byte, ok bool, err error) {
+	buf := c.in[c.r:c.w]
+	i := bytes.IndexByte(buf, '\n')
+	if i < 0 {
+		if len(buf) > lineLimitNoGet && !isGetPrefix(buf) {
+			return nil, false, errClose
+		}
+		if len(buf) >= maxGetLine {
+			return nil, false, errClose
+		}
+		return nil, false, nil
+	}
+	line = buf[:i]
+	c.r += i + 1
+	if len(line) > 1 && line[len(line)-1] == '\r' {
+		line = line[:len(line)-1]
+	}
+	// memcached parses the line as a C string: it ends at a NUL byte.
+	if z := bytes.IndexByte(line, 0); z >= 0 {
+		line = line[:z]
+	}
+	return line, true, nil
+}
+
+func isGetPrefix(b []byte) bool {
+	i := 0
+	for i < len(b) && b[i] == ' ' {
+		i++
+	}
+	if i > 100 {
+		return false
+	}
+	b = b[i:]
+	return bytes.HasPrefix(b, []byte("get ")) || bytes.HasPrefix(b, []byte("gets "))
+}
+
+// fill reads more input, making room first.
+func (c *conn) fill() error {
+	if c.r == c.w {
+		c.r, c.w = 0, 0
+		if len(c.in) > keepBuffer {
+			c.in = make([]byte, readBufferSize)
+		}
+	} else if c.w == len(c.in) {
+		if c.r > 0 {
+			c.w = copy(c.in, c.in[c.r:c.w])
+			c.r = 0
+		} else {
+			bigger := make([]byte, 2*len(c.in))
+			copy(bigger, c.in[:c.w])
+			c.in = bigger
+		}
+	}
+	n, err := c.rd.Read(c.in[c.w:])
+	c.w += n
+	c.srv.bytesRead.Add(uint64(n))
+	if n > 0 {
+		return nil
+	}
+	if err == nil {
+		err = io.ErrNoProgress
+	}
+	return err
+}
+
+// readFull fills dst from the buffer, then straight from the socket, so a
+// large value goes into item memory without an intermediate copy.
+func (c *conn) readFull(dst []byte) error {
+	n := copy(dst, c.in[c.r:c.w])
+	c.r += n
+	if n == len(dst) {
+		return nil
+	}
+	m, err := io.ReadFull(c.rd, dst[n:])
+	c.srv.bytesRead.Add(uint64(m))
+	return err
+}
+
+// discard consumes n bytes of input without keeping them.
+func (c *conn) discard(n int) error {
+	for n > 0 {
+		if c.r == c.w {
+			if err := c.fill(); err != nil {
+				return err
+			}
+		}
+		k := min(n, c.w-c.r)
+		c.r += k
+		n -= k
+	}
+	return nil
+}
+
+// flush writes pending replies.
+func (c *conn) flush() error {
+	if len(c.out) == 0 {
+		return nil
+	}
+	c.setState(stateWrite)
+	n, err := c.wr.Write(c.out)
+	c.srv.bytesWritten.Add(uint64(n))
+	if cap(c.out) > keepBuffer {
+		c.out = nil
+	} else {
+		c.out = c.out[:0]
+	}
+	c.setState(stateNewCmd)
+	return err
+}
+
+// reply writes a one-line reply unless the command asked for noreply.
+func (c *conn) reply(s string) {
+	if c.noreply {
+		c.noreply = false
+		return
+	}
+	c.out = append(c.out, s...)
+	c.out = append(c.out, '\r', '\n')
+}
+
+// readValue reads a storage command's data block into a pending item and
+// checks the CRLF after it.
+func (c *conn) readValue(p store.Pending) (ok bool, err error) {
+	c.setState(stateNread)
+	c.segs = c.srv.store.Value(p, c.segs[:0])
+	for _, seg := range c.segs {
+		if err := c.readFull(seg); err != nil {
+			return false, err
+		}
+	}
+	if err := c.readFull(c.crlf[:]); err != nil {
+		return false, err
+	}
+	return c.crlf == [2]byte{'\r', '\n'}, nil
+}
+
+// isTimeout tells a read interrupted by shutdown or idle timeout apart from
+// a client error.
+func isTimeout(err error) bool {
+	return errors.Is(err, os.ErrDeadlineExceeded)
+}

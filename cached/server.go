@@ -1,0 +1,458 @@
+package cached
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/cachectl/cachectl/cached/store"
+)
+
+// Config is the daemon's configuration, named after memcached's flags.
+type Config struct {
+	Listen         []string // -l: addresses, "host", "host:port", "[v6]:port"; empty = all
+	Port           int      // -p
+	UDPPort        int      // -U (must be 0 until UDP is implemented)
+	MaxConns       int      // -c
+	Threads        int      // -t (reported; the Go scheduler does the work)
+	Backlog        int      // -b
+	ReqsPerEvent   int      // -R (reported)
+	Verbosity      int      // -v count
+	EnableShutdown bool     // -A
+	FlushEnabled   bool     // !-F
+	IdleTimeout    time.Duration
+	Store          store.Config
+	Logger         *slog.Logger
+}
+
+// DefaultConfig is memcached 1.6.18's default, on the default port.
+func DefaultConfig() Config {
+	return Config{
+		Port:         11211,
+		MaxConns:     1024,
+		Threads:      4,
+		Backlog:      1024,
+		ReqsPerEvent: 20,
+		FlushEnabled: true,
+		Store:        store.DefaultConfig(),
+	}
+}
+
+const maxVerbosity = 2 // memcached's MAX_VERBOSITY_LEVEL
+
+// PeerFilter decides whether a peer may stay connected; entry names the
+// policy entry that admits it. Nil admits everyone, as memcached does.
+type PeerFilter func(netip.Addr) (entry string, ok bool)
+
+// Server is a running daemon: its store, listeners and connections.
+type Server struct {
+	cfg   Config
+	store *store.Store
+	log   *slog.Logger
+
+	verbosity atomic.Int32
+	detail    atomic.Bool
+	filter    atomic.Pointer[PeerFilter]
+
+	mu        sync.Mutex
+	listeners []net.Listener
+	conns     map[*conn]struct{}
+	closing   bool
+
+	wg       sync.WaitGroup
+	shutdown chan struct{} // closed when a client asked for shutdown (-A)
+	once     sync.Once
+
+	started      time.Time
+	currConns    atomic.Int64
+	totalConns   atomic.Uint64
+	rejected     atomic.Uint64
+	denied       atomic.Uint64
+	panics       atomic.Uint64
+	idleKicks    atomic.Uint64
+	bytesRead    atomic.Uint64
+	bytesWritten atomic.Uint64
+}
+
+// New builds a server; Listen binds it.
+func New(cfg Config) (*Server, error) {
+	if cfg.UDPPort != 0 {
+		return nil, fmt.Errorf("UDP (-U %d) is not supported yet; memcached's UDP port was the 2018 amplification vector, so it stays off: drop -U or use -U 0", cfg.UDPPort)
+	}
+	if cfg.MaxConns <= 0 {
+		return nil, fmt.Errorf("max connections (-c) must be positive, got %d", cfg.MaxConns)
+	}
+	if cfg.Port < 0 || cfg.Port > 65535 {
+		return nil, fmt.Errorf("port (-p) %d is out of range 0-65535", cfg.Port)
+	}
+	st, err := store.New(cfg.Store)
+	if err != nil {
+		return nil, err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	s := &Server{
+		cfg:      cfg,
+		store:    st,
+		log:      log,
+		conns:    map[*conn]struct{}{},
+		shutdown: make(chan struct{}),
+		started:  time.Now(),
+	}
+	s.verbosity.Store(int32(min(cfg.Verbosity, maxVerbosity)))
+	return s, nil
+}
+
+// Store exposes the storage, for tests and stats.
+func (s *Server) Store() *store.Store { return s.store }
+
+// SetVerbosity changes the log level at run time (verbosity command).
+func (s *Server) SetVerbosity(level int) { s.verbosity.Store(int32(level)) }
+
+// SetPeerFilter installs (or, with nil, removes) the allowlist, and closes
+// live connections the new filter no longer admits.
+func (s *Server) SetPeerFilter(f PeerFilter) {
+	if f == nil {
+		s.filter.Store(nil)
+		return
+	}
+	s.filter.Store(&f)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		if c.nc == nil {
+			continue
+		}
+		if addr, ok := peerAddr(c.nc); ok {
+			if _, allowed := f(addr); !allowed {
+				s.denied.Add(1)
+				s.log.Warn("closing connection from peer no longer allowed", "peer", addr)
+				c.nc.Close()
+			}
+		}
+	}
+}
+
+func peerAddr(nc net.Conn) (netip.Addr, bool) {
+	ta, ok := nc.RemoteAddr().(*net.TCPAddr)
+	if !ok {
+		return netip.Addr{}, false
+	}
+	return ta.AddrPort().Addr().Unmap(), true
+}
+
+// ListenAddrs turns -l values and -p into host:port strings for
+// net.Listen, as memcached parses them: a comma- or semicolon-separated
+// list of host, host:port, [v6] or [v6]:port; an IPv6 address without
+// brackets takes the default port. No -l means every address.
+func ListenAddrs(listen []string, port int) ([]string, error) {
+	var out []string
+	seen := map[string]bool{}
+	add := func(hostport string) {
+		if !seen[hostport] {
+			seen[hostport] = true
+			out = append(out, hostport)
+		}
+	}
+	if len(listen) == 0 {
+		add(net.JoinHostPort("", strconv.Itoa(port)))
+		return out, nil
+	}
+	for _, l := range listen {
+		for _, item := range splitList(l) {
+			host, p, err := splitListen(item, port)
+			if err != nil {
+				return nil, err
+			}
+			add(net.JoinHostPort(host, strconv.Itoa(p)))
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("-l names no address")
+	}
+	return out, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	start := 0
+	for i := 0; i <= len(s); i++ {
+		if i == len(s) || s[i] == ',' || s[i] == ';' {
+			if i > start {
+				out = append(out, s[start:i])
+			}
+			start = i + 1
+		}
+	}
+	return out
+}
+
+func splitListen(item string, defPort int) (string, int, error) {
+	host, portStr := item, ""
+	if item[0] == '[' {
+		end := indexByte(item, ']')
+		if end < 0 {
+			return "", 0, fmt.Errorf("-l %q: missing ']' after an IPv6 address", item)
+		}
+		host = item[1:end]
+		rest := item[end+1:]
+		if rest != "" {
+			if rest[0] != ':' {
+				return "", 0, fmt.Errorf("-l %q: expected ':PORT' after ']'", item)
+			}
+			portStr = rest[1:]
+		}
+	} else if i := indexByte(item, ':'); i >= 0 && indexByte(item[i+1:], ':') < 0 {
+		host, portStr = item[:i], item[i+1:]
+	}
+	port := defPort
+	if portStr != "" {
+		p, err := strconv.Atoi(portStr)
+		if err != nil || p < 0 || p > 65535 {
+			return "", 0, fmt.Errorf("-l %q: %q is not a port number", item, portStr)
+		}
+		port = p
+	}
+	return host, port, nil
+}
+
+func indexByte(s string, c byte) int {
+	for i := 0; i < len(s); i++ {
+		if s[i] == c {
+			return i
+		}
+	}
+	return -1
+}
+
+// Listen binds every configured address. Nothing is served until Serve.
+// On any failure every socket opened so far is closed again.
+func (s *Server) Listen() error {
+	if s.cfg.Port == 0 {
+		return errors.New("TCP is disabled (-p 0) and no other transport is configured")
+	}
+	addrs, err := ListenAddrs(s.cfg.Listen, s.cfg.Port)
+	if err != nil {
+		return err
+	}
+	for _, a := range addrs {
+		ln, err := net.Listen("tcp", a)
+		if err != nil {
+			s.closeListeners()
+			return fmt.Errorf("failed to listen on %s: %w", a, err)
+		}
+		s.listeners = append(s.listeners, ln)
+		s.totalConns.Add(1) // memcached counts its listening sockets as connections
+	}
+	return nil
+}
+
+// Addrs returns the bound listener addresses.
+func (s *Server) Addrs() []netip.AddrPort {
+	var out []netip.AddrPort
+	for _, ln := range s.listeners {
+		if ta, ok := ln.Addr().(*net.TCPAddr); ok {
+			out = append(out, ta.AddrPort())
+		}
+	}
+	return out
+}
+
+func (s *Server) closeListeners() {
+	for _, ln := range s.listeners {
+		ln.Close()
+	}
+}
+
+// Serve accepts connections until ctx ends or a client runs `shutdown`
+// (with -A), then stops accepting, lets connections finish the replies
+// they are working on, and returns.
+func (s *Server) Serve(ctx context.Context) error {
+	if len(s.listeners) == 0 {
+		return errors.New("Serve called before Listen")
+	}
+	errc := make(chan error, len(s.listeners))
+	for _, ln := range s.listeners {
+		go func() { errc <- s.acceptLoop(ln) }()
+	}
+	var err error
+	select {
+	case <-ctx.Done():
+	case <-s.shutdown:
+	case err = <-errc:
+	}
+	s.stop()
+	return err
+}
+
+// requestShutdown is the `shutdown` command.
+func (s *Server) requestShutdown() { s.once.Do(func() { close(s.shutdown) }) }
+
+// stop closes the listeners, then interrupts reads so each connection ends
+// after flushing what it already answered, and waits for them.
+func (s *Server) stop() {
+	s.mu.Lock()
+	s.closing = true
+	s.closeListeners()
+	for c := range s.conns {
+		if c.nc != nil {
+			c.nc.SetReadDeadline(time.Now())
+		}
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		s.log.Warn("connections still busy after 10s; closing them")
+		s.mu.Lock()
+		for c := range s.conns {
+			c.nc.Close()
+		}
+		s.mu.Unlock()
+		<-done
+	}
+	s.store.Close()
+}
+
+func (s *Server) acceptLoop(ln net.Listener) error {
+	var delay time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closing := s.closing
+			s.mu.Unlock()
+			if closing || errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			// Out of file descriptors and the like: back off, keep serving.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			s.log.Error("accept failed", "listener", ln.Addr(), "err", err, "retry_in", delay)
+			time.Sleep(delay)
+			continue
+		}
+		delay = 0
+		s.accept(nc)
+	}
+}
+
+func (s *Server) accept(nc net.Conn) {
+	s.totalConns.Add(1)
+	if f := s.filter.Load(); f != nil {
+		if addr, ok := peerAddr(nc); ok {
+			if _, allowed := (*f)(addr); !allowed {
+				s.denied.Add(1)
+				s.log.Warn("connection denied by policy", "peer", addr, "local", nc.LocalAddr())
+				nc.Close()
+				return
+			}
+		}
+	}
+	if s.currConns.Load() >= int64(s.cfg.MaxConns) {
+		// memcached's maxconns_fast answer: say why, then hang up.
+		s.rejected.Add(1)
+		nc.Write([]byte("ERROR Too many open connections\r\n"))
+		nc.Close()
+		return
+	}
+	c := newConn(s, nc)
+	c.nc = nc
+	c.id = socketFD(nc)
+	c.remote = connAddr(nc.RemoteAddr())
+	c.local = connAddr(nc.LocalAddr())
+	if s.cfg.IdleTimeout > 0 {
+		c.rd = &idleReader{nc: nc, timeout: s.cfg.IdleTimeout}
+	}
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		nc.Close()
+		return
+	}
+	s.conns[c] = struct{}{}
+	s.currConns.Add(1)
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go s.run(c)
+}
+
+func (s *Server) run(c *conn) {
+	defer s.wg.Done()
+	if s.verbosity.Load() > 0 {
+		s.log.Info("new client connection", "conn", c.id, "peer", c.remote)
+	}
+	err := c.serve()
+	c.nc.Close()
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	s.currConns.Add(-1)
+	if errors.Is(err, errIdle) {
+		s.idleKicks.Add(1)
+	}
+	switch {
+	case err == nil, errors.Is(err, errClose), errors.Is(err, errIdle), errors.Is(err, io.EOF), isTimeout(err), errors.Is(err, net.ErrClosed), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+		if s.verbosity.Load() > 0 {
+			s.log.Info("connection closed", "conn", c.id, "peer", c.remote)
+		}
+	default:
+		s.log.Error("connection failed", "conn", c.id, "peer", c.remote, "err", err)
+	}
+}
+
+// idleReader closes connections idle longer than memcached's idle_timeout.
+type idleReader struct {
+	nc      net.Conn
+	timeout time.Duration
+}
+
+func (r *idleReader) Read(p []byte) (int, error) {
+	r.nc.SetReadDeadline(time.Now().Add(r.timeout))
+	n, err := r.nc.Read(p)
+	if isTimeout(err) {
+		err = errIdle
+	}
+	return n, err
+}
+
+var errIdle = errors.New("idle timeout")
+
+func socketFD(nc net.Conn) int {
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		return 0
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return 0
+	}
+	fd := 0
+	raw.Control(func(f uintptr) { fd = int(f) })
+	return fd
+}
+
+// connAddr renders an address as memcached's stats conns does.
+func connAddr(a net.Addr) string {
+	ta, ok := a.(*net.TCPAddr)
+	if !ok {
+		return a.String()
+	}
+	ap := ta.AddrPort()
+	if ap.Addr().Unmap().Is4() {
+		return fmt.Sprintf("tcp:%s:%d", ap.Addr().Unmap(), ap.Port())
+	}
+	return fmt.Sprintf("tcp6:[%s]:%d", ap.Addr(), ap.Port())
+}

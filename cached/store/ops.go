@@ -1,0 +1,470 @@
+package store
+
+// Mode is how a store command treats an existing item.
+type Mode uint8
+
+const (
+	ModeSet Mode = iota
+	ModeAdd
+	ModeReplace
+	ModeAppend
+	ModePrepend
+	ModeCAS
+)
+
+// Result of a store command.
+type Result uint8
+
+const (
+	Stored Result = iota
+	NotStored
+	Exists
+	NotFound
+)
+
+// Meta describes an item returned by a read.
+type Meta struct {
+	Flags uint32
+	CAS   uint64
+	Len   int
+}
+
+// Pending is an allocated, unlinked item whose value the caller fills
+// (without holding the store lock) before Commit or Abort.
+type Pending struct {
+	ref   uint32
+	class uint8
+}
+
+// Alloc reserves memory for an item of nbytes value bytes, evicting from
+// the class's LRU tail if memory is full. exp is server-relative (RelTime).
+func (s *Store) Alloc(key []byte, flags uint32, exp uint32, nbytes int) (Pending, error) {
+	if nbytes < 0 || s.memcachedTotal(len(key), flags, nbytes) > uint64(s.cfg.ItemSizeMax) {
+		s.mu.Lock()
+		s.st.StoreTooLarge++
+		s.mu.Unlock()
+		return Pending{}, ErrTooLarge
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ref, ok := s.allocItem(key, flags, exp, uint32(nbytes), s.Now())
+	if !ok {
+		s.st.StoreNoMemory++
+		return Pending{}, ErrNoMemory
+	}
+	return Pending{ref: ref, class: s.class(ref)}, nil
+}
+
+// Value appends the pending item's writable value memory to dst.
+func (s *Store) Value(p Pending, dst [][]byte) [][]byte { return s.segments(dst, p.ref) }
+
+// Abort frees a pending item. countSet records it as a set command, as
+// memcached does for a value that arrived without its CRLF.
+func (s *Store) Abort(p Pending, countSet bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if countSet {
+		s.classes[p.class].st.CmdSet++
+	}
+	s.freeItem(p.ref)
+}
+
+// Commit stores a filled pending item according to mode; cas is the
+// client's compare value (0 = none). It returns the result and the stored
+// item's CAS. The pending item is consumed either way.
+func (s *Store) Commit(p Pending, mode Mode, cas uint64) (Result, uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.Now()
+	key := s.key(p.ref)
+	hv := hashKey(key)
+	s.classes[p.class].st.CmdSet++
+
+	old := s.lookup(key, hv, now)
+	if old == 0 {
+		switch mode {
+		case ModeSet, ModeAdd:
+			return Stored, s.link(p.ref, hv, now)
+		case ModeCAS:
+			s.st.CASMisses++
+			s.freeItem(p.ref)
+			return NotFound, 0
+		default:
+			s.freeItem(p.ref)
+			return NotStored, 0
+		}
+	}
+
+	casMatch := cas != 0 && cas == s.cas(old)
+	switch mode {
+	case ModeSet, ModeReplace:
+		return Stored, s.replace(old, p.ref, hv, now)
+	case ModeAdd:
+		s.update(old, now)
+	case ModeCAS:
+		if casMatch {
+			s.classes[s.class(old)].st.CASHits++
+			return Stored, s.replace(old, p.ref, hv, now)
+		}
+		s.classes[s.class(old)].st.CASBadval++
+		s.freeItem(p.ref)
+		return Exists, 0
+	case ModeAppend, ModePrepend:
+		if cas != 0 && !casMatch {
+			s.freeItem(p.ref)
+			return Exists, 0
+		}
+		if joined, ok := s.join(old, p.ref, mode == ModePrepend, now); ok {
+			s.freeItem(p.ref)
+			return Stored, s.replace(old, joined, hv, now)
+		}
+	}
+	s.freeItem(p.ref)
+	return NotStored, 0
+}
+
+func (s *Store) replace(old, ref uint32, hv uint64, now uint32) uint64 {
+	s.unlink(old, hv)
+	return s.link(ref, hv, now)
+}
+
+// join builds old+add (or add+old) as a new item keeping old's flags and
+// expiry, as memcached's append and prepend do.
+func (s *Store) join(old, add uint32, prepend bool, now uint32) (uint32, bool) {
+	on, an := s.word(old, offNBytes), s.word(add, offNBytes)
+	flags := s.word(old, offFlags)
+	if s.memcachedTotal(int(s.nkey(old)), flags, int(on+an)) > uint64(s.cfg.ItemSizeMax) {
+		return 0, false
+	}
+	s.pinned = old // the allocation below may evict; never the item we copy from
+	ref, ok := s.allocItem(s.key(old), flags, s.word(old, offExp), on+an, now)
+	s.pinned = 0
+	if !ok {
+		return 0, false
+	}
+	var buf [32][]byte
+	first, second := old, add
+	if prepend {
+		first, second = add, old
+	}
+	dst := s.segments(buf[:0], ref)
+	w := segmentWriter{segs: dst}
+	for _, src := range [2]uint32{first, second} {
+		var sb [16][]byte
+		for _, seg := range s.segments(sb[:0], src) {
+			w.write(seg)
+		}
+	}
+	return ref, true
+}
+
+// segmentWriter copies bytes across a chunked item's segments.
+type segmentWriter struct {
+	segs [][]byte
+	i    int
+	off  int
+}
+
+func (w *segmentWriter) write(b []byte) {
+	for len(b) > 0 && w.i < len(w.segs) {
+		n := copy(w.segs[w.i][w.off:], b)
+		b = b[n:]
+		w.off += n
+		if w.off == len(w.segs[w.i]) {
+			w.i++
+			w.off = 0
+		}
+	}
+}
+
+// allocItem allocates and initialises an unlinked item (lock held).
+func (s *Store) allocItem(key []byte, flags, exp, nbytes uint32, now uint32) (uint32, bool) {
+	class, extra := s.layout(uint32(len(key)), nbytes)
+	ref, ok := s.chunk(class, now)
+	if !ok {
+		return 0, false
+	}
+	m := s.mem(ref)
+	clear(m)
+	m[offNKey] = uint8(len(key))
+	m[offClass] = class
+	s.setWord(ref, offExp, exp)
+	s.setWord(ref, offNBytes, nbytes)
+	s.setWord(ref, offFlags, flags)
+	copy(s.arena.bytes(ref, itemHeader+uint32(len(key)))[itemHeader:], key)
+	if extra == 0 {
+		return ref, true
+	}
+	s.setIFlag(ref, flagChunked)
+	last := uint8(len(s.classes) - 1)
+	for i := uint32(0); i < extra; i++ {
+		s.pinned = ref
+		x, ok := s.chunk(last, now)
+		s.pinned = 0
+		if !ok {
+			for j := uint32(0); j < i; j++ {
+				s.freeChunk(last, s.extraRef(ref, j))
+			}
+			s.freeChunk(class, ref)
+			return 0, false
+		}
+		s.setExtraRef(ref, i, x)
+	}
+	return ref, true
+}
+
+// chunk gets a chunk of a class, reclaiming expired items from the LRU
+// tail or evicting the least recently used one when memory is full.
+func (s *Store) chunk(class uint8, now uint32) (uint32, bool) {
+	for range 10 {
+		if ref, ok := s.allocChunk(class); ok {
+			return ref, true
+		}
+		if !s.pullTail(class, now) {
+			break
+		}
+	}
+	s.classes[class].st.OutOfMemory++
+	return 0, false
+}
+
+// pullTail frees one item of a class: an expired or flushed one among the
+// last five, else (unless evictions are off) the least recently used.
+func (s *Store) pullTail(class uint8, now uint32) bool {
+	c := &s.classes[class]
+	ref := c.lruTail
+	for i := 0; i < 5 && ref != 0; i++ {
+		prev := s.word(ref, offPrev)
+		if ref != s.pinned && (s.expired(ref, now) || s.flushed(ref, now)) {
+			c.st.Reclaimed++
+			if s.iflags(ref)&flagFetched == 0 {
+				c.st.ExpiredUnfetched++
+			}
+			s.unlink(ref, hashKey(s.key(ref)))
+			return true
+		}
+		ref = prev
+	}
+	if !s.cfg.Evictions {
+		return false
+	}
+	for ref = c.lruTail; ref != 0 && ref == s.pinned; ref = s.word(ref, offPrev) {
+	}
+	if ref == 0 {
+		return false
+	}
+	c.st.Evicted++
+	c.st.EvictedTime = now - s.word(ref, offTime)
+	if s.word(ref, offExp) != 0 {
+		c.st.EvictedNonzero++
+	}
+	if s.iflags(ref)&flagFetched == 0 {
+		c.st.EvictedUnfetched++
+	}
+	s.unlink(ref, hashKey(s.key(ref)))
+	return true
+}
+
+// Get copies a live item's value to dst and bumps it (get/gets).
+func (s *Store) Get(dst []byte, key []byte) ([]byte, Meta, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.st.CmdGet++
+	now := s.Now()
+	ref := s.lookup(key, hashKey(key), now)
+	if ref == 0 {
+		s.st.GetMisses++
+		return dst, Meta{}, false
+	}
+	s.classes[s.class(ref)].st.GetHits++
+	s.bump(ref, now)
+	return s.appendValue(dst, ref), s.meta(ref), true
+}
+
+// GetAndTouch is Get that also sets a new expiry (gat/gats); it counts as
+// a touch, as in memcached.
+func (s *Store) GetAndTouch(dst []byte, key []byte, exp uint32) ([]byte, Meta, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.st.CmdTouch++
+	now := s.Now()
+	ref := s.lookup(key, hashKey(key), now)
+	if ref == 0 {
+		s.st.TouchMisses++
+		return dst, Meta{}, false
+	}
+	s.classes[s.class(ref)].st.TouchHits++
+	s.setWord(ref, offExp, exp)
+	s.bump(ref, now)
+	return s.appendValue(dst, ref), s.meta(ref), true
+}
+
+func (s *Store) meta(ref uint32) Meta {
+	return Meta{Flags: s.word(ref, offFlags), CAS: s.cas(ref), Len: int(s.word(ref, offNBytes))}
+}
+
+// Touch sets a new expiry on a live item.
+func (s *Store) Touch(key []byte, exp uint32) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.st.CmdTouch++
+	now := s.Now()
+	ref := s.lookup(key, hashKey(key), now)
+	if ref == 0 {
+		s.st.TouchMisses++
+		return false
+	}
+	s.classes[s.class(ref)].st.TouchHits++
+	s.setWord(ref, offExp, exp)
+	s.bump(ref, now)
+	return true
+}
+
+// Delete removes a live item.
+func (s *Store) Delete(key []byte) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	hv := hashKey(key)
+	ref := s.lookup(key, hv, s.Now())
+	if ref == 0 {
+		s.st.DeleteMisses++
+		return false
+	}
+	s.classes[s.class(ref)].st.DeleteHits++
+	s.unlink(ref, hv)
+	return true
+}
+
+// Unlink drops an item without counting it as a delete: a set that could
+// not be stored must not leave the old value behind.
+func (s *Store) Unlink(key []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	hv := hashKey(key)
+	if ref := s.lookup(key, hv, s.Now()); ref != 0 {
+		s.unlink(ref, hv)
+	}
+}
+
+// DeltaResult is the outcome of incr/decr.
+type DeltaResult uint8
+
+const (
+	DeltaOK DeltaResult = iota
+	DeltaNotFound
+	DeltaNonNumeric
+	DeltaNoMemory
+)
+
+// Delta increments (wrapping at 2^64) or decrements (flooring at 0) a
+// decimal value. Like memcached it rewrites the value in place, padded
+// with spaces, when the new number is not longer than the old value.
+func (s *Store) Delta(key []byte, incr bool, delta uint64) (uint64, uint64, DeltaResult) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.Now()
+	hv := hashKey(key)
+	ref := s.lookup(key, hv, now)
+	if ref == 0 {
+		if incr {
+			s.st.IncrMisses++
+		} else {
+			s.st.DecrMisses++
+		}
+		return 0, 0, DeltaNotFound
+	}
+	n := s.word(ref, offNBytes)
+	if n == 0 || s.iflags(ref)&flagChunked != 0 {
+		return 0, 0, DeltaNonNumeric
+	}
+	var segs [1][]byte
+	val := s.segments(segs[:0], ref)[0]
+	v, ok := ParseUint64(val)
+	if !ok {
+		return 0, 0, DeltaNonNumeric
+	}
+	c := &s.classes[s.class(ref)]
+	if incr {
+		v += delta
+		c.st.IncrHits++
+	} else {
+		v = max(v, delta) - delta
+		c.st.DecrHits++
+	}
+	var digits [20]byte
+	d := appendUint(digits[:0], v)
+	if uint32(len(d)) <= n {
+		copy(val, d)
+		for i := len(d); i < len(val); i++ {
+			val[i] = ' '
+		}
+		cas := s.nextCAS()
+		s.setCAS(ref, cas)
+		s.update(ref, now)
+		return v, cas, DeltaOK
+	}
+	s.pinned = ref
+	nref, ok := s.allocItem(key, s.word(ref, offFlags), s.word(ref, offExp), uint32(len(d)), now)
+	s.pinned = 0
+	if !ok {
+		return 0, 0, DeltaNoMemory
+	}
+	copy(s.segments(segs[:0], nref)[0], d)
+	return v, s.replace(ref, nref, hv, now), DeltaOK
+}
+
+func appendUint(dst []byte, v uint64) []byte {
+	var b [20]byte
+	i := len(b)
+	for {
+		i--
+		b[i] = byte('0' + v%10)
+		v /= 10
+		if v == 0 {
+			break
+		}
+	}
+	return append(dst, b[i:]...)
+}
+
+// FlushAll invalidates every item, now or (delay > 0) at a future time;
+// nothing is freed eagerly. delay follows memcached's expiry rules.
+func (s *Store) FlushAll(delay int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.st.CmdFlush++
+	now := s.Now()
+	newOldest := now
+	if delay > 0 {
+		newOldest = s.RelTime(delay)
+	}
+	if s.cfg.CAS {
+		s.oldestLive = newOldest - 1
+		if s.oldestLive <= now {
+			s.oldestCAS = s.nextCAS()
+		}
+	} else {
+		s.oldestLive = newOldest
+	}
+}
+
+// CountFlush records a flush_all that was refused, as memcached counts it.
+func (s *Store) CountFlush() {
+	s.mu.Lock()
+	s.st.CmdFlush++
+	s.mu.Unlock()
+}
+
+// SetMemoryLimit changes the memory limit (cache_memlimit). Pages already
+// in use stay; a lower limit only stops new pages. It fails when the new
+// limit is beyond the memory reserved at start.
+func (s *Store) SetMemoryLimit(limit uint64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if limit > uint64(s.arena.maxPages)*uint64(s.arena.pageSize) {
+		return false
+	}
+	s.arena.limit = limit
+	s.cfg.MemoryLimit = limit
+	return true
+}

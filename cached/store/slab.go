@@ -1,0 +1,202 @@
+package store
+
+import (
+	"fmt"
+	"syscall"
+)
+
+// Memory layout.
+//
+// All item memory lives in one anonymous mapping reserved up front with
+// MAP_NORESERVE: the kernel only backs the pages we touch, so RSS grows the
+// way memcached's malloc'd slab pages do, and the Go garbage collector never
+// sees item memory at all — millions of items cost the GC nothing.
+//
+// Chunks are addressed by a uint32 ref: the byte offset in the arena divided
+// by chunkAlign. Page 0 is never handed out, so ref 0 means "none".
+const (
+	chunkAlign  = 8       // memcached's CHUNK_ALIGN_BYTES
+	maxArena    = 1 << 35 // 32 GiB: the most a uint32 ref of 8-byte units reaches
+	headerSize  = 48      // memcached's sizeof(item); keeps class sizes identical to memcached's
+	maxClasses  = 63      // memcached's MAX_NUMBER_OF_SLAB_CLASSES - 1
+	smallestCls = 1       // memcached's POWER_SMALLEST
+)
+
+// slabClass is one chunk size with its pages, free chunks and LRU.
+type slabClass struct {
+	size    uint32 // chunk size in bytes
+	perPage uint32 // chunks per page
+
+	pages    uint32 // pages assigned to this class
+	freeHead uint32 // free-list of released chunks, linked through their first word
+	nfree    uint32
+	endRef   uint32 // next never-used chunk of the newest page (carved lazily)
+	endLeft  uint32 // chunks left after endRef in the newest page
+	used     uint32 // chunks handed out
+
+	lruHead, lruTail uint32
+	items            uint32 // linked items in the LRU
+	requested        uint64 // bytes requested by linked items (memcached's mem_requested)
+
+	st classStats
+}
+
+// classStats mirrors memcached's per-class counters (stats slabs / stats items).
+type classStats struct {
+	GetHits, CmdSet, DeleteHits, IncrHits, DecrHits, CASHits, CASBadval, TouchHits uint64
+
+	Evicted, EvictedNonzero, OutOfMemory, Reclaimed, ExpiredUnfetched, EvictedUnfetched uint64
+	EvictedTime                                                                         uint32
+}
+
+// arena is the mapped item memory plus the page allocator.
+type arena struct {
+	mem       []byte
+	pageSize  uint32
+	nextPage  uint32 // index of the next page never handed out
+	maxPages  uint32 // pages the mapping holds
+	limit     uint64 // -m in bytes; 0 = unlimited
+	malloced  uint64 // bytes of pages handed out (total_malloced)
+	limitSeen bool
+}
+
+func newArena(limit uint64, pageSize uint32, classes int) (*arena, error) {
+	// Every class may take its first page past the limit, as memcached
+	// allows, so the mapping leaves room for one extra page per class.
+	need := limit + uint64(classes+2)*uint64(pageSize)
+	if limit == 0 || need > maxArena {
+		need = maxArena
+	}
+	// Reserve the whole addressable range when the kernel lets us, so that
+	// cache_memlimit can raise the limit later; untouched pages cost no RSS.
+	reserve := uint64(maxArena)
+	mem, err := mmapAnon(reserve)
+	if err != nil {
+		reserve = need
+		mem, err = mmapAnon(reserve)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reserving %d MiB of item memory: %w", reserve>>20, err)
+	}
+	return &arena{
+		mem:      mem,
+		pageSize: pageSize,
+		nextPage: 1, // page 0 backs ref 0, which means "none"
+		maxPages: uint32(reserve / uint64(pageSize)),
+		limit:    limit,
+	}, nil
+}
+
+func mmapAnon(n uint64) ([]byte, error) {
+	return syscall.Mmap(-1, 0, int(n), syscall.PROT_READ|syscall.PROT_WRITE,
+		syscall.MAP_PRIVATE|syscall.MAP_ANONYMOUS|syscall.MAP_NORESERVE)
+}
+
+func (a *arena) close() error {
+	if a.mem == nil {
+		return nil
+	}
+	err := syscall.Munmap(a.mem)
+	a.mem = nil
+	return err
+}
+
+// newPage hands out one page, or reports false when the memory limit is
+// reached. firstForClass lets a class with no page yet exceed the limit, as
+// memcached does, so that every size stays storable on a tiny -m.
+func (a *arena) newPage(firstForClass bool) (uint32, bool) {
+	if a.nextPage >= a.maxPages {
+		return 0, false
+	}
+	if a.limit != 0 && a.malloced+uint64(a.pageSize) > a.limit && !firstForClass {
+		a.limitSeen = true
+		return 0, false
+	}
+	p := a.nextPage
+	a.nextPage++
+	a.malloced += uint64(a.pageSize)
+	return p, true
+}
+
+func (a *arena) pageRef(page uint32) uint32 {
+	return uint32(uint64(page) * uint64(a.pageSize) / chunkAlign)
+}
+
+// bytes returns the n bytes of the chunk starting at ref.
+func (a *arena) bytes(ref uint32, n uint32) []byte {
+	off := uint64(ref) * chunkAlign
+	return a.mem[off : off+uint64(n) : off+uint64(n)]
+}
+
+// classSizes computes memcached's slab class table: the first class holds
+// an item header plus minChunk bytes, each next class is factor times larger
+// (8-byte aligned), and the last class is exactly chunkMax.
+func classSizes(minChunk int, factor float64, chunkMax, pageSize uint32) []uint32 {
+	sizes := []uint32{0} // class 0 is unused, as in memcached
+	size := float64(headerSize + minChunk)
+	for len(sizes) < maxClasses {
+		if size >= float64(chunkMax)/factor {
+			break
+		}
+		s := uint32(size)
+		if s%chunkAlign != 0 {
+			s += chunkAlign - s%chunkAlign
+		}
+		sizes = append(sizes, s)
+		size = float64(s) * factor
+	}
+	return append(sizes, chunkMax)
+}
+
+// allocChunk takes a chunk from class c: a released one, then an uncarved
+// one, then a new page. It does not evict; the caller does.
+func (s *Store) allocChunk(id uint8) (uint32, bool) {
+	c := &s.classes[id]
+	if c.freeHead != 0 {
+		ref := c.freeHead
+		c.freeHead = s.word(ref, 0)
+		c.nfree--
+		c.used++
+		return ref, true
+	}
+	if c.endLeft == 0 {
+		page, ok := s.arena.newPage(c.pages == 0)
+		if !ok {
+			return 0, false
+		}
+		c.pages++
+		c.endRef = s.arena.pageRef(page)
+		c.endLeft = c.perPage
+	}
+	ref := c.endRef
+	c.endRef += c.size / chunkAlign
+	c.endLeft--
+	c.used++
+	return ref, true
+}
+
+// freeChunk returns a chunk to its class's free list.
+func (s *Store) freeChunk(id uint8, ref uint32) {
+	c := &s.classes[id]
+	s.setWord(ref, 0, c.freeHead)
+	s.mem(ref)[offIFlags] = 0
+	c.freeHead = ref
+	c.nfree++
+	c.used--
+}
+
+// classFor returns the smallest class whose chunks hold n bytes, or the
+// largest class when n needs several chunks.
+func (s *Store) classFor(n uint32) uint8 {
+	// Binary search: the table is sorted and this runs on every store.
+	lo, hi := smallestCls, len(s.classes)-1
+	for lo < hi {
+		mid := (lo + hi) / 2
+		if s.classes[mid].size >= n {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	return uint8(lo)
+}

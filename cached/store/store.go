@@ -1,0 +1,325 @@
+// Package store is the daemon's item storage: memcached's slab allocator
+// (1 MiB pages cut into chunk classes by a growth factor), a per-class LRU
+// that evicts from the tail when memory is full, a chained hash index, lazy
+// expiry and flush_all invalidation, and CAS from one global counter.
+//
+// It knows nothing of the wire: callers hand it keys and values and get
+// results and statistics back. One mutex guards everything; every operation
+// is a few hash-bucket and list-link updates, far cheaper than the socket
+// calls around it.
+package store
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Config holds the memcached settings the storage depends on.
+type Config struct {
+	MemoryLimit  uint64  // bytes (-m); 0 = no limit
+	GrowthFactor float64 // chunk size growth factor (-f)
+	MinChunk     int     // smallest chunk's data bytes (-n)
+	ItemSizeMax  uint32  // largest item, header included (-I)
+	PageSize     uint32  // slab page size
+	ChunkMax     uint32  // largest chunk; bigger items span several (slab_chunk_max)
+	Evictions    bool    // evict LRU tail when full; false = -M, fail instead
+	CAS          bool    // false = -C
+	HashPower    uint32  // initial hash table power (0 = 16)
+	// Now returns the Unix time in seconds; tests inject a fake clock.
+	Now func() int64
+}
+
+// DefaultConfig is memcached 1.6.18's default.
+func DefaultConfig() Config {
+	return Config{
+		MemoryLimit:  64 << 20,
+		GrowthFactor: 1.25,
+		MinChunk:     48,
+		ItemSizeMax:  1 << 20,
+		PageSize:     1 << 20,
+		ChunkMax:     1 << 19,
+		Evictions:    true,
+		CAS:          true,
+	}
+}
+
+// Validate applies memcached's own start-up checks, with its reasons.
+func (c Config) Validate() error {
+	switch {
+	case c.GrowthFactor <= 1.0:
+		return errors.New("factor (-f) must be greater than 1")
+	case c.MinChunk <= 0:
+		return errors.New("chunk size (-n) must be greater than 0")
+	case c.ItemSizeMax < 1024:
+		return errors.New("item max size (-I) cannot be less than 1024 bytes")
+	case c.MemoryLimit != 0 && uint64(c.ItemSizeMax) > c.MemoryLimit/2:
+		return errors.New("cannot set item size limit (-I) higher than 1/2 of memory max (-m)")
+	case c.ItemSizeMax > 1<<30:
+		return errors.New("cannot set item size limit (-I) higher than a gigabyte")
+	case c.ChunkMax > c.ItemSizeMax:
+		return fmt.Errorf("slab_chunk_max (bytes: %d) cannot be larger than -I (item_size_max %d)", c.ChunkMax, c.ItemSizeMax)
+	case c.ItemSizeMax%c.ChunkMax != 0:
+		return fmt.Errorf("-I (item_size_max: %d) must be evenly divisible by slab_chunk_max (bytes: %d)", c.ItemSizeMax, c.ChunkMax)
+	case c.PageSize%c.ChunkMax != 0:
+		return fmt.Errorf("slab_chunk_max (bytes: %d) must divide evenly into %d (slab_page_size)", c.ChunkMax, c.PageSize)
+	case c.MemoryLimit > maxArena:
+		return fmt.Errorf("memory limit (-m) of %d MB is above the %d MB this daemon can address", c.MemoryLimit>>20, maxArena>>20)
+	}
+	return nil
+}
+
+// Errors from Alloc.
+var (
+	ErrTooLarge = errors.New("object too large for cache")
+	ErrNoMemory = errors.New("out of memory storing object")
+)
+
+// updateInterval is memcached's ITEM_UPDATE_INTERVAL: an item read within
+// this many seconds of its last bump keeps its LRU position, so hot keys do
+// not rewrite list links on every hit.
+const updateInterval = 60
+
+// Store is the item storage. All methods are safe for concurrent use.
+type Store struct {
+	mu       sync.Mutex
+	coarse   *coarseClock // nil when the caller supplied Config.Now
+	cfg      Config
+	arena    *arena
+	classes  []slabClass // index 0 unused, as in memcached
+	chunkMax uint32
+	idx      index
+
+	started    int64  // Unix time of server-relative second 0 (memcached's process_started)
+	casSeq     uint64 // last CAS handed out
+	oldestLive uint32 // flush_all: items last touched at or before this are gone
+	oldestCAS  uint64 // flush_all: items with an older CAS are gone
+
+	pinned uint32 // an item an operation still reads; never evicted meanwhile
+	bytes  uint64 // memcached-accounted bytes of linked items
+	total  uint64 // items ever linked
+	st     Counters
+}
+
+// New creates a store; its memory is reserved but not touched.
+func New(cfg Config) (*Store, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	var coarse *coarseClock
+	if cfg.Now == nil {
+		// Reading the clock on every request costs more than the hash
+		// lookup on virtual machines without a fast vDSO clock, so, like
+		// memcached's once-a-second timer, a ticker keeps a coarse clock.
+		coarse = newCoarseClock()
+		cfg.Now = coarse.now
+	}
+	sizes := classSizes(cfg.MinChunk, cfg.GrowthFactor, cfg.ChunkMax, cfg.PageSize)
+	a, err := newArena(cfg.MemoryLimit, cfg.PageSize, len(sizes))
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{
+		coarse:   coarse,
+		cfg:      cfg,
+		arena:    a,
+		classes:  make([]slabClass, len(sizes)),
+		chunkMax: cfg.ChunkMax,
+		idx:      newIndex(cfg.HashPower),
+		// memcached starts its clock ITEM_UPDATE_INTERVAL+2 seconds in the
+		// past so that fresh items are never mistaken for flushed ones.
+		started: cfg.Now() - updateInterval - 2,
+	}
+	for i, sz := range sizes[1:] {
+		s.classes[i+1] = slabClass{size: sz, perPage: cfg.PageSize / sz}
+	}
+	return s, nil
+}
+
+// Close releases the item memory. The store must not be used afterwards.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.coarse != nil {
+		s.coarse.stop()
+	}
+	return s.arena.close()
+}
+
+// coarseClock is the Unix time in seconds, refreshed ten times a second.
+type coarseClock struct {
+	sec  atomic.Int64
+	done chan struct{}
+	once sync.Once
+}
+
+func newCoarseClock() *coarseClock {
+	c := &coarseClock{done: make(chan struct{})}
+	c.sec.Store(time.Now().Unix())
+	go func() {
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				c.sec.Store(time.Now().Unix())
+			case <-c.done:
+				return
+			}
+		}
+	}()
+	return c
+}
+
+func (c *coarseClock) now() int64 { return c.sec.Load() }
+func (c *coarseClock) stop()      { c.once.Do(func() { close(c.done) }) }
+
+// Config returns the settings the store runs with.
+func (s *Store) Config() Config { return s.cfg }
+
+// Now is the current server-relative time in seconds (memcached's current_time).
+func (s *Store) Now() uint32 { return uint32(s.cfg.Now() - s.started) }
+
+// Started is the Unix time of server-relative second 0.
+func (s *Store) Started() int64 { return s.started }
+
+// maxDelta is memcached's REALTIME_MAXDELTA: larger expiry times are
+// absolute Unix times, smaller ones are relative seconds.
+const maxDelta = 60 * 60 * 24 * 30
+
+// RelTime converts a client expiry time to server-relative time, as
+// memcached's realtime(): 0 never expires, negative or past-absolute
+// times are already expired, up to 30 days is relative, beyond that is an
+// absolute Unix time.
+func (s *Store) RelTime(exptime int64) uint32 {
+	switch {
+	case exptime == 0:
+		return 0
+	case exptime < 0:
+		return 1
+	case exptime > maxDelta:
+		if exptime <= s.started {
+			return 1
+		}
+		return clampRel(exptime - s.started)
+	default:
+		return clampRel(exptime + int64(s.Now()))
+	}
+}
+
+func clampRel(v int64) uint32 {
+	if v > 1<<32-1 {
+		return 1<<32 - 1
+	}
+	return uint32(v)
+}
+
+// AbsTime converts a server-relative time back to Unix time (0 stays 0).
+func (s *Store) AbsTime(rel uint32) int64 {
+	if rel == 0 {
+		return 0
+	}
+	return int64(rel) + s.started
+}
+
+func (s *Store) nextCAS() uint64 {
+	if !s.cfg.CAS {
+		return 0
+	}
+	s.casSeq++
+	return s.casSeq
+}
+
+func (s *Store) expired(ref uint32, now uint32) bool {
+	exp := s.word(ref, offExp)
+	return exp != 0 && exp <= now
+}
+
+func (s *Store) flushed(ref uint32, now uint32) bool {
+	if s.oldestLive == 0 || s.oldestLive > now {
+		return false
+	}
+	if s.word(ref, offTime) <= s.oldestLive {
+		return true
+	}
+	cas := s.cas(ref)
+	return s.oldestCAS != 0 && cas != 0 && cas < s.oldestCAS
+}
+
+// lookup finds a live item, lazily unlinking it if it expired or was
+// flushed — that is the only expiry this store needs: dead items are
+// invisible at once, and their memory is reused by the LRU tail scan.
+func (s *Store) lookup(key []byte, hv uint64, now uint32) uint32 {
+	ref := s.find(key, hv)
+	if ref == 0 {
+		return 0
+	}
+	if s.flushed(ref, now) {
+		s.unlink(ref, hv)
+		s.st.GetFlushed++
+		return 0
+	}
+	if s.expired(ref, now) {
+		s.unlink(ref, hv)
+		s.st.GetExpired++
+		return 0
+	}
+	return ref
+}
+
+// link makes a filled item visible with a fresh CAS.
+func (s *Store) link(ref uint32, hv uint64, now uint32) uint64 {
+	cas := s.nextCAS()
+	s.setCAS(ref, cas)
+	s.setWord(ref, offTime, now)
+	s.setIFlag(ref, flagLinked)
+	s.indexInsert(ref, hv)
+	s.lruLink(ref)
+	t := s.totalOf(ref)
+	s.bytes += t
+	s.classes[s.class(ref)].requested += t
+	s.total++
+	return cas
+}
+
+// unlink removes an item from the index and LRU and frees its memory.
+func (s *Store) unlink(ref uint32, hv uint64) {
+	s.indexDelete(ref, hv)
+	s.lruUnlink(ref)
+	t := s.totalOf(ref)
+	s.bytes -= t
+	s.classes[s.class(ref)].requested -= t
+	s.freeItem(ref)
+}
+
+func (s *Store) totalOf(ref uint32) uint64 {
+	return s.memcachedTotal(int(s.nkey(ref)), s.word(ref, offFlags), int(s.word(ref, offNBytes)))
+}
+
+// freeItem releases an unlinked item's chunks.
+func (s *Store) freeItem(ref uint32) {
+	if s.iflags(ref)&flagChunked != 0 {
+		last := uint8(len(s.classes) - 1)
+		for i, n := uint32(0), s.nextra(ref); i < n; i++ {
+			s.freeChunk(last, s.extraRef(ref, i))
+		}
+	}
+	s.freeChunk(s.class(ref), ref)
+}
+
+// bump marks an item read and refreshes its LRU position.
+func (s *Store) bump(ref uint32, now uint32) {
+	s.setIFlag(ref, flagFetched)
+	s.update(ref, now)
+}
+
+// update moves an item to the LRU head at most once per updateInterval.
+func (s *Store) update(ref uint32, now uint32) {
+	if s.word(ref, offTime) < now-updateInterval {
+		s.lruUnlink(ref)
+		s.setWord(ref, offTime, now)
+		s.lruLink(ref)
+	}
+}

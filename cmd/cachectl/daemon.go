@@ -1,0 +1,300 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"os/user"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/cachectl/cachectl/cached"
+)
+
+// daemonFlags are memcached's own flags, letter for letter, so existing
+// memcached command lines carry over to `cachectl serve` and `cachectl bind`.
+type daemonFlags struct {
+	port             int
+	udpPort          int
+	listen           []string
+	memoryMB         string
+	disableEvictions bool
+	maxConns         int
+	maxItemSize      string
+	growthFactor     float64
+	minChunk         int
+	threads          int
+	disableCAS       bool
+	verbose          int
+	user             string
+	enableShutdown   bool
+	disableFlush     bool
+	reqsPerEvent     int
+	backlog          int
+	protocol         string
+	extended         []string
+	daemonize        bool
+	pidFile          string
+}
+
+func (f *daemonFlags) register(fs *pflag.FlagSet, withListen bool) {
+	fs.IntVarP(&f.port, "port", "p", 11211, "TCP port to listen on")
+	fs.IntVarP(&f.udpPort, "udp-port", "U", 0, "UDP port (0 = off; UDP is not supported yet)")
+	if withListen {
+		fs.StringArrayVarP(&f.listen, "listen", "l", nil, "LOCAL address(es) to listen on, comma-separated; not who may connect (default: all)")
+	}
+	fs.StringVarP(&f.memoryMB, "memory-limit", "m", "64", "item memory in megabytes")
+	fs.BoolVarP(&f.disableEvictions, "disable-evictions", "M", false, "return an error when memory is full instead of evicting")
+	fs.IntVarP(&f.maxConns, "conn-limit", "c", 1024, "max simultaneous connections")
+	fs.StringVarP(&f.maxItemSize, "max-item-size", "I", "1m", "max item size (1k..1024m)")
+	fs.Float64VarP(&f.growthFactor, "slab-growth-factor", "f", 1.25, "chunk size growth factor")
+	fs.IntVarP(&f.minChunk, "slab-min-size", "n", 48, "min space used for key+value+flags")
+	fs.IntVarP(&f.threads, "threads", "t", 4, "worker threads (capped at the CPU count)")
+	fs.BoolVarP(&f.disableCAS, "disable-cas", "C", false, "disable CAS")
+	fs.CountVarP(&f.verbose, "verbose", "v", "verbose (-vv: also log client commands)")
+	fs.StringVarP(&f.user, "user", "u", "", "drop privileges to this user after binding")
+	fs.BoolVarP(&f.enableShutdown, "enable-shutdown", "A", false, "enable the ascii \"shutdown\" command")
+	fs.BoolVarP(&f.disableFlush, "disable-flush-all", "F", false, "disable the flush_all command")
+	fs.IntVarP(&f.reqsPerEvent, "max-reqs-per-event", "R", 20, "accepted for compatibility")
+	fs.IntVarP(&f.backlog, "listen-backlog", "b", 1024, "accepted for compatibility (the kernel's somaxconn applies)")
+	fs.StringVarP(&f.protocol, "protocol", "B", "auto", "protocol: ascii or auto (binary is not supported yet)")
+	fs.StringArrayVarP(&f.extended, "extended", "o", nil, "extended options, comma-separated (idle_timeout=N, hashpower=N, slab_chunk_max=KB, ...)")
+	fs.BoolVarP(&f.daemonize, "daemon", "d", false, "refused: cachectl runs in the foreground under your supervisor")
+	fs.StringVarP(&f.pidFile, "pidfile", "P", "", "write the process id to this file")
+}
+
+// config turns the flags into the daemon's configuration; every refusal
+// is a usage error that says what to change.
+func (f *daemonFlags) config() (cached.Config, error) {
+	cfg := cached.DefaultConfig()
+	if f.daemonize {
+		return cfg, usageErrorf("-d: cachectl does not fork into the background; run it in the foreground under systemd or another supervisor")
+	}
+	switch f.protocol {
+	case "auto", "ascii":
+	case "binary":
+		return cfg, usageErrorf("-B binary: the binary protocol is not supported yet; use -B ascii or -B auto")
+	default:
+		return cfg, usageErrorf("-B %q: should be one of auto, binary, or ascii", f.protocol)
+	}
+	mem, err := parseSize(f.memoryMB, 1<<20)
+	if err != nil {
+		return cfg, usageErrorf("-m %q: %v (megabytes, e.g. -m 64)", f.memoryMB, err)
+	}
+	item, err := parseSize(f.maxItemSize, 1)
+	if err != nil {
+		return cfg, usageErrorf("-I %q: %v (e.g. -I 1m, -I 512k)", f.maxItemSize, err)
+	}
+	cfg.Port = f.port
+	cfg.UDPPort = f.udpPort
+	cfg.Listen = f.listen
+	cfg.MaxConns = f.maxConns
+	cfg.Threads = f.threads
+	cfg.Backlog = f.backlog
+	cfg.ReqsPerEvent = f.reqsPerEvent
+	cfg.Verbosity = f.verbose
+	cfg.EnableShutdown = f.enableShutdown
+	cfg.FlushEnabled = !f.disableFlush
+	sc := &cfg.Store
+	sc.MemoryLimit = mem
+	sc.Evictions = !f.disableEvictions
+	sc.GrowthFactor = f.growthFactor
+	sc.MinChunk = f.minChunk
+	sc.CAS = !f.disableCAS
+	if item > 1<<30 {
+		return cfg, usageErrorf("-I %q: cannot set item size limit higher than a gigabyte", f.maxItemSize)
+	}
+	sc.ItemSizeMax = uint32(item)
+	if sc.ItemSizeMax < sc.ChunkMax {
+		sc.ChunkMax = sc.ItemSizeMax
+	}
+	for _, opts := range f.extended {
+		for _, o := range strings.Split(opts, ",") {
+			if err := applyExtended(&cfg, strings.TrimSpace(o)); err != nil {
+				return cfg, usageError(err)
+			}
+		}
+	}
+	if f.threads <= 0 {
+		return cfg, usageErrorf("-t %d: number of threads must be greater than 0", f.threads)
+	}
+	if f.udpPort != 0 {
+		return cfg, usageErrorf("-U %d: UDP is not supported yet and stays off (memcached's UDP port was the 2018 amplification vector); drop -U or use -U 0", f.udpPort)
+	}
+	if err := sc.Validate(); err != nil {
+		return cfg, usageError(err)
+	}
+	return cfg, nil
+}
+
+// applyExtended handles one -o option.
+func applyExtended(cfg *cached.Config, opt string) error {
+	if opt == "" {
+		return nil
+	}
+	name, val, hasVal := strings.Cut(opt, "=")
+	num := func() (int, error) {
+		n, err := strconv.Atoi(val)
+		if !hasVal || err != nil || n < 0 {
+			return 0, fmt.Errorf("-o %s: needs a non-negative number, e.g. -o %s=10", name, name)
+		}
+		return n, nil
+	}
+	switch name {
+	case "idle_timeout":
+		n, err := num()
+		cfg.IdleTimeout = time.Duration(n) * time.Second
+		return err
+	case "hashpower":
+		n, err := num()
+		if err == nil && (n < 12 || n > 31) {
+			err = fmt.Errorf("-o hashpower=%d: must be between 12 and 31", n)
+		}
+		cfg.Store.HashPower = uint32(n)
+		return err
+	case "slab_chunk_max":
+		n, err := num()
+		cfg.Store.ChunkMax = uint32(n) << 10
+		return err
+	// memcached tunables for machinery this daemon does not have (segmented
+	// LRU, crawler, slab mover): accepted so command lines carry over.
+	case "maxconns_fast", "no_maxconns_fast", "modern", "no_modern", "no_lru_crawler", "lru_crawler",
+		"no_lru_maintainer", "lru_maintainer", "slab_reassign", "no_slab_reassign", "slab_automove",
+		"hot_lru_pct", "warm_lru_pct", "hot_max_factor", "warm_max_factor", "temporary_ttl",
+		"lru_crawler_sleep", "lru_crawler_tocrawl", "tail_repair_time", "hash_algorithm",
+		"read_buf_mem_limit", "watcher_logbuf_size", "worker_logbuf_size", "track_sizes",
+		"no_hashexpand", "slab_automove_freeratio":
+		return nil
+	}
+	return fmt.Errorf("-o %q: illegal suboption", opt)
+}
+
+// parseSize reads "64", "64m", "1g", "512k"; a bare number is in units.
+func parseSize(s string, unit uint64) (uint64, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return 0, errors.New("empty size")
+	}
+	mult := unit
+	switch s[len(s)-1] {
+	case 'k', 'K':
+		mult, s = 1<<10, s[:len(s)-1]
+	case 'm', 'M':
+		mult, s = 1<<20, s[:len(s)-1]
+	case 'g', 'G':
+		mult, s = 1<<30, s[:len(s)-1]
+	}
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return 0, errors.New("not a size")
+	}
+	return n * mult, nil
+}
+
+// newLogger maps memcached's -v levels onto slog levels.
+func newLogger(w io.Writer, verbose int) *slog.Logger {
+	level := slog.LevelWarn
+	switch {
+	case verbose >= 2:
+		level = slog.LevelDebug
+	case verbose == 1:
+		level = slog.LevelInfo
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+// daemonRun binds, drops privileges, serves until SIGINT/SIGTERM, then
+// shuts down gracefully. setup runs after binding, before serving.
+func daemonRun(a *app, f *daemonFlags, cfg cached.Config, setup func(context.Context, *cached.Server) error) error {
+	log := newLogger(a.stderr, f.verbose)
+	cfg.Logger = log
+	runtime.GOMAXPROCS(min(cfg.Threads, runtime.NumCPU()))
+
+	srv, err := cached.New(cfg)
+	if err != nil {
+		return usageError(err)
+	}
+	if err := srv.Listen(); err != nil {
+		return explainListenError(err)
+	}
+	if err := dropPrivileges(f.user, log); err != nil {
+		return err
+	}
+	if f.pidFile != "" {
+		if err := os.WriteFile(f.pidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+			return fmt.Errorf("writing pid file: %w", err)
+		}
+		defer os.Remove(f.pidFile)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if setup != nil {
+		if err := setup(ctx, srv); err != nil {
+			return err
+		}
+	}
+	addrs := make([]string, 0, len(srv.Addrs()))
+	for _, ap := range srv.Addrs() {
+		addrs = append(addrs, ap.String())
+	}
+	log.Warn("cachectl daemon listening", "addrs", strings.Join(addrs, ","), "memory_mb", cfg.Store.MemoryLimit>>20, "version", cached.Version)
+	err = srv.Serve(ctx)
+	log.Warn("cachectl daemon stopped")
+	return err
+}
+
+// explainListenError turns the kernel's terse bind errors into the
+// explanation operators need: -l names a LOCAL address.
+func explainListenError(err error) error {
+	switch {
+	case errors.Is(err, syscall.EADDRNOTAVAIL):
+		return usageErrorf("%v\n  -l/--listen chooses a LOCAL address of this host to listen on; it does not choose who may connect.\n  See this host's addresses with 'cachectl interfaces'. To let another host connect, run 'cachectl allow ADDR'.", err)
+	case errors.Is(err, syscall.EADDRINUSE):
+		return fmt.Errorf("%v\n  another process already listens there (is memcached running? see 'ss -ltnp')", err)
+	case errors.Is(err, syscall.EACCES):
+		return fmt.Errorf("%v\n  ports below 1024 need root or CAP_NET_BIND_SERVICE", err)
+	case errors.Is(err, syscall.EINVAL):
+		return usageErrorf("%v\n  an IPv6 link-local address needs its interface: fe80::1%%eth0", err)
+	}
+	return err
+}
+
+// dropPrivileges switches to user after binding, as memcached's -u does.
+func dropPrivileges(name string, log *slog.Logger) error {
+	if os.Geteuid() != 0 {
+		if name != "" {
+			log.Warn("-u ignored: not running as root", "user", name)
+		}
+		return nil
+	}
+	if name == "" {
+		log.Warn("running as root; pass -u USER to drop privileges after binding")
+		return nil
+	}
+	u, err := user.Lookup(name)
+	if err != nil {
+		return usageErrorf("-u %s: %v", name, err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	if err := syscall.Setgroups([]int{gid}); err != nil {
+		return fmt.Errorf("dropping privileges to %s: setgroups: %w", name, err)
+	}
+	if err := syscall.Setgid(gid); err != nil {
+		return fmt.Errorf("dropping privileges to %s: setgid: %w", name, err)
+	}
+	if err := syscall.Setuid(uid); err != nil {
+		return fmt.Errorf("dropping privileges to %s: setuid: %w", name, err)
+	}
+	log.Info("dropped privileges", "user", name, "uid", uid, "gid", gid)
+	return nil
+}

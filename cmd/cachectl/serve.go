@@ -1,0 +1,33 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+)
+
+func newServeCmd(a *app) *cobra.Command {
+	var f daemonFlags
+	cmd := &cobra.Command{
+		Use:   "serve [memcached flags]",
+		Short: "Run the memcached-compatible cache daemon in the foreground",
+		Long: `Run the cache daemon in the foreground. It takes memcached's own flags, so
+existing memcached command lines carry over:
+
+  cachectl serve -l 127.0.0.1 -p 11211 -m 64 -c 1024
+
+-l/--listen names LOCAL addresses of this host to listen on. It does not
+restrict who may connect: use 'cachectl allow ADDR' and 'cachectl bind' for
+that. Without a policy, serve behaves like memcached and admits every peer.
+SIGINT/SIGTERM stop accepting, let in-flight replies finish, and exit 0.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := f.config()
+			if err != nil {
+				return err
+			}
+			return daemonRun(a, &f, cfg, nil)
+		},
+	}
+	// memcached's -h is help; keep cobra's --help and free nothing else.
+	f.register(cmd.Flags(), true)
+	return cmd
+}
