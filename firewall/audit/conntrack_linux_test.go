@@ -8,101 +8,48 @@ import (
 	"net"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/cachectl/cachectl/cached"
 	"github.com/cachectl/cachectl/netinfo/nstest"
 )
 
 const testPort = 11211
 
-// cacheServer is a tiny stand-in for the daemon inside a namespace: it
-// answers "stats conns" the way memcached does, listing the connections it
-// holds, and echoes one byte for anything else, keeping the connection.
-type cacheServer struct {
-	ln    net.Listener
-	mu    sync.Mutex
-	conns map[int]net.Conn
-}
-
-func startCacheServer(t *testing.T, ns *nstest.NS) *cacheServer {
+// startDaemon runs cachectl's real daemon (package cached) inside ns on
+// the cache port at the given addresses, plus loopback for the cross-check
+// query, until the test ends.
+func startDaemon(t *testing.T, ns *nstest.NS, addrs ...netip.Addr) {
 	t.Helper()
-	s := &cacheServer{conns: map[int]net.Conn{}}
-	err := ns.Do(func() error {
-		var err error
-		s.ln, err = net.Listen("tcp", fmt.Sprintf(":%d", testPort)) // dual stack
-		return err
-	})
+	cfg := cached.DefaultConfig()
+	cfg.Port = testPort
+	cfg.Listen = []string{"127.0.0.1"}
+	for _, a := range addrs {
+		cfg.Listen = append(cfg.Listen, a.String())
+	}
+	srv, err := cached.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := ns.Do(srv.Listen); err != nil { // the sockets stay in ns
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx) }()
 	t.Cleanup(func() {
-		s.ln.Close()
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		for _, c := range s.conns {
-			c.Close()
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Error("daemon did not stop within 5s")
 		}
 	})
-	go s.serve()
-	return s
 }
 
-func (s *cacheServer) serve() {
-	for fd := 100; ; fd++ {
-		c, err := s.ln.Accept()
-		if err != nil {
-			return
-		}
-		s.mu.Lock()
-		s.conns[fd] = c
-		s.mu.Unlock()
-		go s.handle(fd, c)
-	}
-}
-
-func (s *cacheServer) handle(fd int, c net.Conn) {
-	r := bufio.NewReader(c)
-	for {
-		b, err := r.ReadByte()
-		if err != nil {
-			return
-		}
-		if b != 's' {
-			_, _ = c.Write([]byte{b})
-			continue
-		}
-		if line, _ := r.ReadString('\n'); line == "tats conns\r\n" {
-			_, _ = io.WriteString(c, s.statsConns())
-		}
-	}
-}
-
-func (s *cacheServer) statsConns() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var b strings.Builder
-	fmt.Fprintf(&b, "STAT 3:addr tcp6:[::]:%d\r\nSTAT 3:state conn_listening\r\n", testPort)
-	for fd, c := range s.conns {
-		fmt.Fprintf(&b, "STAT %d:addr %s\r\nSTAT %d:listen_addr %s\r\nSTAT %d:state conn_parse_cmd\r\n",
-			fd, memcachedAddr(c.RemoteAddr()), fd, memcachedAddr(c.LocalAddr()), fd)
-	}
-	b.WriteString("END\r\n")
-	return b.String()
-}
-
-// memcachedAddr writes an address the way memcached's stats conns does.
-func memcachedAddr(a net.Addr) string {
-	ap := netip.MustParseAddrPort(a.String())
-	if ap.Addr().Unmap().Is4() {
-		return "tcp:" + netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()).String()
-	}
-	return "tcp6:" + ap.String()
-}
-
-// connectAndExchange connects from ns to addr and swaps one byte, leaving
-// the connection open (closed at cleanup).
+// connectAndExchange connects from ns to addr and asks for the version,
+// leaving the connection open (closed at cleanup).
 func connectAndExchange(t *testing.T, ns *nstest.NS, addr netip.AddrPort) net.Conn {
 	t.Helper()
 	c, err := ns.Dial(addr, 2*time.Second)
@@ -111,11 +58,11 @@ func connectAndExchange(t *testing.T, ns *nstest.NS, addr netip.AddrPort) net.Co
 	}
 	t.Cleanup(func() { c.Close() })
 	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
-	if _, err := c.Write([]byte{'x'}); err != nil {
+	if _, err := io.WriteString(c, "version\r\n"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
-		t.Fatalf("exchanging a byte with %s: %v", addr, err)
+	if line, err := bufio.NewReader(c).ReadString('\n'); err != nil || !strings.HasPrefix(line, "VERSION ") {
+		t.Fatalf("asking %s for its version: %q, %v", addr, line, err)
 	}
 	return c
 }
@@ -174,7 +121,7 @@ func TestRealAudit(t *testing.T) {
 	nstest.RequireRoot(t, "iptables", "ip6tables", "iptables-save", "ip6tables-save", "conntrack")
 	s := nstest.NewStar(t, 2)
 	trackConnections(s.Server)
-	startCacheServer(t, s.Server)
+	startDaemon(t, s.Server, s.Addr4, s.Addr6)
 	for _, c := range s.Clients {
 		connectAndExchange(t, c, netip.AddrPortFrom(s.Addr4, testPort))
 		connectAndExchange(t, c, netip.AddrPortFrom(s.Addr6, testPort))
@@ -195,16 +142,8 @@ func TestRealAudit(t *testing.T) {
 		}
 	}
 
-	// The daemon agrees with conntrack. Ask it over loopback: a query to
-	// the bound address would itself be a flow from this host to the port.
-	var conns []DaemonConn
-	if err := s.Server.Do(func() error {
-		var err error
-		conns, err = QueryConns(context.Background(), netip.MustParseAddrPort("127.0.0.1:11211"), 2*time.Second)
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
+	// The daemon agrees with conntrack.
+	conns := queryDaemon(t, s.Server)
 	rep.CrossCheck(conns, r)
 	if len(rep.Findings) != 0 {
 		t.Errorf("cross-check findings %+v, want none", rep.Findings)
@@ -227,19 +166,39 @@ func TestRealAudit(t *testing.T) {
 func TestRealNotTracking(t *testing.T) {
 	nstest.RequireRoot(t, "iptables-save", "ip6tables-save")
 	s := nstest.NewStar(t, 1)
-	startCacheServer(t, s.Server)
+	startDaemon(t, s.Server, s.Addr4, s.Addr6)
 	connectAndExchange(t, s.Clients[0], netip.AddrPortFrom(s.Addr4, testPort))
 	rep := audit(t, s.Server, starRules(s))
 	if rep.Summary.Flows != 0 || kinds(rep) != KindNotTracking || !rep.Incomplete() {
 		t.Fatalf("without a conntrack rule: flows %d, findings %q; want 0 flows and %s", rep.Summary.Flows, kinds(rep), KindNotTracking)
 	}
+	// The daemon's view confirms it: it has a connection conntrack lacks.
+	rep.CrossCheck(queryDaemon(t, s.Server), starRules(s))
+	if want := KindNotTracking + ",daemon_only " + s.Client4[0].String() + " warning"; kinds(rep) != want {
+		t.Errorf("after the cross-check: findings %q, want %q", kinds(rep), want)
+	}
+}
+
+// queryDaemon asks the daemon in ns for its connections over loopback: a
+// query to a bound address would itself be a flow to the cache port.
+func queryDaemon(t *testing.T, ns *nstest.NS) []DaemonConn {
+	t.Helper()
+	var conns []DaemonConn
+	if err := ns.Do(func() error {
+		var err error
+		conns, err = QueryConns(context.Background(), netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), testPort), 2*time.Second)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return conns
 }
 
 func TestRealWatch(t *testing.T) {
 	nstest.RequireRoot(t, "iptables", "ip6tables")
 	s := nstest.NewStar(t, 2)
 	trackConnections(s.Server)
-	startCacheServer(t, s.Server)
+	startDaemon(t, s.Server, s.Addr4, s.Addr6)
 	events := make(chan Event, 64)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -283,7 +242,7 @@ func TestRealDNAT(t *testing.T) {
 	nstest.RequireRoot(t, "iptables")
 	s := nstest.NewStar(t, 1)
 	s.Server.MustRun("iptables", "-t", "nat", "-A", "PREROUTING", "-p", "tcp", "--dport", "8080", "-j", "REDIRECT", "--to-ports", fmt.Sprint(testPort))
-	startCacheServer(t, s.Server)
+	startDaemon(t, s.Server, s.Addr4, s.Addr6)
 	connectAndExchange(t, s.Clients[0], netip.AddrPortFrom(s.Addr4, 8080))
 	r := starRules(s)
 	r.Permits = nil // nobody is permitted: the forwarded peer must show up
