@@ -77,8 +77,9 @@ as clean. --watch streams new and closed connections as they happen, one line
 // auditRules is what the command needs from the policy: the rules to
 // judge by and the daemon to cross-check with.
 type auditRules struct {
-	rules  audit.Rules
-	daemon netip.AddrPort // zero: no cross-check
+	rules      audit.Rules
+	daemon     netip.AddrPort // zero: no cross-check
+	skipDaemon error          // why the automatic cross-check is skipped
 }
 
 // runAudit reads the table, judges it, prints the report and maps it to
@@ -93,6 +94,9 @@ func runAudit(ctx context.Context, a *app, opts auditOptions, ar auditRules) err
 	rep := audit.Audit(flows, ar.rules)
 	rep.NoteTracking(rd.ProbeTracking(dumpErr, len(flows), func() (string, error) { return audit.SaveRules(ctx) }))
 	// The query comes after the dump so that its own connection is not in it.
+	if ar.skipDaemon != nil {
+		rep.DaemonUnreachable(ar.skipDaemon)
+	}
 	if ar.daemon.IsValid() {
 		conns, err := audit.QueryConns(ctx, ar.daemon, opts.timeout)
 		if err != nil {

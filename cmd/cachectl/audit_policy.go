@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/netip"
 
 	"github.com/cachectl/cachectl/firewall/audit"
 	"github.com/cachectl/cachectl/policy"
@@ -35,5 +36,14 @@ func loadAuditRules(opts auditOptions) (auditRules, error) {
 	if err != nil {
 		return auditRules{}, err
 	}
-	return auditRules{rules: r, daemon: d}, nil
+	ar := auditRules{rules: r, daemon: d}
+	// Querying the daemon from a local address the policy does not permit
+	// would itself put a violating flow in the table for the next audit.
+	if opts.daemon == daemonAuto {
+		if _, ok := p.Permits(d.Addr()); !ok {
+			ar.daemon = netip.AddrPort{}
+			ar.skipDaemon = fmt.Errorf("skipped: the query would come from %s, which the policy does not permit", d.Addr())
+		}
+	}
+	return ar, nil
 }

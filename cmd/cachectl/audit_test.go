@@ -168,4 +168,19 @@ func TestAuditCommandReal(t *testing.T) {
 	if got != want || rep.Summary.Violations != 1 || len(rep.Findings) != 0 {
 		t.Errorf("peers %s, findings %v, violations %d; want %s, no findings, 1 violation\n%s", got, rep.Findings, rep.Summary.Violations, want, stdout)
 	}
+
+	// With --daemon auto and a policy that does not permit the server's own
+	// address, the audit does not query the daemon: the query would be a
+	// violating flow itself.
+	strict := writeAuditPolicy(t, fmt.Sprintf("version: 1\nbind:\n  addresses: [%s]\n  port: %d\npeers:\n  allow_loopback: false\n  allowed:\n    - cidr: %s/32\n",
+		s.Addr4, port, s.Client4[0]))
+	if err := s.Server.Do(func() error {
+		code, stdout, stderr = runAuditCmd(t, "audit", "--policy", strict)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if code != exitViolation || !strings.Contains(stdout, "daemon_unreachable: no cross-check with the daemon: skipped") {
+		t.Errorf("exit %d, want %d and a skipped cross-check:\n%s%s", code, exitViolation, stdout, stderr)
+	}
 }
