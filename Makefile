@@ -6,7 +6,7 @@ BIN := bin/cachectl
 # Debian packages the tests talk to for real: the reference memcached and its
 # conformance tools, real client libraries, the kernel's firewall and
 # conntrack front ends, and iproute2 for network namespaces.
-DEB_PACKAGES := iproute2 iptables conntrack memcached libmemcached-tools netcat-openbsd \
+DEB_PACKAGES := iproute2 iptables ipset conntrack memcached libmemcached-tools netcat-openbsd \
 	python3 python3-pymemcache python3-memcache
 TEST_FLAGS ?= -count=1 -timeout 30m
 

@@ -3,6 +3,7 @@ module github.com/cachectl/cachectl
 go 1.26.8
 
 require (
+	github.com/coreos/go-iptables v0.8.0
 	github.com/fsnotify/fsnotify v1.10.1
 	github.com/goccy/go-yaml v1.19.2
 	github.com/mdlayher/netlink v1.7.2

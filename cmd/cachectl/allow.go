@@ -48,7 +48,10 @@ func runAllow(a *app, o allowOptions, args []string) error {
 	if err != nil {
 		return err
 	}
-	return printAllow(a, o, p, results)
+	if err := printAllow(a, o, p, results); err != nil {
+		return err
+	}
+	return reapplyIfManaged(a, p)
 }
 
 // allowPeers adds prefixes to the policy file in one locked edit.

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cachectl/cachectl/firewall/audit"
+	"github.com/cachectl/cachectl/policy"
 )
 
 type auditOptions struct {
@@ -80,6 +81,7 @@ type auditRules struct {
 	rules      audit.Rules
 	daemon     netip.AddrPort // zero: no cross-check
 	skipDaemon error          // why the automatic cross-check is skipped
+	policy     *policy.Policy // for the firewall's counters
 }
 
 // runAudit reads the table, judges it, prints the report and maps it to
@@ -93,6 +95,7 @@ func runAudit(ctx context.Context, a *app, opts auditOptions, ar auditRules) err
 	flows, dumpErr := rd.Flows()
 	rep := audit.Audit(flows, ar.rules)
 	rep.NoteTracking(rd.ProbeTracking(dumpErr, len(flows), func() (string, error) { return audit.SaveRules(ctx) }))
+	addBlocked(ctx, &rep, ar.policy)
 	// The query comes after the dump so that its own connection is not in it.
 	if ar.skipDaemon != nil {
 		rep.DaemonUnreachable(ar.skipDaemon)

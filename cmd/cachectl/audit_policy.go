@@ -36,7 +36,7 @@ func loadAuditRules(opts auditOptions) (auditRules, error) {
 	if err != nil {
 		return auditRules{}, err
 	}
-	ar := auditRules{rules: r, daemon: d}
+	ar := auditRules{rules: r, daemon: d, policy: p}
 	// Querying the daemon from a local address the policy does not permit
 	// would itself put a violating flow in the table for the next audit.
 	if opts.daemon == daemonAuto {

@@ -165,8 +165,10 @@ func TestAuditCommandReal(t *testing.T) {
 	}
 	got := fmt.Sprint(rep.Peers)
 	want := fmt.Sprintf("[{%s violation } {%s permitted %s/32}]", s.Client4[1], s.Client4[0], s.Client4[0])
-	if got != want || rep.Summary.Violations != 1 || len(rep.Findings) != 0 {
-		t.Errorf("peers %s, findings %v, violations %d; want %s, no findings, 1 violation\n%s", got, rep.Findings, rep.Summary.Violations, want, stdout)
+	// No cachectl firewall here: the audit says blocked attempts are not
+	// counted, for each family, and nothing else.
+	if got != want || rep.Summary.Violations != 1 || fmt.Sprint(rep.Findings) != "[{firewall_missing} {firewall_missing}]" {
+		t.Errorf("peers %s, findings %v, violations %d; want %s, two firewall_missing, 1 violation\n%s", got, rep.Findings, rep.Summary.Violations, want, stdout)
 	}
 
 	// With --daemon auto and a policy that does not permit the server's own
@@ -182,5 +184,67 @@ func TestAuditCommandReal(t *testing.T) {
 	}
 	if code != exitViolation || !strings.Contains(stdout, "daemon_unreachable: no cross-check with the daemon: skipped") {
 		t.Errorf("exit %d, want %d and a skipped cross-check:\n%s%s", code, exitViolation, stdout, stderr)
+	}
+}
+
+// TestAuditCommandBlocked: with cachectl's firewall applied, the refused
+// peer leaves no flow, only the reject counter; the audit is clean and
+// counts the blocked attempt.
+func TestAuditCommandBlocked(t *testing.T) {
+	nstest.RequireRoot(t, "iptables", "ip6tables", "iptables-save", "ip6tables-save", "iptables-restore", "ip6tables-restore")
+	s := nstest.NewStar(t, 2)
+	const port = 11312
+	startAuditDaemon(t, s.Server, port, s.Addr4, s.Addr6)
+	pol := writeAuditPolicy(t, fmt.Sprintf("version: 1\nbind:\n  addresses: [%s, %s]\n  port: %d\npeers:\n  allowed:\n    - cidr: %s/32\n",
+		s.Addr4, s.Addr6, port, s.Client4[0]))
+	if code, out, errOut := runAuditCmd(t, "apply", "--policy", pol, "--netns", s.Server.Name); code != exitOK {
+		t.Fatalf("apply: exit %d\n%s%s", code, out, errOut)
+	}
+	if c, err := s.Clients[1].Dial(netip.AddrPortFrom(s.Addr4, port), 2*time.Second); err == nil {
+		c.Close()
+		t.Fatal("client 2 connected through the firewall")
+	}
+	c, err := s.Clients[0].Dial(netip.AddrPortFrom(s.Addr4, port), 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := io.WriteString(c, "version\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bufio.NewReader(c).ReadString('\n'); err != nil {
+		t.Fatal(err)
+	}
+
+	var code int
+	var stdout, stderr string
+	if err := s.Server.Do(func() error {
+		code, stdout, stderr = runAuditCmd(t, "audit", "--policy", pol, "--json", "--daemon", fmt.Sprintf("127.0.0.1:%d", port))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var rep struct {
+		Blocked []struct {
+			Family  string `json:"family"`
+			Packets uint64 `json:"packets"`
+		} `json:"blocked"`
+		Findings []struct {
+			Kind string `json:"kind"`
+		} `json:"findings"`
+		Summary struct {
+			Peers      int `json:"peers"`
+			Violations int `json:"violations"`
+		} `json:"summary"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+		t.Fatalf("exit %d, stdout is not the JSON report: %v\n%s%s", code, err, stdout, stderr)
+	}
+	if code != exitOK || rep.Summary.Peers != 1 || rep.Summary.Violations != 0 || len(rep.Findings) != 0 {
+		t.Errorf("exit %d, want 0 with one permitted peer and no findings:\n%s%s", code, stdout, stderr)
+	}
+	if len(rep.Blocked) != 2 || rep.Blocked[0].Family != "ipv4" || rep.Blocked[0].Packets == 0 {
+		t.Errorf("blocked = %+v, want ipv4 and ipv6 with the refused SYN counted under ipv4", rep.Blocked)
 	}
 }

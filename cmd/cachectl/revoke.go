@@ -52,7 +52,10 @@ func runRevoke(a *app, o revokeOptions, args []string) error {
 	if err != nil {
 		return err
 	}
-	return printRevoke(a, o, p, results)
+	if err := printRevoke(a, o, p, results); err != nil {
+		return err
+	}
+	return reapplyIfManaged(a, p)
 }
 
 // revokePeers removes prefixes from the policy file in one locked edit.

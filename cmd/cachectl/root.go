@@ -53,6 +53,9 @@ func newRootCmd(a *app) *cobra.Command {
 		newAllowCmd(a),
 		newRevokeCmd(a),
 		newPolicyCmd(a),
+		newRulesCmd(a),
+		newApplyCmd(a),
+		newFirewallCmd(a),
 		newAuditCmd(a),
 	} {
 		root.AddCommand(c)

@@ -153,3 +153,18 @@ func sortedKeys(m map[netip.Addr]int) []netip.Addr {
 	slices.SortFunc(out, netip.Addr.Compare)
 	return out
 }
+
+// KindFirewallMissing: the reject counters could not be read for a family.
+const KindFirewallMissing = "firewall_missing"
+
+// FirewallMissing records that blocked attempts cannot be counted for
+// family ("ipv4", "ipv6", or "" for both), and why.
+func (rep *Report) FirewallMissing(family, why string) {
+	msg := "blocked attempts are not counted"
+	if family != "" {
+		msg += " for " + family
+	}
+	rep.addFinding(Finding{Kind: KindFirewallMissing, Severity: SeverityWarning,
+		Message: msg + ": " + why,
+		Fix:     "run 'cachectl apply' to install cachectl's firewall (rejected attempts leave no conntrack entry; only its counters show them)"})
+}
