@@ -56,6 +56,7 @@ func newRootCmd(a *app) *cobra.Command {
 		newRulesCmd(a),
 		newApplyCmd(a),
 		newFirewallCmd(a),
+		newAuditCmd(a),
 	} {
 		root.AddCommand(c)
 	}

@@ -1,0 +1,179 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cachectl/cachectl/firewall/audit"
+	"github.com/cachectl/cachectl/policy"
+)
+
+type auditOptions struct {
+	policy  string
+	json    bool
+	watch   bool
+	port    int
+	daemon  string
+	timeout time.Duration
+}
+
+// daemonAuto asks the audit to find the daemon from the policy's bind addresses.
+const daemonAuto = "auto"
+
+func newAuditCmd(a *app) *cobra.Command {
+	var opts auditOptions
+	cmd := &cobra.Command{
+		Use:   "audit",
+		Short: "Prove from conntrack that only permitted peers are connected to the cache",
+		Long: `audit reads the kernel's connection tracking table and judges every peer
+connected to the cache port against the policy: permitted (naming the policy
+entry) or violation. Flows are matched by where they really end (the reply's
+source), so port forwards and published container ports are audited too.
+Every state counts: a peer in TIME_WAIT did reach the cache.
+
+It cross-checks with the daemon's own "stats conns" (--daemon) and says so when
+conntrack is not tracking (no rule uses it) instead of reporting an empty table
+as clean. --watch streams new and closed connections as they happen, one line
+(or one JSON object) each, until interrupted.
+
+` + exitCodesHelp,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if opts.port < 0 || opts.port > 65535 {
+				return usageErrorf("--port %d is not a port: give 1-65535, or 0 for the policy's port", opts.port)
+			}
+			if opts.timeout <= 0 {
+				return usageErrorf("--timeout must be positive, got %s", opts.timeout)
+			}
+			ar, err := loadAuditRules(opts)
+			if err != nil {
+				return err
+			}
+			if opts.watch {
+				ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+				defer stop()
+				return watchAudit(ctx, a.stdout, opts.json, ar.rules)
+			}
+			return runAudit(cmd.Context(), a, opts, ar)
+		},
+	}
+	addPolicyFlag(a, cmd, &opts.policy)
+	cmd.Flags().BoolVar(&opts.json, "json", false, "print JSON (with --watch: one object per line)")
+	cmd.Flags().BoolVar(&opts.watch, "watch", false, "stream connection events until SIGINT/SIGTERM")
+	cmd.Flags().IntVar(&opts.port, "port", 0, "cache TCP port to audit (default: the policy's)")
+	cmd.Flags().StringVar(&opts.daemon, "daemon", daemonAuto, "daemon ADDR:PORT to cross-check with 'stats conns'; 'auto' picks a bound address, '' skips")
+	cmd.Flags().DurationVar(&opts.timeout, "timeout", 3*time.Second, "time limit for the daemon cross-check")
+	return cmd
+}
+
+// auditRules is what the command needs from the policy: the rules to
+// judge by and the daemon to cross-check with.
+type auditRules struct {
+	rules      audit.Rules
+	daemon     netip.AddrPort // zero: no cross-check
+	skipDaemon error          // why the automatic cross-check is skipped
+	policy     *policy.Policy // for the firewall's counters
+}
+
+// runAudit reads the table, judges it, prints the report and maps it to
+// the exit code: 3 for a violation, 1 when the audit cannot vouch.
+func runAudit(ctx context.Context, a *app, opts auditOptions, ar auditRules) error {
+	rd, err := audit.Open(0)
+	if err != nil {
+		return fmt.Errorf("audit: %w (are you root? is nf_conntrack_netlink loaded?)", err)
+	}
+	defer rd.Close()
+	flows, dumpErr := rd.Flows()
+	rep := audit.Audit(flows, ar.rules)
+	rep.NoteTracking(rd.ProbeTracking(dumpErr, len(flows), func() (string, error) { return audit.SaveRules(ctx) }))
+	addBlocked(ctx, &rep, ar.policy)
+	// The query comes after the dump so that its own connection is not in it.
+	if ar.skipDaemon != nil {
+		rep.DaemonUnreachable(ar.skipDaemon)
+	}
+	if ar.daemon.IsValid() {
+		conns, err := audit.QueryConns(ctx, ar.daemon, opts.timeout)
+		if err != nil {
+			rep.DaemonUnreachable(err)
+		} else {
+			rep.CrossCheck(conns, ar.rules)
+		}
+	}
+	if err := (printer{w: a.stdout, json: opts.json}).print(rep, rep.WriteText); err != nil {
+		return fmt.Errorf("writing the audit report: %w", err)
+	}
+	switch {
+	case rep.Violated():
+		return &exitError{code: exitViolation, err: errSilent}
+	case rep.Incomplete():
+		return &exitError{code: exitFailure, err: errSilent}
+	}
+	return nil
+}
+
+// watchAudit prints one line or JSON object per event until ctx ends.
+func watchAudit(ctx context.Context, w io.Writer, asJSON bool, r audit.Rules) error {
+	enc := json.NewEncoder(w)
+	err := audit.Watch(ctx, 0, r, func(e audit.Event) error {
+		if asJSON {
+			return enc.Encode(e)
+		}
+		_, err := fmt.Fprintln(w, e.Text())
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("audit --watch: %w", err)
+	}
+	return nil
+}
+
+// hostAddrs lists this host's addresses: with no bind addresses in the
+// policy the daemon listens on all of them, and only flows ending at one
+// of them are connections to this cache (not to another host's port).
+func hostAddrs() ([]netip.Addr, error) {
+	ifAddrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil, fmt.Errorf("listing local addresses: %w", err)
+	}
+	var out []netip.Addr
+	for _, ia := range ifAddrs {
+		if p, err := netip.ParsePrefix(ia.String()); err == nil {
+			out = append(out, p.Addr().Unmap())
+		}
+	}
+	return out, nil
+}
+
+// daemonAddr picks the address to ask the daemon on: loopback when it is
+// bound there, since a query to another bound address is itself a
+// connection from this host that later audits would see.
+func daemonAddr(opt string, bound []netip.Addr, port uint16) (netip.AddrPort, error) {
+	switch opt {
+	case "":
+		return netip.AddrPort{}, nil
+	case daemonAuto:
+		if len(bound) == 0 {
+			return netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port), nil
+		}
+		for _, b := range bound {
+			if b.IsLoopback() {
+				return netip.AddrPortFrom(b, port), nil
+			}
+		}
+		return netip.AddrPortFrom(bound[0], port), nil
+	}
+	ap, err := netip.ParseAddrPort(opt)
+	if err != nil {
+		return netip.AddrPort{}, usageErrorf("--daemon %q: want ADDR:PORT (e.g. 127.0.0.1:11211 or [::1]:11211), 'auto' or '': %v", opt, err)
+	}
+	return ap, nil
+}

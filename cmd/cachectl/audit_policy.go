@@ -1,0 +1,49 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/netip"
+
+	"github.com/cachectl/cachectl/firewall/audit"
+	"github.com/cachectl/cachectl/policy"
+)
+
+// loadAuditRules reads the policy into the audit's rules: the bound port(s)
+// and addresses, and the allowlist as the judge of each peer.
+func loadAuditRules(opts auditOptions) (auditRules, error) {
+	p, err := policy.Load(opts.policy)
+	if err != nil {
+		var pe *policy.ParseError
+		var ve *policy.ValidationError
+		if errors.As(err, &pe) || errors.As(err, &ve) || errors.Is(err, fs.ErrNotExist) {
+			return auditRules{}, usageErrorf("audit: reading policy: %w (fix the file, or pass --policy FILE)", err)
+		}
+		return auditRules{}, fmt.Errorf("audit: reading policy: %w", err)
+	}
+	r := audit.Rules{Port: p.Bind.Port, UDPPort: p.Bind.UDPPort, Local: p.Bind.Addresses, Permits: p.Permits}
+	if opts.port != 0 {
+		r.Port = uint16(opts.port)
+	}
+	if len(r.Local) == 0 {
+		// Bound to interfaces or to everything: any address of this host.
+		if r.Local, err = hostAddrs(); err != nil {
+			return auditRules{}, fmt.Errorf("audit: %w", err)
+		}
+	}
+	d, err := daemonAddr(opts.daemon, p.Bind.Addresses, r.Port)
+	if err != nil {
+		return auditRules{}, err
+	}
+	ar := auditRules{rules: r, daemon: d, policy: p}
+	// Querying the daemon from a local address the policy does not permit
+	// would itself put a violating flow in the table for the next audit.
+	if opts.daemon == daemonAuto {
+		if _, ok := p.Permits(d.Addr()); !ok {
+			ar.daemon = netip.AddrPort{}
+			ar.skipDaemon = fmt.Errorf("skipped: the query would come from %s, which the policy does not permit", d.Addr())
+		}
+	}
+	return ar, nil
+}
