@@ -53,6 +53,7 @@ func newRootCmd(a *app) *cobra.Command {
 		newAllowCmd(a),
 		newRevokeCmd(a),
 		newPolicyCmd(a),
+		newBindCmd(a),
 	} {
 		root.AddCommand(c)
 	}
