@@ -247,9 +247,9 @@ const (
 // allowlistReloader swaps the daemon's allowlist when the policy changes. A
 // policy that fails to load is logged and the previous allowlist stays.
 type allowlistReloader struct {
-	path string
-	srv  *cached.Server
-	log  *slog.Logger
+	path    string
+	srv     *cached.Server
+	log     *slog.Logger
 	reloads chan reloadTrigger
 }
 
@@ -261,7 +261,9 @@ func (r *allowlistReloader) run(ctx context.Context) {
 	go func() {
 		err := policy.Watch(ctx, r.path,
 			func(*policy.Policy) { r.request(triggerWatch) },
-			func(err error) { r.log.Error("policy file changed but cannot be used; the previous allowlist stays in force", "policy", r.path, "err", err) })
+			func(err error) {
+				r.log.Error("policy file changed but cannot be used; the previous allowlist stays in force", "policy", r.path, "err", err)
+			})
 		if err != nil {
 			r.log.Error("not watching the policy file; send SIGHUP after editing it", "policy", r.path, "err", err)
 		}

@@ -235,3 +235,40 @@ func TestBindWaitGivesUp(t *testing.T) {
 		t.Errorf("policy file created by a refused bind: %v", err)
 	}
 }
+
+// TestBindLinkLocalOnly binds an interface that has only its kernel-made
+// IPv6 link-local address: bind must wait out DAD and listen on it with the
+// interface as zone, where a zoneless bind would fail.
+func TestBindLinkLocalOnly(t *testing.T) {
+	nstest.RequireRoot(t, "ss")
+	ns := nstest.New(t)
+	ns.MustRun("ip", "link", "add", "ll0", "type", "veth", "peer", "name", "ll1")
+	ns.MustRun("ip", "link", "set", "ll0", "up")
+	ns.MustRun("ip", "link", "set", "ll1", "up")
+	f := filepath.Join(t.TempDir(), "policy.yaml")
+	mustCachectl(t, ns, "allow", "fe80::/10", "--policy", f)
+	d := startCachectl(t, ns, "bind", "--iface", "ll0", "--family", "6", "--wait", "10s", "--policy", f, "-p", "11316")
+	d.waitOutput(t, 15*time.Second, "cachectl daemon listening")
+	ss := ns.MustRun("ss", "-Hltn", "sport", "= :11316")
+	if !strings.Contains(ss, "]%ll0:11316") {
+		t.Fatalf("not listening on ll0's link-local address with its zone:\n%s\n%s", ss, d.out.String())
+	}
+	// ss writes [fe80::x]%ll0:11316; the daemon logs [fe80::x%ll0]:11316.
+	var at netip.AddrPort
+	for _, field := range strings.Fields(ss) {
+		if strings.HasSuffix(field, "%ll0:11316") {
+			a, err := netip.ParseAddr(strings.Trim(strings.TrimSuffix(field, "%ll0:11316"), "[]"))
+			if err == nil {
+				at = netip.AddrPortFrom(a.WithZone("ll0"), 11316)
+			}
+		}
+	}
+	if !at.IsValid() {
+		t.Fatalf("no listen address in %q", ss)
+	}
+	d.waitOutput(t, time.Second, "addrs=["+at.Addr().String()+"]:11316")
+	setGet(t, ns, at, "ll", "link-local")
+	if code := d.stop(t, syscall.SIGTERM); code != 0 {
+		t.Errorf("exit %d after SIGTERM", code)
+	}
+}
