@@ -87,8 +87,17 @@ func runBind(a *app, fs *pflag.FlagSet, o *bindOptions) error {
 	}
 	req := bindRequest(o.ifaces, o.addrs, fam, uint16(o.daemon.port), current.Bind)
 	aps, err := resolveBinding(a, req, o.wait)
+	if errors.Is(err, errStoppedWaiting) {
+		fmt.Fprintln(a.stderr, "cachectl bind: stopped by a signal while waiting; nothing was bound")
+		return nil
+	}
 	if err != nil {
 		return err
+	}
+	for _, ap := range aps {
+		if ap.Addr().IsUnspecified() {
+			fmt.Fprintf(a.stderr, "cachectl bind: listening on every local address (%s) as asked; the policy records only specific addresses, so pass --addr %s again next time\n", ap.Addr(), ap.Addr())
+		}
 	}
 	p, err := policy.Edit(o.policy, func(p *policy.Policy) error { return recordBinding(p, req) })
 	if err != nil {
@@ -100,8 +109,7 @@ func runBind(a *app, fs *pflag.FlagSet, o *bindOptions) error {
 	return daemonRun(a, &o.daemon, cfg, func(ctx context.Context, srv *cached.Server) error {
 		srv.SetPeerFilter(p.Permits)
 		announcePeers(a.stderr, o.policy, p, srv.Addrs())
-		r := &allowlistReloader{path: o.policy, srv: srv, log: log}
-		go r.run(ctx)
+		startReloader(ctx, o.policy, srv, log)
 		return nil
 	})
 }
@@ -199,14 +207,21 @@ func resolveBinding(a *app, req netinfo.Request, wait time.Duration) ([]netip.Ad
 		aps, err := netinfo.Resolve(snap, req)
 		return aps, listenRefusal(err)
 	}
-	fmt.Fprintf(a.stderr, "cachectl bind: waiting up to %s for the listen addresses to be ready\n", wait)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	// Printed once signals are caught, so a stop after this line is clean.
+	fmt.Fprintf(a.stderr, "cachectl bind: waiting up to %s for the listen addresses to be ready\n", wait)
 	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	aps, err := netinfo.Wait(ctx, req, netinfo.Current())
+	if err != nil && errors.Is(err, context.Canceled) {
+		return nil, errStoppedWaiting
+	}
 	return aps, listenRefusal(err)
 }
+
+// errStoppedWaiting is SIGINT/SIGTERM during --wait: a clean stop, not a refusal.
+var errStoppedWaiting = errors.New("stopped while waiting")
 
 // listenRefusal gives every reason netinfo has for not listening exit code 2
 // (nothing listens, nothing is written), keeping netinfo's message whole: it
@@ -253,10 +268,16 @@ type allowlistReloader struct {
 	reloads chan reloadTrigger
 }
 
-func (r *allowlistReloader) run(ctx context.Context) {
-	r.reloads = make(chan reloadTrigger, 1)
+// startReloader catches SIGHUP before it returns (so an early SIGHUP cannot
+// kill the daemon with the default action) and reloads until ctx ends.
+func startReloader(ctx context.Context, path string, srv *cached.Server, log *slog.Logger) {
+	r := &allowlistReloader{path: path, srv: srv, log: log, reloads: make(chan reloadTrigger, 1)}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
+	go r.run(ctx, hup)
+}
+
+func (r *allowlistReloader) run(ctx context.Context, hup chan os.Signal) {
 	defer signal.Stop(hup)
 	go func() {
 		err := policy.Watch(ctx, r.path,

@@ -272,3 +272,39 @@ func TestBindLinkLocalOnly(t *testing.T) {
 		t.Errorf("exit %d after SIGTERM", code)
 	}
 }
+
+// TestBindEverywhere listens on the wildcard only because it is asked to,
+// warns because the policy lets every peer in, and keeps the wildcard out of
+// the policy file.
+func TestBindEverywhere(t *testing.T) {
+	star := nstest.NewStar(t, 1)
+	f := filepath.Join(t.TempDir(), "policy.yaml")
+	mustCachectl(t, star.Server, "allow", "0.0.0.0/0", "--policy", f)
+	d := startCachectl(t, star.Server, "bind", "--addr", "0.0.0.0", "--policy", f, "-p", "11317")
+	d.waitOutput(t, 10*time.Second, "cachectl daemon listening", "WARNING: listening on every local address while the policy allows every peer (0.0.0.0/0)")
+	setGet(t, star.Clients[0], netip.AddrPortFrom(star.Addr4, 11317), "any", "where")
+	p, err := policy.Load(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Bind.Addresses) != 0 || p.Bind.Port != 11317 {
+		t.Errorf("recorded binding %+v: the wildcard must not be recorded", p.Bind)
+	}
+	if code := d.stop(t, syscall.SIGTERM); code != 0 {
+		t.Errorf("exit %d after SIGTERM", code)
+	}
+}
+
+// TestBindStopsCleanlyWhileWaiting: SIGTERM during --wait is a clean stop.
+func TestBindStopsCleanlyWhileWaiting(t *testing.T) {
+	ns := nstest.New(t)
+	f := filepath.Join(t.TempDir(), "policy.yaml")
+	d := startCachectl(t, ns, "bind", "--addr", "10.216.0.1", "--wait", "30s", "--policy", f, "-p", "11318")
+	d.waitOutput(t, 5*time.Second, "waiting up to 30s")
+	if code := d.stop(t, syscall.SIGTERM); code != 0 {
+		t.Errorf("exit %d after SIGTERM while waiting, want 0:\n%s", code, d.out.String())
+	}
+	if _, err := os.Stat(f); !os.IsNotExist(err) {
+		t.Errorf("policy file written although nothing was bound: %v", err)
+	}
+}
