@@ -66,26 +66,10 @@ supplies -p, when those flags are not given. SIGINT/SIGTERM stop it cleanly.
 }
 
 func runBind(a *app, fs *pflag.FlagSet, o *bindOptions) error {
-	fam, err := netinfo.ParseFamily(o.family)
-	if err != nil {
-		return usageErrorf("--family: %v", err)
-	}
-	if o.wait < 0 {
-		return usageErrorf("--wait %s: give a positive duration such as 30s", o.wait)
-	}
-	current, _, err := policy.LoadOrDefault(o.policy)
-	if err != nil {
-		return policyFileError(err)
-	}
-	applyPolicyDefaults(fs, &o.daemon, current)
-	if o.daemon.port < 1 || o.daemon.port > 65535 {
-		return usageErrorf("-p %d: bind needs a TCP port in 1-65535", o.daemon.port)
-	}
-	cfg, err := o.daemon.config()
+	cfg, req, err := prepareBind(fs, o)
 	if err != nil {
 		return err
 	}
-	req := bindRequest(o.ifaces, o.addrs, fam, uint16(o.daemon.port), current.Bind)
 	aps, err := resolveBinding(a, req, o.wait)
 	if errors.Is(err, errStoppedWaiting) {
 		fmt.Fprintln(a.stderr, "cachectl bind: stopped by a signal while waiting; nothing was bound")
@@ -99,6 +83,7 @@ func runBind(a *app, fs *pflag.FlagSet, o *bindOptions) error {
 			fmt.Fprintf(a.stderr, "cachectl bind: listening on every local address (%s) as asked; the policy records only specific addresses, so pass --addr %s again next time\n", ap.Addr(), ap.Addr())
 		}
 	}
+	// Recorded only now that the host has been shown to meet the request.
 	p, err := policy.Edit(o.policy, func(p *policy.Policy) error { return recordBinding(p, req) })
 	if err != nil {
 		return policyFileError(err)
@@ -112,6 +97,32 @@ func runBind(a *app, fs *pflag.FlagSet, o *bindOptions) error {
 		startReloader(ctx, o.policy, srv, log)
 		return nil
 	})
+}
+
+// prepareBind checks every flag and the policy file before the host is
+// looked at, and merges the policy's defaults into the daemon's settings.
+func prepareBind(fs *pflag.FlagSet, o *bindOptions) (cached.Config, netinfo.Request, error) {
+	var req netinfo.Request
+	fam, err := netinfo.ParseFamily(o.family)
+	if err != nil {
+		return cached.Config{}, req, usageErrorf("--family: %v", err)
+	}
+	if o.wait < 0 {
+		return cached.Config{}, req, usageErrorf("--wait %s: give a positive duration such as 30s", o.wait)
+	}
+	current, _, err := policy.LoadOrDefault(o.policy)
+	if err != nil {
+		return cached.Config{}, req, policyFileError(err)
+	}
+	applyPolicyDefaults(fs, &o.daemon, current)
+	if o.daemon.port < 1 || o.daemon.port > 65535 {
+		return cached.Config{}, req, usageErrorf("-p %d: bind needs a TCP port in 1-65535", o.daemon.port)
+	}
+	cfg, err := o.daemon.config()
+	if err != nil {
+		return cfg, req, err
+	}
+	return cfg, bindRequest(o.ifaces, o.addrs, fam, uint16(o.daemon.port), current.Bind), nil
 }
 
 // applyPolicyDefaults lets the policy's daemon: section and bind.port stand

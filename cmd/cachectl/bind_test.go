@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -250,3 +251,22 @@ func TestBindRefusesBeforeWriting(t *testing.T) {
 }
 
 var zeroTime = time.Time{}
+
+func TestBindRefusesABrokenPolicy(t *testing.T) {
+	f := policyPath(t)
+	if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	broken := []byte("version: 1\nbind:\n  prot: 11211\n")
+	if err := os.WriteFile(f, broken, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := cli(t, "bind", "--iface", "lo", "--policy", f)
+	if code != exitUsage {
+		t.Errorf("exit %d, want %d: %s", code, exitUsage, errOut)
+	}
+	mustContain(t, "stderr", errOut, "prot", "the policy file was not changed")
+	if got, _ := os.ReadFile(f); !bytes.Equal(got, broken) {
+		t.Errorf("broken policy overwritten:\n%s", got)
+	}
+}
