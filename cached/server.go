@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -65,6 +66,7 @@ type Server struct {
 
 	mu        sync.Mutex
 	listeners []net.Listener
+	zones     []string // zone each listener was asked for; Go's Addr() drops it
 	conns     map[*conn]struct{}
 	closing   bool
 
@@ -253,20 +255,36 @@ func (s *Server) Listen() error {
 			return fmt.Errorf("failed to listen on %s: %w", a, err)
 		}
 		s.listeners = append(s.listeners, ln)
+		s.zones = append(s.zones, listenZone(a))
 		s.totalConns.Add(1) // memcached counts its listening sockets as connections
 	}
 	return nil
 }
 
-// Addrs returns the bound listener addresses.
+// Addrs returns the bound listener addresses, link-local ones with the
+// interface they were bound on as zone.
 func (s *Server) Addrs() []netip.AddrPort {
 	var out []netip.AddrPort
-	for _, ln := range s.listeners {
+	for i, ln := range s.listeners {
 		if ta, ok := ln.Addr().(*net.TCPAddr); ok {
-			out = append(out, ta.AddrPort())
+			ap := ta.AddrPort()
+			if a := ap.Addr(); a.Zone() == "" && a.IsLinkLocalUnicast() && i < len(s.zones) {
+				ap = netip.AddrPortFrom(a.WithZone(s.zones[i]), ap.Port())
+			}
+			out = append(out, ap)
 		}
 	}
 	return out
+}
+
+// listenZone is the %zone of a host:port listen address, or "".
+func listenZone(hostport string) string {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return ""
+	}
+	_, zone, _ := strings.Cut(host, "%")
+	return zone
 }
 
 func (s *Server) closeListeners() {

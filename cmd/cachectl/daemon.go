@@ -213,10 +213,14 @@ func newLogger(w io.Writer, verbose int) *slog.Logger {
 }
 
 // daemonRun binds, drops privileges, serves until SIGINT/SIGTERM, then
-// shuts down gracefully. setup runs after binding, before serving.
+// shuts down gracefully. setup runs after binding, before serving. A
+// logger already in cfg is kept, so setup's callers can log through it.
 func daemonRun(a *app, f *daemonFlags, cfg cached.Config, setup func(context.Context, *cached.Server) error) error {
-	log := newLogger(a.stderr, f.verbose)
-	cfg.Logger = log
+	log := cfg.Logger
+	if log == nil {
+		log = newLogger(a.stderr, f.verbose)
+		cfg.Logger = log
+	}
 	runtime.GOMAXPROCS(min(cfg.Threads, runtime.NumCPU()))
 
 	srv, err := cached.New(cfg)

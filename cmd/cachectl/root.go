@@ -57,6 +57,7 @@ func newRootCmd(a *app) *cobra.Command {
 		newApplyCmd(a),
 		newFirewallCmd(a),
 		newAuditCmd(a),
+		newBindCmd(a),
 	} {
 		root.AddCommand(c)
 	}

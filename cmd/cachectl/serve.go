@@ -2,6 +2,8 @@ package main
 
 import (
 	"github.com/spf13/cobra"
+
+	"github.com/cachectl/cachectl/netinfo"
 )
 
 func newServeCmd(a *app) *cobra.Command {
@@ -16,12 +18,17 @@ existing memcached command lines carry over:
 
 -l/--listen names LOCAL addresses of this host to listen on. It does not
 restrict who may connect: use 'cachectl allow ADDR' and 'cachectl bind' for
-that. Without a policy, serve behaves like memcached and admits every peer.
+that. Each -l address is checked against this host's links before binding:
+an address this host does not have is refused (exit 2) with an explanation.
+Without a policy, serve behaves like memcached and admits every peer.
 SIGINT/SIGTERM stop accepting, let in-flight replies finish, and exit 0.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := f.config()
 			if err != nil {
+				return err
+			}
+			if err := checkListenFlags(cfg.Listen, cfg.Port, netinfo.Gather, lookupHost); err != nil {
 				return err
 			}
 			return daemonRun(a, &f, cfg, nil)
