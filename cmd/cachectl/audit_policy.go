@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"io/fs"
 	"net/netip"
+	"slices"
 
 	"github.com/cachectl/cachectl/firewall/audit"
+	"github.com/cachectl/cachectl/netinfo"
 	"github.com/cachectl/cachectl/policy"
 )
 
@@ -22,7 +24,9 @@ func loadAuditRules(opts auditOptions) (auditRules, error) {
 		}
 		return auditRules{}, fmt.Errorf("audit: reading policy: %w", err)
 	}
-	r := audit.Rules{Port: p.Bind.Port, UDPPort: p.Bind.UDPPort, Local: p.Bind.Addresses, Permits: p.Permits}
+	local := hostLocalAddrs()
+	judge := peerJudge(p, local)
+	r := audit.Rules{Port: p.Bind.Port, UDPPort: p.Bind.UDPPort, Local: boundAddrs(p, local), Permits: judge}
 	if opts.port != 0 {
 		r.Port = uint16(opts.port)
 	}
@@ -32,7 +36,7 @@ func loadAuditRules(opts auditOptions) (auditRules, error) {
 			return auditRules{}, fmt.Errorf("audit: %w", err)
 		}
 	}
-	d, err := daemonAddr(opts.daemon, p.Bind.Addresses, r.Port)
+	d, err := daemonAddr(opts.daemon, r.Local, r.Port)
 	if err != nil {
 		return auditRules{}, err
 	}
@@ -40,10 +44,34 @@ func loadAuditRules(opts auditOptions) (auditRules, error) {
 	// Querying the daemon from a local address the policy does not permit
 	// would itself put a violating flow in the table for the next audit.
 	if opts.daemon == daemonAuto {
-		if _, ok := p.Permits(d.Addr()); !ok {
+		if _, ok := judge(d.Addr()); !ok {
 			ar.daemon = netip.AddrPort{}
 			ar.skipDaemon = fmt.Errorf("skipped: the query would come from %s, which the policy does not permit", d.Addr())
 		}
 	}
 	return ar, nil
+}
+
+// boundAddrs is where the daemon listens according to the policy: its
+// recorded addresses plus the current addresses of its interfaces (what
+// "cachectl bind --iface" resolves them to). Empty means every address.
+func boundAddrs(p *policy.Policy, local []netip.Addr) []netip.Addr {
+	out := slices.Clone(p.Bind.Addresses)
+	if len(p.Bind.Interfaces) == 0 {
+		return out
+	}
+	snap, err := netinfo.Gather()
+	if err != nil {
+		return out
+	}
+	for _, name := range p.Bind.Interfaces {
+		if ifc, ok := snap.Interface(name); ok {
+			for _, a := range ifc.Addrs {
+				if !a.Pending() && slices.Contains(local, a.Addr) {
+					out = append(out, a.Addr.WithZone(""))
+				}
+			}
+		}
+	}
+	return out
 }

@@ -92,7 +92,7 @@ func runBind(a *app, fs *pflag.FlagSet, o *bindOptions) error {
 	log := newLogger(a.stderr, o.daemon.verbose)
 	cfg.Logger = log
 	return daemonRun(a, &o.daemon, cfg, func(ctx context.Context, srv *cached.Server) error {
-		srv.SetPeerFilter(p.Permits)
+		srv.SetPeerFilter(peerJudge(p, hostLocalAddrs()))
 		announcePeers(a.stderr, o.policy, p, srv.Addrs())
 		startReloader(ctx, o.policy, srv, log)
 		return nil
@@ -327,7 +327,7 @@ func (r *allowlistReloader) reload(t reloadTrigger) {
 		r.log.Error("cannot reload the policy; the previous allowlist stays in force", "trigger", string(t), "policy", r.path, "err", err)
 		return
 	}
-	r.srv.SetPeerFilter(p.Permits)
+	r.srv.SetPeerFilter(peerJudge(p, hostLocalAddrs()))
 	// Warn, not Info: a change of who may connect must show at the default -v level.
 	r.log.Warn("allowlist reloaded", "trigger", string(t), "policy", r.path, "allowed", allowedList(p))
 }
