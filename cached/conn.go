@@ -73,6 +73,7 @@ type conn struct {
 
 	negotiated bool // the protocol is decided (binary.go)
 	binary     bool
+
 	scratch []byte
 	segs    [][]byte
 	crlf    [2]byte
