@@ -18,7 +18,7 @@ type step struct {
 }
 
 func s(want []uint16, p ...pkt) step { return step{send: p, want: want} }
-func st(codes ...uint16) []uint16   { return codes }
+func st(codes ...uint16) []uint16    { return codes }
 
 var (
 	ok       = st(statusOK)
