@@ -44,8 +44,8 @@ func TestArithmetic(t *testing.T) {
 	}{
 		{"n", Arith{Incr: true, Delta: 5}, 15, ArithOK},
 		{"n", Arith{Incr: true, Delta: 1, CAS: cas}, 0, ArithExists}, // the incr above changed the CAS
-		{"n", Arith{Delta: 100}, 0, ArithOK},                          // decrement floors at 0
-		{"n", Arith{Incr: true, Delta: 1000}, 1000, ArithOK},          // grows past the old length
+		{"n", Arith{Delta: 100}, 0, ArithOK},                         // decrement floors at 0
+		{"n", Arith{Incr: true, Delta: 1000}, 1000, ArithOK},         // grows past the old length
 		{"missing", Arith{Incr: true, Delta: 1}, 0, ArithNotFound},
 		{"missing", Arith{Delta: 1}, 0, ArithNotFound},
 		{"created", Arith{Incr: true, Delta: 1, Initial: 77, Create: true}, 77, ArithCreated},
