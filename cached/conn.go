@@ -70,6 +70,10 @@ type conn struct {
 
 	noreply bool
 	closing bool
+
+	negotiated bool // the protocol is decided (binary.go)
+	binary     bool
+
 	scratch []byte
 	segs    [][]byte
 	crlf    [2]byte
@@ -116,6 +120,9 @@ func (c *conn) serve() (err error) {
 
 // processBuffered executes every complete request line in the buffer.
 func (c *conn) processBuffered() error {
+	if c.binaryMode() {
+		return c.processBinary()
+	}
 	for !c.closing {
 		line, ok, err := c.nextLine()
 		if err != nil || !ok {

@@ -30,6 +30,7 @@ type Config struct {
 	Verbosity      int      // -v count
 	EnableShutdown bool     // -A
 	FlushEnabled   bool     // !-F
+	Protocol       Protocol // -B (zero value: auto)
 	IdleTimeout    time.Duration
 	Store          store.Config
 	Logger         *slog.Logger

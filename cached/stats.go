@@ -205,7 +205,7 @@ func (c *conn) statsSettings() {
 	c.stat("reqs_per_event", s.cfg.ReqsPerEvent)
 	c.stat("cas_enabled", sc.CAS)
 	c.stat("tcp_backlog", s.cfg.Backlog)
-	c.stat("binding_protocol", "ascii")
+	c.stat("binding_protocol", s.cfg.Protocol.String())
 	c.stat("auth_enabled_sasl", false)
 	c.stat("auth_enabled_ascii", false)
 	c.stat("item_size_max", sc.ItemSizeMax)

@@ -66,7 +66,7 @@ func (f *daemonFlags) register(fs *pflag.FlagSet, withListen bool) {
 	fs.BoolVarP(&f.disableFlush, "disable-flush-all", "F", false, "disable the flush_all command")
 	fs.IntVarP(&f.reqsPerEvent, "max-reqs-per-event", "R", 20, "accepted for compatibility")
 	fs.IntVarP(&f.backlog, "listen-backlog", "b", 1024, "accepted for compatibility (the kernel's somaxconn applies)")
-	fs.StringVarP(&f.protocol, "protocol", "B", "auto", "protocol: ascii or auto (binary is not supported yet)")
+	fs.StringVarP(&f.protocol, "protocol", "B", "auto", "protocol: auto (the first byte of each connection decides), ascii or binary")
 	fs.StringArrayVarP(&f.extended, "extended", "o", nil, "extended options, comma-separated (idle_timeout=N, hashpower=N, slab_chunk_max=KB, ...)")
 	fs.BoolVarP(&f.daemonize, "daemon", "d", false, "refused: cachectl runs in the foreground under your supervisor")
 	fs.StringVarP(&f.pidFile, "pidfile", "P", "", "write the process id to this file")
@@ -79,13 +79,11 @@ func (f *daemonFlags) config() (cached.Config, error) {
 	if f.daemonize {
 		return cfg, usageErrorf("-d: cachectl does not fork into the background; run it in the foreground under systemd or another supervisor")
 	}
-	switch f.protocol {
-	case "auto", "ascii":
-	case "binary":
-		return cfg, usageErrorf("-B binary: the binary protocol is not supported yet; use -B ascii or -B auto")
-	default:
+	proto, err := cached.ParseProtocol(f.protocol)
+	if err != nil {
 		return cfg, usageErrorf("-B %q: should be one of auto, binary, or ascii", f.protocol)
 	}
+	cfg.Protocol = proto
 	mem, err := parseSize(f.memoryMB, 1<<20)
 	if err != nil {
 		return cfg, usageErrorf("-m %q: %v (megabytes, e.g. -m 64)", f.memoryMB, err)
