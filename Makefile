@@ -6,13 +6,8 @@ BIN := bin/cachectl
 # Debian packages the tests talk to for real: the reference memcached and its
 # conformance tools, real client libraries, the kernel's firewall and
 # conntrack front ends, and iproute2 for network namespaces.
-<<<<<<< HEAD
 DEB_PACKAGES := iproute2 iptables ipset conntrack memcached libmemcached-tools netcat-openbsd \
-	python3 python3-pymemcache python3-memcache
-=======
-DEB_PACKAGES := iproute2 iptables conntrack memcached libmemcached-tools netcat-openbsd \
 	python3 python3-pymemcache python3-memcache php-cli php-memcached
->>>>>>> binary
 TEST_FLAGS ?= -count=1 -timeout 30m
 
 .PHONY: all build run test bench deps deps-deb deps-go check clean
