@@ -258,10 +258,11 @@ func (c *conn) update(toks [][]byte, mode store.Mode, withCAS bool) error {
 			c.reply("SERVER_ERROR object too large for cache")
 		} else {
 			c.reply("SERVER_ERROR out of memory storing object")
-			// A failed set must not leave the old value readable.
-			if mode == store.ModeSet {
-				st.Unlink(key)
-			}
+		}
+		// A failed set must not leave the old value readable, whether it
+		// failed for size or for memory (memcached's process_update_command).
+		if mode == store.ModeSet {
+			st.Unlink(key)
 		}
 		c.setState(stateSwallow)
 		return c.discard(int(vlen) + 2)
