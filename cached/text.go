@@ -211,6 +211,16 @@ func (c *conn) get(keys [][]byte, rest []byte, withCAS, touch bool, exp uint32) 
 			c.out = append(c.out, '\r', '\n')
 			c.out = append(c.out, c.scratch...)
 			c.out = append(c.out, '\r', '\n')
+			// A multi-get may name a large value thousands of times:
+			// send as we go so the reply is never buffered whole
+			// (memcached queues item references, not copies).
+			if len(c.out) >= flushThreshold {
+				if err := c.flush(); err != nil {
+					c.closing = true
+					return
+				}
+				start = 0
+			}
 		}
 		if rest == nil {
 			break
