@@ -43,6 +43,10 @@ func fuzzServer(t testing.TB) *Server {
 	fuzzOnce.Do(func() {
 		cfg := DefaultConfig()
 		cfg.Store.MemoryLimit = 8 << 20
+		// Small items, several chunks each: chunked items get fuzzed, and a
+		// multi-get naming one item thousands of times stays cheap.
+		cfg.Store.ItemSizeMax = 64 << 10
+		cfg.Store.ChunkMax = 16 << 10
 		srv, err := New(cfg)
 		if err != nil {
 			t.Fatalf("New: %v", err)
