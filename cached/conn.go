@@ -217,6 +217,9 @@ func (c *conn) readFull(dst []byte) error {
 	if n == len(dst) {
 		return nil
 	}
+	if err := c.flushBeforeWait(); err != nil {
+		return err
+	}
 	m, err := io.ReadFull(c.rd, dst[n:])
 	c.srv.bytesRead.Add(uint64(m))
 	return err
@@ -226,6 +229,9 @@ func (c *conn) readFull(dst []byte) error {
 func (c *conn) discard(n int) error {
 	for n > 0 {
 		if c.r == c.w {
+			if err := c.flushBeforeWait(); err != nil {
+				return err
+			}
 			if err := c.fill(); err != nil {
 				return err
 			}
@@ -251,6 +257,19 @@ func (c *conn) flush() error {
 		c.out = c.out[:0]
 	}
 	c.setState(stateNewCmd)
+	return err
+}
+
+// flushBeforeWait sends the replies already computed before the
+// connection blocks for the rest of a data block, as memcached does: a
+// pipelining client may wait for them before it sends more.
+func (c *conn) flushBeforeWait() error {
+	if len(c.out) == 0 {
+		return nil
+	}
+	st := c.state.Load()
+	err := c.flush()
+	c.state.Store(st)
 	return err
 }
 

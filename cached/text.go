@@ -211,6 +211,16 @@ func (c *conn) get(keys [][]byte, rest []byte, withCAS, touch bool, exp uint32) 
 			c.out = append(c.out, '\r', '\n')
 			c.out = append(c.out, c.scratch...)
 			c.out = append(c.out, '\r', '\n')
+			// A multi-get may name a large value thousands of times:
+			// send as we go so the reply is never buffered whole
+			// (memcached queues item references, not copies).
+			if len(c.out) >= flushThreshold {
+				if err := c.flush(); err != nil {
+					c.closing = true
+					return
+				}
+				start = 0
+			}
 		}
 		if rest == nil {
 			break
@@ -258,10 +268,11 @@ func (c *conn) update(toks [][]byte, mode store.Mode, withCAS bool) error {
 			c.reply("SERVER_ERROR object too large for cache")
 		} else {
 			c.reply("SERVER_ERROR out of memory storing object")
-			// A failed set must not leave the old value readable.
-			if mode == store.ModeSet {
-				st.Unlink(key)
-			}
+		}
+		// A failed set must not leave the old value readable, whether it
+		// failed for size or for memory (memcached's process_update_command).
+		if mode == store.ModeSet {
+			st.Unlink(key)
 		}
 		c.setState(stateSwallow)
 		return c.discard(int(vlen) + 2)

@@ -70,7 +70,7 @@ func (s *Store) iflags(ref uint32) uint8 { return s.mem(ref)[offIFlags] }
 // nextra is the number of continuation chunks of a chunked item; it follows
 // from the sizes, so it is not stored.
 func (s *Store) nextra(ref uint32) uint32 {
-	_, extra := s.layout(s.nkey(ref), s.word(ref, offNBytes))
+	_, extra := s.layout(s.nkey(ref), s.word(ref, offNBytes), s.word(ref, offFlags))
 	return extra
 }
 
@@ -151,10 +151,14 @@ func (s *Store) memcachedTotal(nkey int, flags uint32, nbytes int) uint64 {
 
 // layout decides where an item of this size lives: its class, and for
 // items larger than one chunk, how many continuation chunks it needs.
-func (s *Store) layout(nkey, nbytes uint32) (class uint8, extra uint32) {
+func (s *Store) layout(nkey, nbytes, flags uint32) (class uint8, extra uint32) {
 	n := itemHeader + nkey + nbytes
 	if n <= s.chunkMax {
-		return s.classFor(n), 0
+		// The class is chosen by memcached's item size, never smaller than
+		// ours, so an item lands in the same class as on memcached and
+		// stats slabs and evictions read the same.
+		mc := s.memcachedTotal(int(nkey), flags, int(nbytes))
+		return s.classFor(uint32(min(mc, uint64(s.chunkMax)))), 0
 	}
 	// Each continuation chunk adds chunkMax bytes but costs a 4-byte ref
 	// in the head chunk.

@@ -179,7 +179,7 @@ func (w *segmentWriter) write(b []byte) {
 
 // allocItem allocates and initialises an unlinked item (lock held).
 func (s *Store) allocItem(key []byte, flags, exp, nbytes uint32, now uint32) (uint32, bool) {
-	class, extra := s.layout(uint32(len(key)), nbytes)
+	class, extra := s.layout(uint32(len(key)), nbytes, flags)
 	ref, ok := s.chunk(class, now)
 	if !ok {
 		return 0, false

@@ -1,0 +1,163 @@
+package cached
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cachectl/cachectl/netinfo/nstest"
+)
+
+// The end-to-end tests run the real `cachectl serve` binary, built once
+// here, and stock memcached side by side on loopback ports.
+
+var cachectlBin string
+
+func TestMain(m *testing.M) {
+	os.Exit(runMain(m))
+}
+
+func runMain(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "cachedtest-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	bin := filepath.Join(dir, "cachectl")
+	build := exec.Command("go", "build", "-o", bin, "github.com/cachectl/cachectl/cmd/cachectl")
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building cachectl for end-to-end tests: %v\n%s", err, out)
+		return 1
+	}
+	cachectlBin = bin
+	return m.Run()
+}
+
+// daemon is a server process started by a test.
+type daemon struct {
+	addr string
+	cmd  *exec.Cmd
+	done chan struct{}
+	err  error
+	log  *strings.Builder
+}
+
+// freePort returns a loopback port that was free a moment ago.
+func freePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("finding a free port: %v", err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// startCachectl runs `cachectl serve` on a free loopback port.
+func startCachectl(t testing.TB, args ...string) *daemon {
+	t.Helper()
+	return startDaemon(t, func(port int) *exec.Cmd {
+		a := append([]string{"serve", "-l", "127.0.0.1", "-p", strconv.Itoa(port)}, args...)
+		return exec.Command(cachectlBin, a...)
+	})
+}
+
+// startMemcached runs stock memcached 1.6.18 in the foreground on a free
+// loopback port. It must be installed under CI (make test installs it).
+func startMemcached(t testing.TB, args ...string) *daemon {
+	t.Helper()
+	path, err := exec.LookPath("memcached")
+	if err != nil {
+		nstest.Unavailable(t, "needs memcached (the reference server) on PATH; make deps installs it")
+	}
+	return startDaemon(t, func(port int) *exec.Cmd {
+		a := append([]string{"-U", "0", "-l", "127.0.0.1", "-p", strconv.Itoa(port)}, args...)
+		if os.Geteuid() == 0 {
+			a = append(a, "-u", "root")
+		}
+		return exec.Command(path, a...)
+	})
+}
+
+func startDaemon(t testing.TB, mk func(port int) *exec.Cmd) *daemon {
+	t.Helper()
+	var lastErr error
+	for attempt := 0; attempt < 5; attempt++ {
+		port := freePort(t)
+		d := &daemon{addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), done: make(chan struct{}), log: &strings.Builder{}}
+		d.cmd = mk(port)
+		d.cmd.Stdout = d.log
+		d.cmd.Stderr = d.log
+		if err := d.cmd.Start(); err != nil {
+			t.Fatalf("starting %s: %v", d.cmd.Path, err)
+		}
+		go func() { d.err = d.cmd.Wait(); close(d.done) }()
+		if lastErr = d.waitReady(); lastErr == nil {
+			t.Cleanup(d.stop)
+			return d
+		}
+		d.stop()
+	}
+	t.Fatalf("server did not start: %v", lastErr)
+	return nil
+}
+
+// waitReady polls until the server answers `version`, bounded to 10s.
+func (d *daemon) waitReady() error {
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-d.done:
+			return fmt.Errorf("%s exited: %v\n%s", d.cmd.Path, d.err, d.log)
+		default:
+		}
+		c, err := net.DialTimeout("tcp", d.addr, time.Second)
+		if err == nil {
+			c.SetDeadline(time.Now().Add(2 * time.Second))
+			fmt.Fprintf(c, "version\r\n")
+			line, err := bufio.NewReader(c).ReadString('\n')
+			c.Close()
+			if err == nil && strings.HasPrefix(line, "VERSION ") {
+				return nil
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return fmt.Errorf("%s not answering on %s after 10s", d.cmd.Path, d.addr)
+}
+
+func (d *daemon) stop() {
+	select {
+	case <-d.done:
+		return
+	default:
+	}
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-d.done:
+	case <-time.After(10 * time.Second):
+		d.cmd.Process.Kill()
+		<-d.done
+	}
+}
+
+// dial connects to a daemon with a generous deadline for the whole exchange.
+func (d *daemon) dial(t testing.TB) net.Conn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", d.addr, 5*time.Second)
+	if err != nil {
+		t.Fatalf("dialing %s: %v", d.addr, err)
+	}
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	t.Cleanup(func() { c.Close() })
+	return c
+}
