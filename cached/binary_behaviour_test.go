@@ -43,8 +43,8 @@ func binStats(t *testing.T, nc net.Conn, group string) map[string]string {
 // TestBinaryStatsCounters runs the same commands on both servers and
 // requires the command counters to move identically.
 func TestBinaryStatsCounters(t *testing.T) {
-	_, ours := startDaemon(t, nil)
-	ref := startMemcached(t)
+	_, ours := startInProcess(t, nil)
+	ref := memcachedAddr(t)
 	steps := []pkt{
 		req(opSet, "a", setExtras(0, 0), "1"), req(opSetQ, "b", setExtras(0, 0), "x"),
 		req(opAdd, "a", setExtras(0, 0), "1"), req(opReplace, "zz", setExtras(0, 0), "1"),
@@ -83,7 +83,7 @@ func TestBinaryStatsCounters(t *testing.T) {
 // TestBinaryStatGroups checks that every group memcached serves over the
 // binary protocol is framed as packets and ends with the terminator.
 func TestBinaryStatGroups(t *testing.T) {
-	_, ours := startDaemon(t, nil)
+	_, ours := startInProcess(t, nil)
 	nc := dial(t, ours)
 	exchange(t, nc, req(opSet, "k", setExtras(0, 0), "v").bytes())
 	general := binStats(t, nc, "")
@@ -124,7 +124,7 @@ func TestBinaryProtocolSetting(t *testing.T) {
 		{ProtocolBinary, "binary", false, true},
 	} {
 		t.Run(tc.binding, func(t *testing.T) {
-			_, addr := startDaemon(t, func(c *Config) { c.Protocol = tc.proto })
+			_, addr := startInProcess(t, func(c *Config) { c.Protocol = tc.proto })
 			nc := dial(t, addr)
 			nc.SetDeadline(time.Now().Add(5 * time.Second))
 			// Three requests: a binary-only server judges the magic once
@@ -288,7 +288,7 @@ func TestBinaryOutOfMemory(t *testing.T) {
 // TestBinaryCASAndIncrValues checks the values behind the compared
 // statuses: CAS changes on every modification and incr returns numbers.
 func TestBinaryCASAndIncrValues(t *testing.T) {
-	_, ours := startDaemon(t, nil)
+	_, ours := startInProcess(t, nil)
 	nc := dial(t, ours)
 	got, _ := exchange(t, nc, req(opIncrement, "n", arithExtras(5, 40, 0), "").bytes())
 	if len(got) != 1 || binary.BigEndian.Uint64(got[0].value) != 40 || got[0].cas == 0 {

@@ -21,7 +21,7 @@ func requireTool(t *testing.T, name, pkg string) {
 	}
 }
 
-func runTool(t *testing.T, name string, args ...string) (string, error) {
+func runToolOut(t *testing.T, name string, args ...string) (string, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -33,7 +33,7 @@ func runTool(t *testing.T, name string, args ...string) (string, error) {
 // tests alone, then all 54 (text and binary) on one server.
 func TestMemccapable(t *testing.T) {
 	requireTool(t, "memccapable", "libmemcached-tools")
-	_, addr := startDaemon(t, nil)
+	_, addr := startInProcess(t, nil)
 	host, port, _ := strings.Cut(addr, ":")
 	for _, tc := range []struct {
 		name  string
@@ -44,7 +44,7 @@ func TestMemccapable(t *testing.T) {
 		{"all", nil, 54},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			out, err := runTool(t, "memccapable", append([]string{"-h", host, "-p", port}, tc.args...)...)
+			out, err := runToolOut(t, "memccapable", append([]string{"-h", host, "-p", port}, tc.args...)...)
 			if err != nil || !strings.Contains(out, "All tests passed") {
 				t.Fatalf("memccapable %v: %v\n%s", tc.args, err, out)
 			}
@@ -61,11 +61,11 @@ func TestMemccapable(t *testing.T) {
 // output as from memcached 1.6.18.
 func TestPHPMemcachedBinary(t *testing.T) {
 	requireTool(t, "php", "php-cli php-memcached")
-	if out, err := runTool(t, "php", "-r", "exit(extension_loaded('memcached') ? 0 : 1);"); err != nil {
+	if out, err := runToolOut(t, "php", "-r", "exit(extension_loaded('memcached') ? 0 : 1);"); err != nil {
 		nstest.Unavailable(t, "PHP's memcached extension is not loaded (apt-get install php-memcached): %v %s", err, out)
 	}
-	_, ours := startDaemon(t, func(c *Config) { c.Protocol = ProtocolBinary })
-	ref := startMemcached(t)
+	_, ours := startInProcess(t, func(c *Config) { c.Protocol = ProtocolBinary })
+	ref := memcachedAddr(t)
 	const want = `written
 {"user":"alice","visits":3}
 from php! cas=set
@@ -80,7 +80,7 @@ read
 		}
 		var got string
 		for _, phase := range []string{"write", "read"} {
-			out, err := runTool(t, "php", "testdata/php/binary_client.php", port, phase)
+			out, err := runToolOut(t, "php", "testdata/php/binary_client.php", port, phase)
 			if err != nil {
 				t.Fatalf("%s: php %s: %v\n%s", name, phase, err, out)
 			}

@@ -1,19 +1,14 @@
 package cached
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"os/exec"
-	"strconv"
 	"testing"
 	"time"
-
-	"github.com/cachectl/cachectl/netinfo/nstest"
 )
 
 // Helpers to speak the binary protocol in tests and to run the same
@@ -102,10 +97,10 @@ func readPkt(r io.Reader) (pkt, error) {
 	return p, nil
 }
 
-// fence is the Noop sent after each step: its reply marks the step's end.
+// fence is the Noop sent after each binStep: its reply marks the binStep's end.
 const fenceOpaque = 0xfe11ce
 
-// exchange sends one step's bytes plus a fence Noop and returns the
+// exchange sends one binStep's bytes plus a fence Noop and returns the
 // responses before the fence; closed reports that the server hung up.
 func exchange(t *testing.T, nc net.Conn, send []byte) (out []pkt, closed bool) {
 	t.Helper()
@@ -118,7 +113,7 @@ func exchange(t *testing.T, nc net.Conn, send []byte) (out []pkt, closed bool) {
 	for range 10000 {
 		p, err := readPkt(nc)
 		if err != nil {
-			if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || isReset(err) {
+			if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || isConnError(err) {
 				return out, true
 			}
 			t.Fatalf("reading response: %v (so far %v)", err, out)
@@ -132,24 +127,13 @@ func exchange(t *testing.T, nc net.Conn, send []byte) (out []pkt, closed bool) {
 	return nil, false
 }
 
-func isReset(err error) bool {
+func isConnError(err error) bool {
 	var op *net.OpError
 	return errors.As(err, &op) && !op.Timeout()
 }
 
-// freePort finds a loopback port nobody listens on.
-func freePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // startDaemon runs this daemon in-process on a free loopback port.
-func startDaemon(t testing.TB, mutate func(*Config)) (*Server, string) {
+func startInProcess(t testing.TB, mutate func(*Config)) (*Server, string) {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.Listen = []string{"127.0.0.1"}
@@ -176,32 +160,11 @@ func startDaemon(t testing.TB, mutate func(*Config)) (*Server, string) {
 	return srv, srv.Addrs()[0].String()
 }
 
-// startMemcached runs the reference memcached 1.6.18 on a free loopback
-// port for the test's lifetime.
-func startMemcached(t testing.TB, args ...string) string {
+// memcachedAddr runs the reference memcached 1.6.18 for the test's
+// lifetime and returns its address.
+func memcachedAddr(t testing.TB, args ...string) string {
 	t.Helper()
-	if _, err := exec.LookPath("memcached"); err != nil {
-		nstest.Unavailable(t, "the reference memcached is not installed (apt-get install memcached)")
-	}
-	port := freePort(t)
-	cmd := exec.Command("memcached", append([]string{"-u", "root", "-l", "127.0.0.1", "-p", strconv.Itoa(port), "-U", "0"}, args...)...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	for range 100 {
-		nc, err := net.Dial("tcp", addr)
-		if err == nil {
-			nc.Close()
-			return addr
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("memcached did not start listening on %s: %s", addr, stderr.String())
-	return ""
+	return startMemcached(t, args...).addr
 }
 
 func dial(t testing.TB, addr string) net.Conn {

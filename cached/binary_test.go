@@ -6,10 +6,10 @@ import (
 	"testing"
 )
 
-// step is one exchange of a scenario: its packets (or raw bytes), sent
+// binStep is one exchange of a scenario: its packets (or raw bytes), sent
 // together, and the statuses expected back in order (checked against this
 // daemon; memcached must answer identically anyway).
-type step struct {
+type binStep struct {
 	send    []pkt
 	raw     []byte
 	lastCAS bool // replace send[0]'s CAS with the last CAS the server returned
@@ -17,8 +17,8 @@ type step struct {
 	closed  bool
 }
 
-func s(want []uint16, p ...pkt) step { return step{send: p, want: want} }
-func st(codes ...uint16) []uint16    { return codes }
+func s(want []uint16, p ...pkt) binStep { return binStep{send: p, want: want} }
+func st(codes ...uint16) []uint16       { return codes }
 
 var (
 	ok       = st(statusOK)
@@ -46,26 +46,26 @@ var longKey = strings.Repeat("k", 251)
 // binaryScenarios run on a fresh (flushed) connection each.
 var binaryScenarios = []struct {
 	name  string
-	steps []step
+	steps []binStep
 }{
-	{"get miss", []step{s(notFound, req(opGet, "nokey", nil, "")), s(notFound, req(opGetK, "nokey", nil, "")),
+	{"get miss", []binStep{s(notFound, req(opGet, "nokey", nil, "")), s(notFound, req(opGetK, "nokey", nil, "")),
 		s(silent, req(opGetQ, "nokey", nil, "")), s(silent, req(opGetKQ, "nokey", nil, ""))}},
-	{"set get", []step{s(ok, req(opSet, "k", setExtras(0xdeadbeef, 0), "hello")),
+	{"set get", []binStep{s(ok, req(opSet, "k", setExtras(0xdeadbeef, 0), "hello")),
 		s(ok, req(opGet, "k", nil, "")), s(ok, req(opGetK, "k", nil, "")),
 		s(ok, req(opGetQ, "k", nil, "")), s(ok, req(opGetKQ, "k", nil, ""))}},
-	{"quiet pipeline", []step{s(st(statusOK, statusNotFound, statusOK),
+	{"quiet pipeline", []binStep{s(st(statusOK, statusNotFound, statusOK),
 		req(opSetQ, "a", setExtras(1, 0), "A"), req(opSetQ, "b", setExtras(2, 0), "B"),
 		req(opGetKQ, "a", nil, ""), req(opGetKQ, "zz", nil, ""), req(opGetQ, "zz", nil, ""),
 		req(opDelete, "zz", nil, ""), req(opGetK, "b", nil, ""))}},
-	{"empty value", []step{s(ok, req(opSet, "e", setExtras(0, 0), "")), s(ok, req(opGet, "e", nil, ""))}},
-	{"add", []step{s(ok, req(opAdd, "k", setExtras(0, 0), "1")), s(exists, req(opAdd, "k", setExtras(0, 0), "2")),
+	{"empty value", []binStep{s(ok, req(opSet, "e", setExtras(0, 0), "")), s(ok, req(opGet, "e", nil, ""))}},
+	{"add", []binStep{s(ok, req(opAdd, "k", setExtras(0, 0), "1")), s(exists, req(opAdd, "k", setExtras(0, 0), "2")),
 		s(exists, req(opAddQ, "k", setExtras(0, 0), "3")), s(silent, req(opAddQ, "k2", setExtras(0, 0), "3")),
 		s(ok, req(opGet, "k", nil, ""))}},
-	{"replace", []step{s(notFound, req(opReplace, "k", setExtras(0, 0), "1")),
+	{"replace", []binStep{s(notFound, req(opReplace, "k", setExtras(0, 0), "1")),
 		s(notFound, req(opReplaceQ, "k", setExtras(0, 0), "1")),
 		s(ok, req(opSet, "k", setExtras(0, 0), "1")), s(ok, req(opReplace, "k", setExtras(5, 0), "2")),
 		s(silent, req(opReplaceQ, "k", setExtras(6, 0), "3")), s(ok, req(opGet, "k", nil, ""))}},
-	{"cas", []step{s(notFound, req(opSet, "k", setExtras(0, 0), "1").withCAS(99)),
+	{"cas", []binStep{s(notFound, req(opSet, "k", setExtras(0, 0), "1").withCAS(99)),
 		s(ok, req(opSet, "k", setExtras(0, 0), "1")),
 		s(exists, req(opSet, "k", setExtras(0, 0), "2").withCAS(1<<40)),
 		s(exists, req(opReplace, "k", setExtras(0, 0), "2").withCAS(1<<40)),
@@ -79,10 +79,10 @@ var binaryScenarios = []struct {
 		{send: []pkt{req(opIncrement, "k", arithExtras(1, 0, 0), "")}, lastCAS: true, want: ok},
 		{send: []pkt{req(opDelete, "k", nil, "")}, lastCAS: true, want: ok},
 		s(notFound, req(opGet, "k", nil, ""))}},
-	{"delete", []step{s(notFound, req(opDelete, "k", nil, "")), s(notFound, req(opDeleteQ, "k", nil, "")),
+	{"delete", []binStep{s(notFound, req(opDelete, "k", nil, "")), s(notFound, req(opDeleteQ, "k", nil, "")),
 		s(ok, req(opSet, "k", setExtras(0, 0), "v")), s(silent, req(opDeleteQ, "k", nil, "")),
 		s(notFound, req(opGet, "k", nil, ""))}},
-	{"incr decr", []step{
+	{"incr decr", []binStep{
 		s(notFound, req(opIncrement, "n", arithExtras(1, 5, noCreate), "")),
 		s(notFound, req(opDecrementQ, "n", arithExtras(1, 5, noCreate), "")),
 		s(ok, req(opIncrement, "n", arithExtras(1, 10, 0), "")),
@@ -102,13 +102,13 @@ var binaryScenarios = []struct {
 		s(st(statusBadDelta), req(opDecrementQ, "txt", arithExtras(1, 0, 0), "")),
 		s(ok, req(opSet, "empty", setExtras(0, 0), "")),
 		s(st(statusBadDelta), req(opIncrement, "empty", arithExtras(1, 0, 0), ""))}},
-	{"append prepend", []step{
+	{"append prepend", []binStep{
 		s(st(statusNotStored), req(opAppend, "k", nil, "x")), s(st(statusNotStored), req(opPrependQ, "k", nil, "x")),
 		s(ok, req(opSet, "k", setExtras(42, 0), "mid")),
 		s(ok, req(opAppend, "k", nil, ">")), s(silent, req(opAppendQ, "k", nil, ">")),
 		s(ok, req(opPrepend, "k", nil, "<")), s(silent, req(opPrependQ, "k", nil, "<")),
 		s(ok, req(opGet, "k", nil, ""))}},
-	{"touch gat", []step{
+	{"touch gat", []binStep{
 		s(notFound, req(opTouch, "k", u32(10), "")), s(notFound, req(opGAT, "k", u32(10), "")),
 		s(notFound, req(opGATK, "k", u32(10), "")), s(silent, req(opGATQ, "k", u32(10), "")),
 		s(silent, req(opGATKQ, "k", u32(10), "")),
@@ -118,20 +118,20 @@ var binaryScenarios = []struct {
 		s(ok, req(opGATKQ, "k", u32(100), "")),
 		s(ok, req(opGAT, "k", u32(0xfffffff0), "")), // absolute time far ahead
 		s(ok, req(opGet, "k", nil, ""))}},
-	{"expired", []step{
+	{"expired", []binStep{
 		s(ok, req(opSet, "k", setExtras(0, 2592001), "v")), // absolute, 1970: expired at once
 		s(notFound, req(opGet, "k", nil, "")),
 		s(ok, req(opSet, "k", setExtras(0, 0), "v")), s(ok, req(opTouch, "k", u32(2592001), "")),
 		s(notFound, req(opGet, "k", nil, ""))}},
-	{"flush", []step{
+	{"flush", []binStep{
 		s(ok, req(opSet, "k", setExtras(0, 0), "v")), s(ok, req(opFlush, "", nil, "")),
 		s(notFound, req(opGet, "k", nil, "")),
 		s(ok, req(opSet, "k", setExtras(0, 0), "v")), s(silent, req(opFlushQ, "", nil, "")),
 		s(notFound, req(opGet, "k", nil, "")),
 		s(ok, req(opSet, "k", setExtras(0, 0), "v")), s(ok, req(opFlush, "", u32(3600), "")),
 		s(ok, req(opGet, "k", nil, ""))}},
-	{"version noop", []step{s(ok, req(opVersion, "", nil, "")), s(ok, req(opNoop, "", nil, ""))}},
-	{"unknown opcodes", []step{
+	{"version noop", []binStep{s(ok, req(opVersion, "", nil, "")), s(ok, req(opNoop, "", nil, ""))}},
+	{"unknown opcodes", []binStep{
 		s(st(statusUnknownCmd), req(0x30, "", nil, "")),
 		s(st(statusUnknownCmd), req(0x3c, "", nil, "")),
 		s(st(statusUnknownCmd), req(0x1b, "", nil, "")),
@@ -140,7 +140,7 @@ var binaryScenarios = []struct {
 		s(st(statusUnknownCmd), req(opSASLAuth, "PLAIN", nil, "\x00user\x00pass")),
 		s(st(statusUnknownCmd), req(opSASLStep, "PLAIN", nil, "")),
 		s(ok, req(opVersion, "", nil, ""))}},
-	{"too large", []step{
+	{"too large", []binStep{
 		s(st(statusTooLarge), req(opSet, "big", setExtras(0, 0), strings.Repeat("x", 1<<20))),
 		s(st(statusTooLarge), req(opSetQ, "big", setExtras(0, 0), strings.Repeat("x", 1<<20))),
 		s(st(statusTooLarge), req(opAdd, "big", setExtras(0, 0), strings.Repeat("x", 1<<20))),
@@ -152,38 +152,38 @@ var binaryScenarios = []struct {
 		s(ok, req(opSet, "big", setExtras(0, 0), strings.Repeat("x", 600000))),
 		s(st(statusNotStored), req(opAppend, "big", nil, strings.Repeat("y", 600000))),
 		s(ok, req(opVersion, "", nil, ""))}},
-	{"stat errors", []step{
+	{"stat errors", []binStep{
 		s(notFound, req(opStat, "nosuch", nil, "")),
 		s(notFound, req(opStat, "detail bogus", nil, "")),
 		s(notFound, req(opStat, "conns", nil, ""))}},
-	{"quit", []step{{send: []pkt{req(opQuit, "", nil, "")}, want: ok, closed: true}}},
-	{"quitq", []step{{send: []pkt{req(opQuitQ, "", nil, "")}, want: silent, closed: true}}},
-	{"bad magic", []step{{send: []pkt{{magic: 0x81, opcode: opNoop, extlen: -1, keylen: -1, bodylen: -1}}, want: silent, closed: true}}},
-	{"key too long", []step{{send: []pkt{req(opGet, longKey, nil, "")}, want: st(statusInvalid), closed: true}}},
-	{"key too long set", []step{{send: []pkt{req(opSet, longKey, setExtras(0, 0), "v")}, want: st(statusInvalid), closed: true}}},
-	{"keylen beyond body", []step{{send: []pkt{malformed(req(opGet, "abc", nil, ""), "bodylen", 2)}, want: st(statusUnknownCmd), closed: true}}},
-	{"get with extras", []step{{send: []pkt{req(opGet, "k", u32(1), "")}, want: st(statusInvalid), closed: true}}},
-	{"getq without key", []step{{send: []pkt{req(opGetQ, "", nil, "")}, want: st(statusInvalid), closed: true}}},
-	{"set without extras", []step{{send: []pkt{req(opSet, "k", nil, "v")}, want: st(statusInvalid), closed: true}}},
-	{"set short extras", []step{{send: []pkt{req(opSet, "k", u32(0), "v")}, want: st(statusInvalid), closed: true}}},
-	{"delete with value", []step{{send: []pkt{req(opDelete, "k", nil, "v")}, want: st(statusInvalid), closed: true}}},
-	{"incr short extras", []step{{send: []pkt{req(opIncrement, "k", setExtras(0, 0), "")}, want: st(statusInvalid), closed: true}}},
-	{"incr with value", []step{{send: []pkt{req(opIncrement, "k", arithExtras(1, 0, 0), "v")}, want: st(statusInvalid), closed: true}}},
-	{"append with extras", []step{{send: []pkt{req(opAppend, "k", u32(0), "v")}, want: st(statusInvalid), closed: true}}},
-	{"touch without extras", []step{{send: []pkt{req(opTouch, "k", nil, "")}, want: st(statusInvalid), closed: true}}},
-	{"version with body", []step{{send: []pkt{req(opVersion, "", nil, "x")}, want: st(statusInvalid), closed: true}}},
-	{"noop with key", []step{{send: []pkt{req(opNoop, "k", nil, "")}, want: st(statusInvalid), closed: true}}},
-	{"flush with key", []step{{send: []pkt{req(opFlush, "k", nil, "")}, want: st(statusInvalid), closed: true}}},
-	{"flush odd extras", []step{{send: []pkt{req(opFlush, "", []byte{0, 0}, "")}, want: st(statusInvalid), closed: true}}},
-	{"quit with body", []step{{send: []pkt{req(opQuit, "", nil, "x")}, want: st(statusInvalid), closed: true}}},
-	{"stat with extras", []step{{send: []pkt{req(opStat, "", u32(0), "")}, want: st(statusInvalid), closed: true}}},
-	{"sasl list with body", []step{{send: []pkt{req(opSASLList, "", nil, "x")}, want: st(statusInvalid), closed: true}}},
-	{"sasl auth without key", []step{{send: []pkt{req(opSASLAuth, "", nil, "")}, want: st(statusInvalid), closed: true}}},
+	{"quit", []binStep{{send: []pkt{req(opQuit, "", nil, "")}, want: ok, closed: true}}},
+	{"quitq", []binStep{{send: []pkt{req(opQuitQ, "", nil, "")}, want: silent, closed: true}}},
+	{"bad magic", []binStep{{send: []pkt{{magic: 0x81, opcode: opNoop, extlen: -1, keylen: -1, bodylen: -1}}, want: silent, closed: true}}},
+	{"key too long", []binStep{{send: []pkt{req(opGet, longKey, nil, "")}, want: st(statusInvalid), closed: true}}},
+	{"key too long set", []binStep{{send: []pkt{req(opSet, longKey, setExtras(0, 0), "v")}, want: st(statusInvalid), closed: true}}},
+	{"keylen beyond body", []binStep{{send: []pkt{malformed(req(opGet, "abc", nil, ""), "bodylen", 2)}, want: st(statusUnknownCmd), closed: true}}},
+	{"get with extras", []binStep{{send: []pkt{req(opGet, "k", u32(1), "")}, want: st(statusInvalid), closed: true}}},
+	{"getq without key", []binStep{{send: []pkt{req(opGetQ, "", nil, "")}, want: st(statusInvalid), closed: true}}},
+	{"set without extras", []binStep{{send: []pkt{req(opSet, "k", nil, "v")}, want: st(statusInvalid), closed: true}}},
+	{"set short extras", []binStep{{send: []pkt{req(opSet, "k", u32(0), "v")}, want: st(statusInvalid), closed: true}}},
+	{"delete with value", []binStep{{send: []pkt{req(opDelete, "k", nil, "v")}, want: st(statusInvalid), closed: true}}},
+	{"incr short extras", []binStep{{send: []pkt{req(opIncrement, "k", setExtras(0, 0), "")}, want: st(statusInvalid), closed: true}}},
+	{"incr with value", []binStep{{send: []pkt{req(opIncrement, "k", arithExtras(1, 0, 0), "v")}, want: st(statusInvalid), closed: true}}},
+	{"append with extras", []binStep{{send: []pkt{req(opAppend, "k", u32(0), "v")}, want: st(statusInvalid), closed: true}}},
+	{"touch without extras", []binStep{{send: []pkt{req(opTouch, "k", nil, "")}, want: st(statusInvalid), closed: true}}},
+	{"version with body", []binStep{{send: []pkt{req(opVersion, "", nil, "x")}, want: st(statusInvalid), closed: true}}},
+	{"noop with key", []binStep{{send: []pkt{req(opNoop, "k", nil, "")}, want: st(statusInvalid), closed: true}}},
+	{"flush with key", []binStep{{send: []pkt{req(opFlush, "k", nil, "")}, want: st(statusInvalid), closed: true}}},
+	{"flush odd extras", []binStep{{send: []pkt{req(opFlush, "", []byte{0, 0}, "")}, want: st(statusInvalid), closed: true}}},
+	{"quit with body", []binStep{{send: []pkt{req(opQuit, "", nil, "x")}, want: st(statusInvalid), closed: true}}},
+	{"stat with extras", []binStep{{send: []pkt{req(opStat, "", u32(0), "")}, want: st(statusInvalid), closed: true}}},
+	{"sasl list with body", []binStep{{send: []pkt{req(opSASLList, "", nil, "x")}, want: st(statusInvalid), closed: true}}},
+	{"sasl auth without key", []binStep{{send: []pkt{req(opSASLAuth, "", nil, "")}, want: st(statusInvalid), closed: true}}},
 }
 
 // runScenario plays the steps on addr and returns every response (CAS
 // reduced to zero/non-zero) and whether the server hung up.
-func runScenario(t *testing.T, addr string, steps []step, check bool) (trace []pkt) {
+func runScenario(t *testing.T, addr string, steps []binStep, check bool) (trace []pkt) {
 	nc := dial(t, addr)
 	if got, closed := exchange(t, nc, req(opFlush, "", nil, "").bytes()); closed || len(got) != 1 {
 		t.Fatalf("flush before the scenario: %v closed=%v", got, closed)
@@ -213,7 +213,7 @@ func runScenario(t *testing.T, addr string, steps []step, check bool) (trace []p
 				codes = append(codes, p.status)
 			}
 			if !equalCodes(codes, stp.want) || closed != stp.closed {
-				t.Errorf("step %d: statuses %x closed=%v, want %x closed=%v; responses %v", i, codes, closed, stp.want, stp.closed, got)
+				t.Errorf("binStep %d: statuses %x closed=%v, want %x closed=%v; responses %v", i, codes, closed, stp.want, stp.closed, got)
 			}
 		}
 		if closed {
@@ -241,8 +241,8 @@ func equalCodes(a, b []uint16) bool {
 // magic, opcode, status, opaque, extras, key, value, and whether a CAS was
 // set (CAS values themselves differ).
 func TestBinaryAgainstMemcached(t *testing.T) {
-	_, ours := startDaemon(t, nil)
-	ref := startMemcached(t)
+	_, ours := startInProcess(t, nil)
+	ref := memcachedAddr(t)
 	for _, sc := range binaryScenarios {
 		t.Run(sc.name, func(t *testing.T) {
 			got := runScenario(t, ours, sc.steps, true)

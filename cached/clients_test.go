@@ -72,16 +72,6 @@ func TestPythonMemcached(t *testing.T) {
 	}
 }
 
-func TestMemccapable(t *testing.T) {
-	nstest.RequireCommands(t, "memccapable")
-	d := startCachectl(t)
-	h, p := hostPort(t, d)
-	out := runTool(t, 120*time.Second, "memccapable", "-a", "-h", h, "-p", p)
-	if !strings.Contains(out, "All tests passed") || strings.Contains(out, "[FAIL]") {
-		t.Fatalf("memccapable -a:\n%s", out)
-	}
-}
-
 func TestMemcslap(t *testing.T) {
 	nstest.RequireCommands(t, "memcslap")
 	d := startCachectl(t)
