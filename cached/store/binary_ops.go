@@ -1,8 +1,8 @@
 package store
 
-// Operations only memcached's binary protocol needs: arithmetic that can
-// create the counter and check a CAS, and a delete that checks a CAS. They
-// keep memcached's counters exactly as its binary paths move them.
+// Arithmetic in full (create on miss, CAS check), which the text
+// protocol's Delta and the binary protocol share, and a delete that checks
+// a CAS. They keep memcached's counters exactly as its paths move them.
 
 // Arith is a binary increment or decrement request.
 type Arith struct {

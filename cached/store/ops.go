@@ -286,16 +286,10 @@ func (s *Store) Get(dst []byte, key []byte) ([]byte, Meta, bool) {
 func (s *Store) GetAndTouch(dst []byte, key []byte, exp uint32) ([]byte, Meta, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.st.CmdTouch++
-	now := s.Now()
-	ref := s.lookup(key, hashKey(key), now)
+	ref := s.touch(key, exp)
 	if ref == 0 {
-		s.st.TouchMisses++
 		return dst, Meta{}, false
 	}
-	s.classes[s.class(ref)].st.TouchHits++
-	s.setWord(ref, offExp, exp)
-	s.bump(ref, now)
 	return s.appendValue(dst, ref), s.meta(ref), true
 }
 
@@ -307,17 +301,23 @@ func (s *Store) meta(ref uint32) Meta {
 func (s *Store) Touch(key []byte, exp uint32) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.touch(key, exp) != 0
+}
+
+// touch finds a live item, gives it a new expiry and bumps it, counting a
+// touch hit or miss (lock held). It returns the item or 0.
+func (s *Store) touch(key []byte, exp uint32) uint32 {
 	s.st.CmdTouch++
 	now := s.Now()
 	ref := s.lookup(key, hashKey(key), now)
 	if ref == 0 {
 		s.st.TouchMisses++
-		return false
+		return 0
 	}
 	s.classes[s.class(ref)].st.TouchHits++
 	s.setWord(ref, offExp, exp)
 	s.bump(ref, now)
-	return true
+	return ref
 }
 
 // Delete removes a live item.
@@ -356,61 +356,21 @@ const (
 	DeltaNoMemory
 )
 
-// Delta increments (wrapping at 2^64) or decrements (flooring at 0) a
-// decimal value. Like memcached it rewrites the value in place, padded
-// with spaces, when the new number is not longer than the old value.
+// Delta is the text protocol's incr/decr: no creation, no CAS check. It
+// increments (wrapping at 2^64) or decrements (flooring at 0) a decimal
+// value and, like memcached, rewrites it in place padded with spaces when
+// the new number is not longer than the old value.
 func (s *Store) Delta(key []byte, incr bool, delta uint64) (uint64, uint64, DeltaResult) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := s.Now()
-	hv := hashKey(key)
-	ref := s.lookup(key, hv, now)
-	if ref == 0 {
-		if incr {
-			s.st.IncrMisses++
-		} else {
-			s.st.DecrMisses++
-		}
-		return 0, 0, DeltaNotFound
-	}
-	n := s.word(ref, offNBytes)
-	if n == 0 || s.iflags(ref)&flagChunked != 0 {
-		return 0, 0, DeltaNonNumeric
-	}
-	var segs [1][]byte
-	val := s.segments(segs[:0], ref)[0]
-	v, ok := ParseUint64(val)
-	if !ok {
-		return 0, 0, DeltaNonNumeric
-	}
-	c := &s.classes[s.class(ref)]
-	if incr {
-		v += delta
-		c.st.IncrHits++
-	} else {
-		v = max(v, delta) - delta
-		c.st.DecrHits++
-	}
-	var digits [20]byte
-	d := appendUint(digits[:0], v)
-	if uint32(len(d)) <= n {
-		copy(val, d)
-		for i := len(d); i < len(val); i++ {
-			val[i] = ' '
-		}
-		cas := s.nextCAS()
-		s.setCAS(ref, cas)
-		s.update(ref, now)
+	v, cas, res := s.Arithmetic(key, Arith{Incr: incr, Delta: delta})
+	switch res {
+	case ArithOK:
 		return v, cas, DeltaOK
+	case ArithNotFound:
+		return 0, 0, DeltaNotFound
+	case ArithNonNumeric:
+		return 0, 0, DeltaNonNumeric
 	}
-	s.pinned = ref
-	nref, ok := s.allocItem(key, s.word(ref, offFlags), s.word(ref, offExp), uint32(len(d)), now)
-	s.pinned = 0
-	if !ok {
-		return 0, 0, DeltaNoMemory
-	}
-	copy(s.segments(segs[:0], nref)[0], d)
-	return v, s.replace(ref, nref, hv, now), DeltaOK
+	return 0, 0, DeltaNoMemory
 }
 
 func appendUint(dst []byte, v uint64) []byte {
