@@ -110,6 +110,7 @@ func (c *conn) statsGeneral() {
 	c.stat("total_connections", s.totalConns.Load())
 	c.stat("rejected_connections", s.rejected.Load())
 	c.stat("denied_connections", s.denied.Load())
+	c.stat("udp_denied", s.udpDenied.Load())
 	c.stat("connection_structures", s.currConns.Load()+listeners)
 	c.stat("response_obj_oom", 0)
 	c.stat("response_obj_count", 0)
@@ -145,6 +146,10 @@ func (c *conn) statsGeneral() {
 	c.stat("auth_errors", 0)
 	if s.cfg.IdleTimeout > 0 {
 		c.stat("idle_kicks", s.idleKicks.Load())
+	}
+	if s.tlsConf != nil {
+		c.stat("ssl_handshake_errors", s.tlsErrors.Load())
+		c.stat("time_since_server_cert_refresh", int64(now)-60)
 	}
 	c.stat("bytes_read", s.bytesRead.Load())
 	c.stat("bytes_written", s.bytesWritten.Load())
@@ -193,8 +198,9 @@ func (c *conn) statsSettings() {
 	c.stat("verbosity", int(s.verbosity.Load()))
 	c.stat("oldest", s.store.Stats().OldestLive)
 	c.stat("evictions", onOff(sc.Evictions))
-	c.stat("domain_socket", "NULL")
-	c.stat("umask", "700")
+	c.stat("udp_any_peer", s.cfg.UDPAnyPeer)
+	c.stat("domain_socket", orNULL(s.cfg.UnixSocket))
+	c.stat("umask", strconv.FormatUint(uint64(s.cfg.UnixMask.Perm()), 8))
 	c.stat("shutdown_command", s.cfg.EnableShutdown)
 	c.stat("growth_factor", fmt.Sprintf("%.2f", sc.GrowthFactor))
 	c.stat("chunk_size", sc.MinChunk)
@@ -225,8 +231,40 @@ func (c *conn) statsSettings() {
 	c.stat("idle_timeout", int64(s.cfg.IdleTimeout/time.Second))
 	c.stat("track_sizes", false)
 	c.stat("inline_ascii_response", false)
-	c.stat("ssl_enabled", false)
+	c.statsTLSSettings()
 	c.stat("gomaxprocs", runtime.GOMAXPROCS(0))
+}
+
+// statsTLSSettings reports -Z as memcached does; the values Go does not
+// let one tune are reported as the fixed behaviour they stand for.
+func (c *conn) statsTLSSettings() {
+	t := c.srv.cfg.TLS
+	c.stat("ssl_enabled", t.Enabled)
+	c.stat("ssl_chain_cert", orNULL(t.ChainCert))
+	c.stat("ssl_key", orNULL(t.Key))
+	mode := 0
+	if t.VerifyMode >= 0 && t.VerifyMode <= VerifyOnce {
+		mode = opensslVerifyMode(t.VerifyMode)
+	}
+	c.stat("ssl_verify_mode", mode)
+	c.stat("ssl_keyformat", 1) // PEM
+	c.stat("ssl_ciphers", "NULL")
+	c.stat("ssl_ca_cert", orNULL(t.CACert))
+	c.stat("ssl_wbuf_size", 16384)
+	c.stat("ssl_session_cache", false)
+	c.stat("ssl_kernel_tls", false)
+	minVersion := t.MinVersion
+	if minVersion == "" {
+		minVersion = "tlsv1.2"
+	}
+	c.stat("ssl_min_version", minVersion)
+}
+
+func orNULL(s string) string {
+	if s == "" {
+		return "NULL"
+	}
+	return s
 }
 
 func onOff(b bool) string {
@@ -330,6 +368,9 @@ func (c *conn) statsConns() {
 	for _, ln := range s.listeners {
 		rows = append(rows, row{id: listenerFD(ln), addr: connAddr(ln.Addr()), state: "conn_listening"})
 	}
+	for _, pc := range s.udp {
+		rows = append(rows, row{id: listenerFD(pc), addr: udpAddrText(pc.LocalAddr().(*net.UDPAddr).AddrPort()), state: "conn_read"})
+	}
 	s.mu.Lock()
 	for o := range s.conns {
 		st := connState(o.state.Load())
@@ -350,7 +391,7 @@ func (c *conn) statsConns() {
 	}
 }
 
-func listenerFD(ln interface{ Addr() net.Addr }) int {
+func listenerFD(ln any) int {
 	if sc, ok := ln.(syscall.Conn); ok {
 		if raw, err := sc.SyscallConn(); err == nil {
 			fd := 0
