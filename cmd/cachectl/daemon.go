@@ -77,8 +77,12 @@ func (f *daemonFlags) register(fs *pflag.FlagSet, withListen bool) {
 	fs.StringArrayVarP(&f.extended, "extended", "o", nil, "extended options, comma-separated (idle_timeout=N, hashpower=N, slab_chunk_max=KB, udp_any_peer, ssl_*=..., ...)")
 	fs.BoolVarP(&f.daemonize, "daemon", "d", false, "refused: cachectl runs in the foreground under your supervisor")
 	fs.StringVarP(&f.pidFile, "pidfile", "P", "", "write the process id to this file")
-	fs.StringVarP(&f.unixSocket, "unix-socket", "s", "", "serve on this unix socket instead of TCP and UDP")
-	fs.StringVarP(&f.unixMask, "unix-mask", "a", "0700", "permissions of the unix socket, octal")
+	if withListen {
+		// bind is about network addresses and their allowlist; a unix
+		// socket is guarded by its file mode instead, so only serve has it.
+		fs.StringVarP(&f.unixSocket, "unix-socket", "s", "", "serve on this unix socket instead of TCP and UDP")
+		fs.StringVarP(&f.unixMask, "unix-mask", "a", "0700", "permissions of the unix socket, octal")
+	}
 	fs.BoolVarP(&f.enableTLS, "enable-ssl", "Z", false, "TLS on TCP (-o ssl_chain_cert=FILE,ssl_key=FILE[,ssl_ca_cert=FILE,ssl_verify_mode=0-3])")
 }
 
@@ -109,6 +113,9 @@ func (f *daemonFlags) config() (cached.Config, error) {
 	if f.udpPort != 0 && f.fs != nil && f.fs.Changed("udp-port") && !f.fs.Changed("port") {
 		// memcached: -U without -p puts TCP on the UDP port too.
 		cfg.Port = f.udpPort
+	}
+	if f.unixMask == "" {
+		f.unixMask = "0700"
 	}
 	mask, err := strconv.ParseUint(f.unixMask, 8, 32)
 	if err != nil || mask > 0o777 {
