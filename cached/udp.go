@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"runtime/debug"
 	"strconv"
 	"time"
 )
@@ -22,6 +23,8 @@ const (
 	udpReadBuffer   = 65536 // memcached's UDP_READ_BUFFER_SIZE
 	udpMaxDatagrams = 65535 // the total field is 16 bits; memcached clamps it too
 	udpWorkersMax   = 4
+
+	udpBinaryMagic = 0x80
 )
 
 // udpAdmit decides whether a UDP peer gets any answer at all. UDP has no
@@ -131,14 +134,25 @@ func (s *Server) serveDatagram(pc *net.UDPConn, c *conn, sink *udpSink, d []byte
 	if len(d) <= udpHeaderSize || d[4] != 0 || d[5] != 1 {
 		return
 	}
+	if d[udpHeaderSize] == udpBinaryMagic {
+		// The binary protocol is not served over UDP: better silence than
+		// an ERROR a binary client cannot parse.
+		return
+	}
 	s.bytesRead.Add(uint64(len(d)))
 	reqID := binary.BigEndian.Uint16(d)
 	c.remote = udpAddrText(from)
+	defer func() {
+		// As on TCP, a bug hit by one request costs that request, not the daemon.
+		if p := recover(); p != nil {
+			s.panics.Add(1)
+			s.log.Error("panic serving UDP request", "peer", from, "panic", p, "stack", string(debug.Stack()))
+		}
+	}()
 	send := func(resp []byte) {
+		// bytes_written already counted the reply when it was flushed.
 		for _, f := range udpFrames(reqID, resp) {
-			n, err := pc.WriteToUDPAddrPort(f, from)
-			s.bytesWritten.Add(uint64(n))
-			if err != nil {
+			if _, err := pc.WriteToUDPAddrPort(f, from); err != nil {
 				s.log.Warn("UDP reply failed", "peer", from, "err", err)
 				return
 			}

@@ -176,6 +176,7 @@ var udpConformance = []string{
 	"delete a\r\n",
 	"get a\r\n",
 	"get " + strings.Repeat("b ", 30) + "\r\n",
+	"\x80\x01\x00\x00",
 	"quit\r\n",
 }
 
