@@ -94,7 +94,8 @@ func (c *conn) statsGeneral() {
 	now := s.store.Now()
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	listeners := int64(len(s.listeners))
+	// memcached counts UDP sockets among listeners (one per thread there).
+	listeners := int64(len(s.listeners) + len(s.udp))
 
 	c.stat("pid", os.Getpid())
 	c.stat("uptime", int64(now)-60)
@@ -363,13 +364,14 @@ func (c *conn) statsConns() {
 		id                  int
 		addr, listen, state string
 		idle                uint32
+		udp                 bool
 	}
 	var rows []row
 	for _, ln := range s.listeners {
 		rows = append(rows, row{id: listenerFD(ln), addr: connAddr(ln.Addr()), state: "conn_listening"})
 	}
 	for _, pc := range s.udp {
-		rows = append(rows, row{id: listenerFD(pc), addr: udpAddrText(pc.LocalAddr().(*net.UDPAddr).AddrPort()), state: "conn_read"})
+		rows = append(rows, row{id: listenerFD(pc), addr: udpAddrText(pc.LocalAddr().(*net.UDPAddr).AddrPort()), state: "conn_read", udp: true})
 	}
 	s.mu.Lock()
 	for o := range s.conns {
@@ -382,6 +384,9 @@ func (c *conn) statsConns() {
 	s.mu.Unlock()
 	sort.Slice(rows, func(i, j int) bool { return rows[i].id < rows[j].id })
 	for _, r := range rows {
+		if r.udp {
+			c.classStat("", r.id, "UDP", "UDP")
+		}
 		c.classStat("", r.id, "addr", r.addr)
 		if r.listen != "" {
 			c.classStat("", r.id, "listen_addr", r.listen)

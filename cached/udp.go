@@ -55,6 +55,7 @@ func (s *Server) listenUDP() error {
 			return fmt.Errorf("failed to listen on UDP %s: %w", a, err)
 		}
 		s.udp = append(s.udp, pc.(*net.UDPConn))
+		s.totalConns.Add(1) // as memcached counts its UDP connections
 	}
 	return nil
 }
