@@ -43,9 +43,9 @@ func TestIdleTimeout(t *testing.T) {
 
 	busy := dialLoopback(t, cfg.Port)
 	var kicks string
-	for range 4 { // 2s of traffic, each gap under the timeout
+	for range 8 { // 2s of traffic, each gap well under the timeout
 		kicks = statValue(textRequest(t, busy, "stats\r\n", "END"), "idle_kicks")
-		time.Sleep(500 * time.Millisecond)
+		time.Sleep(250 * time.Millisecond)
 	}
 	if kicks != "1" {
 		t.Errorf("idle_kicks = %q, want 1", kicks)

@@ -199,7 +199,6 @@ func (c *conn) statsSettings() {
 	c.stat("verbosity", int(s.verbosity.Load()))
 	c.stat("oldest", s.store.Stats().OldestLive)
 	c.stat("evictions", onOff(sc.Evictions))
-	c.stat("udp_any_peer", s.cfg.UDPAnyPeer)
 	c.stat("domain_socket", orNULL(s.cfg.UnixSocket))
 	c.stat("umask", strconv.FormatUint(uint64(s.cfg.UnixMask.Perm()), 8))
 	c.stat("shutdown_command", s.cfg.EnableShutdown)
@@ -234,6 +233,7 @@ func (c *conn) statsSettings() {
 	c.stat("inline_ascii_response", false)
 	c.statsTLSSettings()
 	c.stat("gomaxprocs", runtime.GOMAXPROCS(0))
+	c.stat("udp_any_peer", s.cfg.UDPAnyPeer)
 }
 
 // statsTLSSettings reports -Z as memcached does; the values Go does not
@@ -241,8 +241,9 @@ func (c *conn) statsSettings() {
 func (c *conn) statsTLSSettings() {
 	t := c.srv.cfg.TLS
 	c.stat("ssl_enabled", t.Enabled)
-	c.stat("ssl_chain_cert", orNULL(t.ChainCert))
-	c.stat("ssl_key", orNULL(t.Key))
+	// memcached prints these two unset as printf prints a NULL string.
+	c.stat("ssl_chain_cert", orPrintfNull(t.ChainCert))
+	c.stat("ssl_key", orPrintfNull(t.Key))
 	mode := 0
 	if t.VerifyMode >= 0 && t.VerifyMode <= VerifyOnce {
 		mode = opensslVerifyMode(t.VerifyMode)
@@ -259,6 +260,13 @@ func (c *conn) statsTLSSettings() {
 		minVersion = "tlsv1.2"
 	}
 	c.stat("ssl_min_version", minVersion)
+}
+
+func orPrintfNull(s string) string {
+	if s == "" {
+		return "(null)"
+	}
+	return s
 }
 
 func orNULL(s string) string {

@@ -224,6 +224,8 @@ func applyExtended(cfg *cached.Config, opt string) error {
 		}
 		cfg.TLS.VerifyMode = n
 		return err
+	case "ssl_ciphers", "ssl_session_cache", "ssl_kernel_tls", "ssl_wbuf_size":
+		return fmt.Errorf("-o %s: not supported: cachectl's TLS is Go's crypto/tls (TLS 1.2 or later, its own cipher suites, no kernel TLS); drop the option", name)
 	case "ssl_keyformat":
 		if val != "1" {
 			return fmt.Errorf("-o ssl_keyformat=%s: only 1 (PEM) is supported", val)

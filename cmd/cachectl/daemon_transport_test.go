@@ -50,6 +50,7 @@ func TestDaemonTransportFlags(t *testing.T) {
 		{"-Z without certificate", []string{"-Z"}, nil, "ssl_chain_cert=FILE,ssl_key=FILE"},
 		{"ssl options without -Z", []string{"-o", "ssl_chain_cert=/c.pem,ssl_key=/k.pem"}, nil, "add -Z"},
 		{"verify mode out of range", []string{"-Z", "-o", "ssl_chain_cert=/c.pem,ssl_key=/k.pem,ssl_verify_mode=5"}, nil, "3 (once)"},
+		{"OpenSSL cipher string", []string{"-Z", "-o", "ssl_ciphers=HIGH"}, nil, "Go's crypto/tls"},
 		{"ssl_keyformat DER", []string{"-Z", "-o", "ssl_keyformat=2"}, nil, "only 1 (PEM)"},
 	}
 	for _, tt := range tests {
