@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"syscall"
 	"time"
 )
 
@@ -25,7 +26,7 @@ func listenUnix(path string, mask fs.FileMode) (*net.UnixListener, error) {
 		}
 		if nc, err := net.DialTimeout("unix", path, time.Second); err == nil {
 			nc.Close()
-			return nil, fmt.Errorf("unix socket %s: another process is serving on it (stop it first): %w", path, fs.ErrExist)
+			return nil, fmt.Errorf("unix socket %s: another process is serving on it (stop it first): %w", path, syscall.EADDRINUSE)
 		}
 		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("removing stale unix socket %s: %w", path, err)

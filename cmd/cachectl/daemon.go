@@ -348,7 +348,9 @@ func explainListenError(err error) error {
 	case errors.Is(err, syscall.EADDRNOTAVAIL):
 		return usageErrorf("%v\n  -l/--listen chooses a LOCAL address of this host to listen on; it does not choose who may connect.\n  See this host's addresses with 'cachectl interfaces'. To let another host connect, run 'cachectl allow ADDR'.", err)
 	case errors.Is(err, syscall.EADDRINUSE):
-		return fmt.Errorf("%v\n  another process already listens there (is memcached running? see 'ss -ltnp')", err)
+		return fmt.Errorf("%v\n  another process already listens there (is memcached running? see 'ss -ltnp', or 'ss -lxp' for a unix socket)", err)
+	case errors.Is(err, fs.ErrExist):
+		return usageErrorf("%v\n  -s names the socket file to create; choose a path that is free or holds only a stale socket", err)
 	case errors.Is(err, syscall.EACCES):
 		return fmt.Errorf("%v\n  ports below 1024 need root or CAP_NET_BIND_SERVICE", err)
 	case errors.Is(err, syscall.EINVAL):

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"context"
 	"encoding/binary"
+	"errors"
 	"io/fs"
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -127,5 +130,24 @@ func TestServeUDPAndUnix(t *testing.T) {
 	}
 	if fi, err := os.Stat(sock); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("socket mode: %v, %v", fi, err)
+	}
+}
+
+// TestServeUnixSocketRefusesFile: -s over a regular file is bad input
+// (exit 2) and leaves the file alone.
+func TestServeUnixSocketRefusesFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "data")
+	if err := os.WriteFile(path, []byte("keep"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, cachectlBin, "serve", "-s", path).CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != exitUsage || !strings.Contains(string(out), "not a socket") {
+		t.Errorf("serve -s over a regular file: %v: %s", err, out)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "keep" {
+		t.Errorf("file changed: %q", b)
 	}
 }
