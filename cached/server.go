@@ -2,9 +2,11 @@ package cached
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -22,7 +24,11 @@ import (
 type Config struct {
 	Listen         []string // -l: addresses, "host", "host:port", "[v6]:port"; empty = all
 	Port           int      // -p
-	UDPPort        int      // -U (must be 0 until UDP is implemented)
+	UDPPort        int      // -U: 0 = off
+	UDPAnyPeer     bool     // -o udp_any_peer: answer UDP from any peer when no allowlist is installed
+	UnixSocket     string   // -s: serve on this unix socket instead of TCP/UDP
+	UnixMask       fs.FileMode
+	TLS            TLSConfig
 	MaxConns       int      // -c
 	Threads        int      // -t (reported; the Go scheduler does the work)
 	Backlog        int      // -b
@@ -45,6 +51,7 @@ func DefaultConfig() Config {
 		Backlog:      1024,
 		ReqsPerEvent: 20,
 		FlushEnabled: true,
+		UnixMask:     DefaultUnixMask,
 		Store:        store.DefaultConfig(),
 	}
 }
@@ -67,6 +74,8 @@ type Server struct {
 
 	mu        sync.Mutex
 	listeners []net.Listener
+	udp       []*net.UDPConn
+	tlsConf   *tls.Config
 	zones     []string // zone each listener was asked for; Go's Addr() drops it
 	conns     map[*conn]struct{}
 	closing   bool
@@ -82,14 +91,26 @@ type Server struct {
 	denied       atomic.Uint64
 	panics       atomic.Uint64
 	idleKicks    atomic.Uint64
+	udpDenied    atomic.Uint64
+	tlsErrors    atomic.Uint64
 	bytesRead    atomic.Uint64
 	bytesWritten atomic.Uint64
 }
 
 // New builds a server; Listen binds it.
 func New(cfg Config) (*Server, error) {
-	if cfg.UDPPort != 0 {
-		return nil, fmt.Errorf("UDP (-U %d) is not supported yet; memcached's UDP port was the 2018 amplification vector, so it stays off: drop -U or use -U 0", cfg.UDPPort)
+	if cfg.UDPPort < 0 || cfg.UDPPort > 65535 {
+		return nil, fmt.Errorf("UDP port (-U) %d is out of range 0-65535", cfg.UDPPort)
+	}
+	var tlsConf *tls.Config
+	if cfg.TLS.Enabled {
+		if cfg.UnixSocket != "" {
+			return nil, errors.New("-Z (TLS) and -s (unix socket) do not combine: TLS is for TCP")
+		}
+		var err error
+		if tlsConf, err = cfg.TLS.serverConfig(); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.MaxConns <= 0 {
 		return nil, fmt.Errorf("max connections (-c) must be positive, got %d", cfg.MaxConns)
@@ -109,6 +130,7 @@ func New(cfg Config) (*Server, error) {
 		cfg:      cfg,
 		store:    st,
 		log:      log,
+		tlsConf:  tlsConf,
 		conns:    map[*conn]struct{}{},
 		shutdown: make(chan struct{}),
 		started:  time.Now(),
@@ -242,8 +264,35 @@ func indexByte(s string, c byte) int {
 // Listen binds every configured address. Nothing is served until Serve.
 // On any failure every socket opened so far is closed again.
 func (s *Server) Listen() error {
-	if s.cfg.Port == 0 {
+	if s.cfg.UnixSocket != "" {
+		// As memcached: a unix socket replaces TCP and UDP.
+		ln, err := listenUnix(s.cfg.UnixSocket, s.cfg.UnixMask)
+		if err != nil {
+			return err
+		}
+		s.listeners = append(s.listeners, ln)
+		s.zones = append(s.zones, "")
+		s.totalConns.Add(1)
+		return nil
+	}
+	if s.cfg.Port == 0 && s.cfg.UDPPort == 0 {
 		return errors.New("TCP is disabled (-p 0) and no other transport is configured")
+	}
+	if err := s.listenTCP(); err != nil {
+		return err
+	}
+	if s.cfg.UDPPort != 0 {
+		if err := s.listenUDP(); err != nil {
+			s.closeListeners()
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Server) listenTCP() error {
+	if s.cfg.Port == 0 {
+		return nil
 	}
 	addrs, err := ListenAddrs(s.cfg.Listen, s.cfg.Port)
 	if err != nil {
@@ -292,14 +341,20 @@ func (s *Server) closeListeners() {
 	for _, ln := range s.listeners {
 		ln.Close()
 	}
+	for _, pc := range s.udp {
+		pc.Close()
+	}
 }
 
 // Serve accepts connections until ctx ends or a client runs `shutdown`
 // (with -A), then stops accepting, lets connections finish the replies
 // they are working on, and returns.
 func (s *Server) Serve(ctx context.Context) error {
-	if len(s.listeners) == 0 {
+	if len(s.listeners) == 0 && len(s.udp) == 0 {
 		return errors.New("Serve called before Listen")
+	}
+	for _, pc := range s.udp {
+		s.serveUDP(pc)
 	}
 	errc := make(chan error, len(s.listeners))
 	for _, ln := range s.listeners {
@@ -387,9 +442,13 @@ func (s *Server) accept(nc net.Conn) {
 		nc.Close()
 		return
 	}
+	id := socketFD(nc)
+	if s.tlsConf != nil {
+		nc = tls.Server(nc, s.tlsConf)
+	}
 	c := newConn(s, nc)
 	c.nc = nc
-	c.id = socketFD(nc)
+	c.id = id
 	c.remote = connAddr(nc.RemoteAddr())
 	c.local = connAddr(nc.LocalAddr())
 	if s.cfg.IdleTimeout > 0 {
@@ -413,7 +472,13 @@ func (s *Server) run(c *conn) {
 	if s.verbosity.Load() > 0 {
 		s.log.Info("new client connection", "conn", c.id, "peer", c.remote)
 	}
-	err := c.serve()
+	var err error
+	if tc, ok := c.nc.(*tls.Conn); ok {
+		err = s.handshake(c, tc)
+	}
+	if err == nil {
+		err = c.serve()
+	}
 	c.nc.Close()
 	s.mu.Lock()
 	delete(s.conns, c)
@@ -465,8 +530,19 @@ func socketFD(nc net.Conn) int {
 
 // connAddr renders an address as memcached's stats conns does.
 func connAddr(a net.Addr) string {
+	if ua, ok := a.(*net.UnixAddr); ok {
+		if ua == nil || ua.Name == "" || ua.Name == "@" {
+			// The client end of a unix socket has no name; memcached
+			// prints what inet_ntop leaves for an unnamed address.
+			return "?:<AF 0>"
+		}
+		return "unix:" + ua.Name
+	}
 	ta, ok := a.(*net.TCPAddr)
 	if !ok {
+		if a == nil {
+			return "?:<AF 0>"
+		}
 		return a.String()
 	}
 	ap := ta.AddrPort()

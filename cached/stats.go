@@ -94,7 +94,8 @@ func (c *conn) statsGeneral() {
 	now := s.store.Now()
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	listeners := int64(len(s.listeners))
+	// memcached counts UDP sockets among listeners (one per thread there).
+	listeners := int64(len(s.listeners) + len(s.udp))
 
 	c.stat("pid", os.Getpid())
 	c.stat("uptime", int64(now)-60)
@@ -110,6 +111,7 @@ func (c *conn) statsGeneral() {
 	c.stat("total_connections", s.totalConns.Load())
 	c.stat("rejected_connections", s.rejected.Load())
 	c.stat("denied_connections", s.denied.Load())
+	c.stat("udp_denied", s.udpDenied.Load())
 	c.stat("connection_structures", s.currConns.Load()+listeners)
 	c.stat("response_obj_oom", 0)
 	c.stat("response_obj_count", 0)
@@ -145,6 +147,10 @@ func (c *conn) statsGeneral() {
 	c.stat("auth_errors", 0)
 	if s.cfg.IdleTimeout > 0 {
 		c.stat("idle_kicks", s.idleKicks.Load())
+	}
+	if s.tlsConf != nil {
+		c.stat("ssl_handshake_errors", s.tlsErrors.Load())
+		c.stat("time_since_server_cert_refresh", int64(now)-60)
 	}
 	c.stat("bytes_read", s.bytesRead.Load())
 	c.stat("bytes_written", s.bytesWritten.Load())
@@ -193,8 +199,8 @@ func (c *conn) statsSettings() {
 	c.stat("verbosity", int(s.verbosity.Load()))
 	c.stat("oldest", s.store.Stats().OldestLive)
 	c.stat("evictions", onOff(sc.Evictions))
-	c.stat("domain_socket", "NULL")
-	c.stat("umask", "700")
+	c.stat("domain_socket", orNULL(s.cfg.UnixSocket))
+	c.stat("umask", strconv.FormatUint(uint64(s.cfg.UnixMask.Perm()), 8))
 	c.stat("shutdown_command", s.cfg.EnableShutdown)
 	c.stat("growth_factor", fmt.Sprintf("%.2f", sc.GrowthFactor))
 	c.stat("chunk_size", sc.MinChunk)
@@ -225,8 +231,49 @@ func (c *conn) statsSettings() {
 	c.stat("idle_timeout", int64(s.cfg.IdleTimeout/time.Second))
 	c.stat("track_sizes", false)
 	c.stat("inline_ascii_response", false)
-	c.stat("ssl_enabled", false)
+	c.statsTLSSettings()
 	c.stat("gomaxprocs", runtime.GOMAXPROCS(0))
+	c.stat("udp_any_peer", s.cfg.UDPAnyPeer)
+}
+
+// statsTLSSettings reports -Z as memcached does; the values Go does not
+// let one tune are reported as the fixed behaviour they stand for.
+func (c *conn) statsTLSSettings() {
+	t := c.srv.cfg.TLS
+	c.stat("ssl_enabled", t.Enabled)
+	// memcached prints these two unset as printf prints a NULL string.
+	c.stat("ssl_chain_cert", orPrintfNull(t.ChainCert))
+	c.stat("ssl_key", orPrintfNull(t.Key))
+	mode := 0
+	if t.VerifyMode >= 0 && t.VerifyMode <= VerifyOnce {
+		mode = opensslVerifyMode(t.VerifyMode)
+	}
+	c.stat("ssl_verify_mode", mode)
+	c.stat("ssl_keyformat", 1) // PEM
+	c.stat("ssl_ciphers", "NULL")
+	c.stat("ssl_ca_cert", orNULL(t.CACert))
+	c.stat("ssl_wbuf_size", 16384)
+	c.stat("ssl_session_cache", false)
+	c.stat("ssl_kernel_tls", false)
+	minVersion := t.MinVersion
+	if minVersion == "" {
+		minVersion = "tlsv1.2"
+	}
+	c.stat("ssl_min_version", minVersion)
+}
+
+func orPrintfNull(s string) string {
+	if s == "" {
+		return "(null)"
+	}
+	return s
+}
+
+func orNULL(s string) string {
+	if s == "" {
+		return "NULL"
+	}
+	return s
 }
 
 func onOff(b bool) string {
@@ -325,10 +372,14 @@ func (c *conn) statsConns() {
 		id                  int
 		addr, listen, state string
 		idle                uint32
+		udp                 bool
 	}
 	var rows []row
 	for _, ln := range s.listeners {
 		rows = append(rows, row{id: listenerFD(ln), addr: connAddr(ln.Addr()), state: "conn_listening"})
+	}
+	for _, pc := range s.udp {
+		rows = append(rows, row{id: listenerFD(pc), addr: udpAddrText(pc.LocalAddr().(*net.UDPAddr).AddrPort()), state: "conn_read", udp: true})
 	}
 	s.mu.Lock()
 	for o := range s.conns {
@@ -341,6 +392,9 @@ func (c *conn) statsConns() {
 	s.mu.Unlock()
 	sort.Slice(rows, func(i, j int) bool { return rows[i].id < rows[j].id })
 	for _, r := range rows {
+		if r.udp {
+			c.classStat("", r.id, "UDP", "UDP")
+		}
 		c.classStat("", r.id, "addr", r.addr)
 		if r.listen != "" {
 			c.classStat("", r.id, "listen_addr", r.listen)
@@ -350,7 +404,7 @@ func (c *conn) statsConns() {
 	}
 }
 
-func listenerFD(ln interface{ Addr() net.Addr }) int {
+func listenerFD(ln any) int {
 	if sc, ok := ln.(syscall.Conn); ok {
 		if raw, err := sc.SyscallConn(); err == nil {
 			fd := 0

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -44,11 +45,17 @@ type daemonFlags struct {
 	extended         []string
 	daemonize        bool
 	pidFile          string
+	unixSocket       string
+	unixMask         string
+	enableTLS        bool
+
+	fs *pflag.FlagSet // to tell given flags from defaults
 }
 
 func (f *daemonFlags) register(fs *pflag.FlagSet, withListen bool) {
 	fs.IntVarP(&f.port, "port", "p", 11211, "TCP port to listen on")
-	fs.IntVarP(&f.udpPort, "udp-port", "U", 0, "UDP port (0 = off; UDP is not supported yet)")
+	f.fs = fs
+	fs.IntVarP(&f.udpPort, "udp-port", "U", 0, "UDP port (0 = off); answered only for peers the allowlist admits (loopback only without one, unless -o udp_any_peer)")
 	if withListen {
 		fs.StringArrayVarP(&f.listen, "listen", "l", nil, "LOCAL address(es) to listen on, comma-separated; not who may connect (default: all)")
 	}
@@ -67,9 +74,16 @@ func (f *daemonFlags) register(fs *pflag.FlagSet, withListen bool) {
 	fs.IntVarP(&f.reqsPerEvent, "max-reqs-per-event", "R", 20, "accepted for compatibility")
 	fs.IntVarP(&f.backlog, "listen-backlog", "b", 1024, "accepted for compatibility (the kernel's somaxconn applies)")
 	fs.StringVarP(&f.protocol, "protocol", "B", "auto", "protocol: auto (the first byte of each connection decides), ascii or binary")
-	fs.StringArrayVarP(&f.extended, "extended", "o", nil, "extended options, comma-separated (idle_timeout=N, hashpower=N, slab_chunk_max=KB, ...)")
+	fs.StringArrayVarP(&f.extended, "extended", "o", nil, "extended options, comma-separated (idle_timeout=N, hashpower=N, slab_chunk_max=KB, udp_any_peer, ssl_*=..., ...)")
 	fs.BoolVarP(&f.daemonize, "daemon", "d", false, "refused: cachectl runs in the foreground under your supervisor")
 	fs.StringVarP(&f.pidFile, "pidfile", "P", "", "write the process id to this file")
+	if withListen {
+		// bind is about network addresses and their allowlist; a unix
+		// socket is guarded by its file mode instead, so only serve has it.
+		fs.StringVarP(&f.unixSocket, "unix-socket", "s", "", "serve on this unix socket instead of TCP and UDP")
+		fs.StringVarP(&f.unixMask, "unix-mask", "a", "0700", "permissions of the unix socket, octal")
+	}
+	fs.BoolVarP(&f.enableTLS, "enable-ssl", "Z", false, "TLS on TCP (-o ssl_chain_cert=FILE,ssl_key=FILE[,ssl_ca_cert=FILE,ssl_verify_mode=0-3])")
 }
 
 // config turns the flags into the daemon's configuration; every refusal
@@ -94,6 +108,20 @@ func (f *daemonFlags) config() (cached.Config, error) {
 	}
 	cfg.Port = f.port
 	cfg.UDPPort = f.udpPort
+	if f.udpPort != 0 && f.fs != nil && f.fs.Changed("udp-port") && !f.fs.Changed("port") {
+		// memcached: -U without -p puts TCP on the UDP port too.
+		cfg.Port = f.udpPort
+	}
+	if f.unixMask == "" {
+		f.unixMask = "0700"
+	}
+	mask, err := strconv.ParseUint(f.unixMask, 8, 32)
+	if err != nil || mask > 0o777 {
+		return cfg, usageErrorf("-a %q: should be octal permissions such as 0700 or 0660", f.unixMask)
+	}
+	cfg.UnixSocket = f.unixSocket
+	cfg.UnixMask = fs.FileMode(mask)
+	cfg.TLS.Enabled = f.enableTLS
 	cfg.Listen = f.listen
 	cfg.MaxConns = f.maxConns
 	cfg.Threads = f.threads
@@ -125,13 +153,34 @@ func (f *daemonFlags) config() (cached.Config, error) {
 	if f.threads <= 0 {
 		return cfg, usageErrorf("-t %d: number of threads must be greater than 0", f.threads)
 	}
-	if f.udpPort != 0 {
-		return cfg, usageErrorf("-U %d: UDP is not supported yet and stays off (memcached's UDP port was the 2018 amplification vector); drop -U or use -U 0", f.udpPort)
+	if f.udpPort < 0 || f.udpPort > 65535 {
+		return cfg, usageErrorf("-U %d: UDP port must be between 0 (off) and 65535", f.udpPort)
+	}
+	if cfg.UDPAnyPeer && f.udpPort == 0 {
+		return cfg, usageErrorf("-o udp_any_peer: UDP is off; it only makes sense with -U PORT")
+	}
+	if err := checkTLSOptions(cfg.TLS); err != nil {
+		return cfg, err
 	}
 	if err := sc.Validate(); err != nil {
 		return cfg, usageError(err)
 	}
 	return cfg, nil
+}
+
+// checkTLSOptions catches ssl_* options given without -Z, which memcached
+// would ignore and leave the operator believing traffic is encrypted.
+func checkTLSOptions(t cached.TLSConfig) error {
+	if t.Enabled {
+		if t.ChainCert == "" || t.Key == "" {
+			return usageErrorf("-Z: TLS needs a certificate and key: -o ssl_chain_cert=FILE,ssl_key=FILE")
+		}
+		return nil
+	}
+	if t.ChainCert != "" || t.Key != "" || t.CACert != "" || t.VerifyMode != 0 || t.MinVersion != "" {
+		return usageErrorf("-o ssl_*: TLS options given without -Z; add -Z to enable TLS")
+	}
+	return nil
 }
 
 // applyExtended handles one -o option.
@@ -148,6 +197,38 @@ func applyExtended(cfg *cached.Config, opt string) error {
 		return n, nil
 	}
 	switch name {
+	case "udp_any_peer":
+		cfg.UDPAnyPeer = true
+		return nil
+	case "ssl_chain_cert", "ssl_key", "ssl_ca_cert", "ssl_min_version":
+		if !hasVal || val == "" {
+			return fmt.Errorf("-o %s: needs a value, e.g. -o %s=FILE", name, name)
+		}
+		switch name {
+		case "ssl_chain_cert":
+			cfg.TLS.ChainCert = val
+		case "ssl_key":
+			cfg.TLS.Key = val
+		case "ssl_ca_cert":
+			cfg.TLS.CACert = val
+		default:
+			cfg.TLS.MinVersion = val
+		}
+		return nil
+	case "ssl_verify_mode":
+		n, err := num()
+		if err == nil && n > cached.VerifyOnce {
+			err = fmt.Errorf("-o ssl_verify_mode=%d: should be 0 (none), 1 (request), 2 (require) or 3 (once)", n)
+		}
+		cfg.TLS.VerifyMode = n
+		return err
+	case "ssl_ciphers", "ssl_session_cache", "ssl_kernel_tls", "ssl_wbuf_size":
+		return fmt.Errorf("-o %s: not supported: cachectl's TLS is Go's crypto/tls (TLS 1.2 or later, its own cipher suites, no kernel TLS); drop the option", name)
+	case "ssl_keyformat":
+		if val != "1" {
+			return fmt.Errorf("-o ssl_keyformat=%s: only 1 (PEM) is supported", val)
+		}
+		return nil
 	case "idle_timeout":
 		n, err := num()
 		cfg.IdleTimeout = time.Duration(n) * time.Second
@@ -248,7 +329,11 @@ func daemonRun(a *app, f *daemonFlags, cfg cached.Config, setup func(context.Con
 	for _, ap := range srv.Addrs() {
 		addrs = append(addrs, ap.String())
 	}
-	log.Warn("cachectl daemon listening", "addrs", strings.Join(addrs, ","), "memory_mb", cfg.Store.MemoryLimit>>20, "version", cached.Version)
+	udp := make([]string, 0, len(srv.UDPAddrs()))
+	for _, ap := range srv.UDPAddrs() {
+		udp = append(udp, ap.String())
+	}
+	log.Warn("cachectl daemon listening", "addrs", strings.Join(addrs, ","), "udp", strings.Join(udp, ","), "unix", cfg.UnixSocket, "tls", cfg.TLS.Enabled, "memory_mb", cfg.Store.MemoryLimit>>20, "version", cached.Version)
 	err = srv.Serve(ctx)
 	log.Warn("cachectl daemon stopped")
 	return err
@@ -261,7 +346,9 @@ func explainListenError(err error) error {
 	case errors.Is(err, syscall.EADDRNOTAVAIL):
 		return usageErrorf("%v\n  -l/--listen chooses a LOCAL address of this host to listen on; it does not choose who may connect.\n  See this host's addresses with 'cachectl interfaces'. To let another host connect, run 'cachectl allow ADDR'.", err)
 	case errors.Is(err, syscall.EADDRINUSE):
-		return fmt.Errorf("%v\n  another process already listens there (is memcached running? see 'ss -ltnp')", err)
+		return fmt.Errorf("%v\n  another process already listens there (is memcached running? see 'ss -ltnp', or 'ss -lxp' for a unix socket)", err)
+	case errors.Is(err, fs.ErrExist):
+		return usageErrorf("%v\n  -s names the socket file to create; choose a path that is free or holds only a stale socket", err)
 	case errors.Is(err, syscall.EACCES):
 		return fmt.Errorf("%v\n  ports below 1024 need root or CAP_NET_BIND_SERVICE", err)
 	case errors.Is(err, syscall.EINVAL):
