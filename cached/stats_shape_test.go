@@ -89,7 +89,7 @@ var countersThatMatch = []string{
 }
 
 // extraGeneral are keys cachectl adds to `stats` on purpose.
-var extraGeneral = []string{"denied_connections", "connection_panics"}
+var extraGeneral = []string{"denied_connections", "connection_panics", "udp_denied"}
 
 // missingGeneral are memcached keys for machinery cachectl does not have:
 // the slab mover, LRU crawler, logger/watchers and NAPI ids.
