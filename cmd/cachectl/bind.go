@@ -84,7 +84,7 @@ func runBind(a *app, fs *pflag.FlagSet, o *bindOptions) error {
 		}
 	}
 	// Recorded only now that the host has been shown to meet the request.
-	p, err := policy.Edit(o.policy, func(p *policy.Policy) error { return recordBinding(p, req) })
+	p, err := policy.Edit(o.policy, func(p *policy.Policy) error { return recordBinding(p, req, uint16(o.daemon.udpPort)) })
 	if err != nil {
 		return policyFileError(err)
 	}
@@ -143,6 +143,9 @@ func applyPolicyDefaults(fs *pflag.FlagSet, f *daemonFlags, p *policy.Policy) {
 	if !fs.Changed("port") && p.Bind.Port != 0 {
 		f.port = int(p.Bind.Port)
 	}
+	if !fs.Changed("udp-port") {
+		f.udpPort = int(p.Bind.UDPPort)
+	}
 }
 
 // bindRequest is what to listen on: the flags, or, when they name nothing,
@@ -162,8 +165,9 @@ func bindRequest(ifaces, addrs []string, fam netinfo.Family, port uint16, record
 // returns policy.ErrUnchanged so an unchanged file is not rewritten. The
 // wildcards are not recorded: the policy lists addresses explicitly, and
 // listening everywhere must stay a choice made on the command line.
-func recordBinding(p *policy.Policy, r netinfo.Request) error {
-	b := policy.Bind{Port: r.Port, UDPPort: p.Bind.UDPPort}
+func recordBinding(p *policy.Policy, r netinfo.Request, udpPort uint16) error {
+	// The UDP port is recorded too: the firewall and the audit cover it.
+	b := policy.Bind{Port: r.Port, UDPPort: udpPort}
 	seenIf := map[string]bool{}
 	for _, name := range r.Interfaces {
 		if !seenIf[name] {

@@ -122,7 +122,7 @@ func TestRecordBinding(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			p := policy.Default()
 			p.Bind = tt.before
-			err := recordBinding(p, tt.req)
+			err := recordBinding(p, tt.req, tt.want.UDPPort)
 			if tt.unchanged != errors.Is(err, policy.ErrUnchanged) || (!tt.unchanged && err != nil) {
 				t.Fatalf("err = %v, unchanged want %v", err, tt.unchanged)
 			}
