@@ -162,7 +162,7 @@ func (c *conn) statsGeneral() {
 	c.stat("conn_yields", 0)
 	c.stat("hash_power_level", st.HashPower)
 	c.stat("hash_bytes", st.HashBytes)
-	c.stat("hash_is_expanding", 0)
+	c.stat("hash_is_expanding", boolInt(st.HashExpanding))
 	c.stat("malloc_fails", 0)
 	c.stat("connection_panics", s.panics.Load())
 	c.stat("bytes", st.Bytes)
@@ -449,4 +449,11 @@ func (s *Server) resetStats() {
 	s.denied.Store(0)
 	s.bytesRead.Store(0)
 	s.bytesWritten.Store(0)
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

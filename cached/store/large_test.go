@@ -124,6 +124,48 @@ func TestHashExpansion(t *testing.T) {
 	}
 }
 
+// TestHashExpansionIsIncremental: doubling moves buckets a few at a time,
+// and reads, overwrites and deletes in the middle of a doubling find every
+// item in whichever array holds it.
+func TestHashExpansionIsIncremental(t *testing.T) {
+	s, _ := newStore(t, func(c *Config) { c.MemoryLimit = 256 << 20 })
+	threshold := 3 << initialHashPower >> 1 // 1.5 items per bucket
+	key := func(i int) string { return fmt.Sprint("k", i) }
+	for i := 0; i <= threshold; i++ {
+		set(t, s, key(i), []byte(fmt.Sprint(i)), 0)
+	}
+	if !s.Stats().HashExpanding {
+		t.Fatal("the index should be doubling after 1.5 items per bucket")
+	}
+	// Mid-expansion: everything is findable; overwrite some, delete others.
+	for i := 0; i <= threshold; i++ {
+		switch i % 3 {
+		case 0:
+			if !s.Delete([]byte(key(i))) {
+				t.Fatalf("%s not found for delete mid-expansion", key(i))
+			}
+		case 1:
+			set(t, s, key(i), []byte("new"), 0)
+		default:
+			if got, _, ok := get(s, key(i)); !ok || string(got) != fmt.Sprint(i) {
+				t.Fatalf("%s = %q, %v mid-expansion", key(i), got, ok)
+			}
+		}
+	}
+	for i := threshold + 1; s.Stats().HashExpanding; i++ {
+		set(t, s, key(i), []byte(fmt.Sprint(i)), 0)
+	}
+	for i := 0; i <= threshold; i++ {
+		got, _, ok := get(s, key(i))
+		switch want := [3]string{"", "new", fmt.Sprint(i)}[i%3]; {
+		case want == "" && ok:
+			t.Fatalf("deleted %s is back after the expansion", key(i))
+		case want != "" && (!ok || string(got) != want):
+			t.Fatalf("%s = %q, %v after the expansion, want %q", key(i), got, ok, want)
+		}
+	}
+}
+
 func TestDelta(t *testing.T) {
 	s, _ := newStore(t, nil)
 	for _, tc := range []struct {

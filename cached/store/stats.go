@@ -33,6 +33,7 @@ type Stats struct {
 	TotalMalloced  uint64
 	HashPower      uint32
 	HashBytes      uint64
+	HashExpanding  bool
 	Evictions      uint64
 	Reclaimed      uint64
 	ExpiredUnfetch uint64
@@ -56,7 +57,8 @@ func (s *Store) Stats() Stats {
 		LimitMaxbytes: s.cfg.MemoryLimit,
 		TotalMalloced: s.arena.malloced,
 		HashPower:     s.idx.power,
-		HashBytes:     uint64(len(s.idx.buckets)) * 8,
+		HashBytes:     uint64(len(s.idx.buckets)+len(s.idx.old)) * 4,
+		HashExpanding: s.idx.expanding(),
 		OldestLive:    s.oldestLive,
 	}
 	for id := 1; id < len(s.classes); id++ {
