@@ -96,6 +96,9 @@ func (o *compareOpts) run(cmd *cobra.Command) error {
 		fmt.Fprintf(c.Progress, "%s: %s\n", w.ID, w.Desc)
 		res, err := runWorkload(ctx, c, w)
 		if err != nil {
+			if ctx.Err() != nil {
+				err = fmt.Errorf("%s stopped: %w (interrupted, or --time-limit %s reached)", w.ID, context.Cause(ctx), o.timeLimit)
+			}
 			rep.Failures = append(rep.Failures, err.Error())
 			if ctx.Err() != nil {
 				break
