@@ -44,8 +44,13 @@ check:
 test: deps build check
 	$(GO) test $(TEST_FLAGS) ./...
 
+# Go micro-benchmarks, then cachectl vs stock memcached side by side (issue 6):
+# BENCH_QUICK=1 for short runs (~8 min), BENCH_FLAGS for more compare flags.
+# Every trial's numbers land in bin/bench-results.json.
 bench: deps build
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+	$(GO) test -run '^$$' -bench . -benchmem $(if $(BENCH_QUICK),-benchtime 100000x) ./...
+	$(GO) build -o bin/cachectl-bench ./cmd/cachectl-bench
+	./bin/cachectl-bench compare --cachectl $(BIN) $(if $(BENCH_QUICK),--quick) --json bin/bench-results.json $(BENCH_FLAGS)
 
 clean:
 	rm -rf bin

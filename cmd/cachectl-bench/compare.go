@@ -1,0 +1,225 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"slices"
+	"time"
+)
+
+// compareConfig is one side-by-side comparison.
+type compareConfig struct {
+	Memcached string
+	Cachectl  string
+	Threads   int
+	Pairs     int
+	Warmup    time.Duration
+	Measure   time.Duration
+	MaxOps    int64
+	Seed      uint64
+	Progress  io.Writer
+}
+
+// trial is one measured run of one server.
+type trial struct {
+	Server    serverKind  `json:"server"`
+	Pair      int         `json:"pair"`
+	Result    *loadResult `json:"result"`
+	CPUSec    float64     `json:"server_cpu_sec"`
+	CPUPerOp  float64     `json:"server_cpu_us_per_op"` // per key for multi-get workloads
+	RSSKB     int64       `json:"rss_kb"`
+	Preload   float64     `json:"preload_sets_per_sec,omitempty"`
+	Throughpt float64     `json:"throughput"` // ops/s, or keys/s for multi-get workloads
+}
+
+// workloadResult is a workload's trials and the medians over them.
+type workloadResult struct {
+	ID     string  `json:"id"`
+	Desc   string  `json:"desc"`
+	Unit   string  `json:"unit"`
+	Trials []trial `json:"trials"`
+	// Medians of each server's values.
+	Memcached summary `json:"memcached"`
+	Cachectl  summary `json:"cachectl"`
+	// Medians of per-pair ratios cachectl/memcached.
+	ThroughputRatio float64 `json:"throughput_ratio"`
+	P99Ratio        float64 `json:"p99_ratio"`
+	P999Ratio       float64 `json:"p999_ratio"`
+	CPUPerOpRatio   float64 `json:"cpu_per_op_ratio"`
+	Errors          int64   `json:"errors"`
+	FirstError      string  `json:"first_error,omitempty"`
+}
+
+type summary struct {
+	Throughput float64       `json:"throughput"`
+	P50        time.Duration `json:"p50_ns"`
+	P99        time.Duration `json:"p99_ns"`
+	P999       time.Duration `json:"p999_ns"`
+	CPUPerOp   float64       `json:"cpu_us_per_op"`
+	HitRate    float64       `json:"hit_rate"`
+	RSSKB      int64         `json:"rss_kb"`
+}
+
+func (c *compareConfig) spec(kind serverKind, mem int) serverSpec {
+	return serverSpec{Kind: kind, Memcached: c.Memcached, Cachectl: c.Cachectl, MemoryMB: mem, Threads: c.Threads}
+}
+
+// order alternates ABBA: pair 0 runs memcached first, pair 1 cachectl
+// first, and so on, so a drift in machine load hits both alike.
+func order(pair int) []serverKind {
+	if pair%2 == 0 {
+		return []serverKind{memcached, cachectl}
+	}
+	return []serverKind{cachectl, memcached}
+}
+
+// runWorkload runs cfg.Pairs alternating pairs of one workload.
+func runWorkload(ctx context.Context, cfg *compareConfig, w workload) (*workloadResult, error) {
+	res := &workloadResult{ID: w.ID, Desc: w.Desc, Unit: "ops/s"}
+	if w.PerKey {
+		res.Unit = "keys/s"
+	}
+	for pair := range cfg.Pairs {
+		for _, kind := range order(pair) {
+			if err := ctx.Err(); err != nil {
+				return res, err
+			}
+			t, err := runTrial(ctx, cfg, w, kind, pair)
+			if err != nil {
+				return res, fmt.Errorf("%s pair %d, %s: %w", w.ID, pair+1, kind, err)
+			}
+			fmt.Fprintf(cfg.Progress, "  %s pair %d %-9s %10.0f %s  p99 %-8s cpu %.2f us/op  hit %.3f  errors %d\n",
+				w.ID, pair+1, kind, t.Throughpt, res.Unit, t.Result.P99.Round(time.Microsecond), t.CPUPerOp, t.Result.HitRate, t.Result.Errors)
+			res.Trials = append(res.Trials, *t)
+		}
+	}
+	res.aggregate()
+	return res, nil
+}
+
+func runTrial(ctx context.Context, cfg *compareConfig, w workload, kind serverKind, pair int) (*trial, error) {
+	srv, err := startServer(cfg.spec(kind, w.MemoryMB))
+	if err != nil {
+		return nil, err
+	}
+	defer srv.stop()
+	t := &trial{Server: kind, Pair: pair}
+	// The same seed for both servers of a pair: identical key sequences.
+	seed := cfg.Seed + uint64(pair)
+	if w.Preload > 0 {
+		p, err := preload(ctx, srv.addr, w.Preload, 4, w.Load.MinSize, w.Load.MaxSize, seed, 5*time.Minute)
+		if err != nil {
+			return nil, err
+		}
+		t.Preload = p.SetsPerSec
+	}
+	lc := w.Load
+	lc.Addr, lc.Seed, lc.ValueSeed = srv.addr, seed, seed
+	if cfg.Warmup > 0 {
+		lc.Duration, lc.MaxOps = cfg.Warmup, cfg.MaxOps
+		r, err := runLoad(ctx, lc)
+		if err != nil {
+			return nil, fmt.Errorf("warm-up: %w", err)
+		}
+		if r.Errors > 0 {
+			t.Result = r
+			return t, nil
+		}
+	}
+	cpu0, err := procCPU(srv.pid())
+	if err != nil {
+		return nil, err
+	}
+	lc.Duration, lc.MaxOps, lc.Seed = cfg.Measure, cfg.MaxOps, seed+1<<32
+	r, err := runLoad(ctx, lc)
+	if err != nil {
+		return nil, err
+	}
+	cpu1, err := procCPU(srv.pid())
+	if err != nil {
+		return nil, err
+	}
+	t.Result = r
+	t.CPUSec = float64(cpu1-cpu0) / clockTicks
+	t.Throughpt = r.OpsPerSec
+	units := float64(r.Ops)
+	if w.PerKey {
+		t.Throughpt, units = r.KeysPerSec, float64(r.Keys)
+	}
+	if units > 0 {
+		t.CPUPerOp = t.CPUSec * 1e6 / units
+	}
+	if t.RSSKB, err = procRSS(srv.pid()); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+func (res *workloadResult) aggregate() {
+	var thr, p99, p999, cpu []float64
+	byPair := map[int]map[serverKind]*trial{}
+	for i := range res.Trials {
+		t := &res.Trials[i]
+		if t.Result != nil {
+			res.Errors += t.Result.Errors
+			if res.FirstError == "" && t.Result.FirstError != "" {
+				res.FirstError = fmt.Sprintf("%s: %s", t.Server, t.Result.FirstError)
+			}
+		}
+		if byPair[t.Pair] == nil {
+			byPair[t.Pair] = map[serverKind]*trial{}
+		}
+		byPair[t.Pair][t.Server] = t
+	}
+	for _, p := range byPair {
+		a, b := p[memcached], p[cachectl]
+		if a == nil || b == nil || a.Result == nil || b.Result == nil {
+			continue
+		}
+		thr = append(thr, ratio(b.Throughpt, a.Throughpt))
+		p99 = append(p99, ratio(float64(b.Result.P99), float64(a.Result.P99)))
+		p999 = append(p999, ratio(float64(b.Result.P999), float64(a.Result.P999)))
+		cpu = append(cpu, ratio(b.CPUPerOp, a.CPUPerOp))
+	}
+	res.ThroughputRatio, res.P99Ratio, res.P999Ratio, res.CPUPerOpRatio = median(thr), median(p99), median(p999), median(cpu)
+	res.Memcached = summarize1(res.Trials, memcached)
+	res.Cachectl = summarize1(res.Trials, cachectl)
+}
+
+func summarize1(ts []trial, kind serverKind) summary {
+	var thr, p50, p99, p999, cpu, hit, rss []float64
+	for _, t := range ts {
+		if t.Server != kind || t.Result == nil {
+			continue
+		}
+		thr = append(thr, t.Throughpt)
+		p50 = append(p50, float64(t.Result.P50))
+		p99 = append(p99, float64(t.Result.P99))
+		p999 = append(p999, float64(t.Result.P999))
+		cpu = append(cpu, t.CPUPerOp)
+		hit = append(hit, t.Result.HitRate)
+		rss = append(rss, float64(t.RSSKB))
+	}
+	return summary{Throughput: median(thr), P50: time.Duration(median(p50)), P99: time.Duration(median(p99)),
+		P999: time.Duration(median(p999)), CPUPerOp: median(cpu), HitRate: median(hit), RSSKB: int64(median(rss))}
+}
+
+func ratio(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return a / b
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}

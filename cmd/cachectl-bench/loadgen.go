@@ -1,0 +1,205 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// loadConfig is one load-generator run against one server.
+type loadConfig struct {
+	Addr       string        `json:"addr"`
+	Conns      int           `json:"conns"`
+	GetRatio   float64       `json:"get_ratio"`
+	MinSize    int           `json:"min_size"`
+	MaxSize    int           `json:"max_size"`
+	Keys       int           `json:"keys"`
+	Zipf       float64       `json:"zipf,omitempty"` // s > 1; 0 = uniform
+	Pipeline   int           `json:"pipeline"`       // requests per write
+	MultiGet   int           `json:"multi_get"`      // keys per get command
+	TTLMin     int           `json:"ttl_min,omitempty"`
+	TTLMax     int           `json:"ttl_max,omitempty"`
+	Duration   time.Duration `json:"duration_ns"`
+	MaxOps     int64         `json:"max_ops"`     // 0 = no cap beyond the duration
+	StrictHits bool          `json:"strict_hits"` // a miss is an error (nothing can be evicted or expire)
+	Seed       uint64        `json:"seed"`        // key choice and versions
+	ValueSeed  uint64        `json:"value_seed"`  // value derivation: must match the preload's
+	Timeout    time.Duration `json:"timeout_ns"`  // per batch round trip
+}
+
+func (c *loadConfig) validate() error {
+	switch {
+	case c.Conns < 1 || c.Conns > 10000:
+		return fmt.Errorf("--conns %d: want 1..10000", c.Conns)
+	case c.GetRatio < 0 || c.GetRatio > 1:
+		return fmt.Errorf("--get %g: want a fraction 0..1", c.GetRatio)
+	case c.Keys < 1 || c.Keys > 1<<31:
+		return fmt.Errorf("--keys %d: want 1..2^31", c.Keys)
+	case c.Pipeline < 1 || c.Pipeline > 1024:
+		return fmt.Errorf("--pipeline %d: want 1..1024", c.Pipeline)
+	case c.MultiGet < 1 || c.MultiGet > 1024:
+		return fmt.Errorf("--mget %d: want 1..1024", c.MultiGet)
+	case c.Zipf != 0 && c.Zipf <= 1:
+		return fmt.Errorf("--zipf %g: math/rand/v2's Zipf needs s > 1 (or 0 for uniform keys)", c.Zipf)
+	case c.TTLMin < 0 || c.TTLMax < c.TTLMin || c.TTLMax > 2592000:
+		return fmt.Errorf("--ttl %d..%d: want 0 <= min <= max <= 30 days in seconds", c.TTLMin, c.TTLMax)
+	case c.Duration <= 0 && c.MaxOps <= 0:
+		return errors.New("a run needs a --duration or an --ops cap (both bound it)")
+	case c.Duration > 24*time.Hour:
+		return fmt.Errorf("--duration %s: want at most 24h", c.Duration)
+	}
+	return nil
+}
+
+// loadResult is what one run measured.
+type loadResult struct {
+	Ops        int64         `json:"ops"`  // commands sent and answered
+	Keys       int64         `json:"keys"` // keys requested (gets) or stored (sets)
+	Gets       int64         `json:"get_keys"`
+	Hits       int64         `json:"hits"`
+	Sets       int64         `json:"sets"`
+	Errors     int64         `json:"errors"`
+	FirstError string        `json:"first_error,omitempty"`
+	Elapsed    time.Duration `json:"elapsed_ns"`
+	OpsPerSec  float64       `json:"ops_per_sec"`
+	KeysPerSec float64       `json:"keys_per_sec"`
+	HitRate    float64       `json:"hit_rate"`
+	P50        time.Duration `json:"p50_ns"`
+	P99        time.Duration `json:"p99_ns"`
+	P999       time.Duration `json:"p999_ns"`
+	Max        time.Duration `json:"max_ns"`
+	Batches    uint64        `json:"batches"`
+}
+
+// tally is one worker's counts, merged at the end.
+type tally struct {
+	ops, keys, gets, hits, sets, errors int64
+	firstErr                            string
+	lat                                 hist
+}
+
+func (t *tally) fail(msg string) {
+	t.errors++
+	if t.firstErr == "" {
+		t.firstErr = msg
+	}
+}
+
+// runLoad drives the server at cfg.Addr until the duration passes or the
+// op cap is reached. Every reply is checked; a wrong reply counts as an
+// error and ends that connection, since the stream can no longer be
+// trusted to be in step.
+func runLoad(ctx context.Context, cfg loadConfig) (*loadResult, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	cd, err := newCodec(cfg.ValueSeed, cfg.MinSize, cfg.MaxSize)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	conns := make([]net.Conn, cfg.Conns)
+	for i := range conns {
+		c, err := net.DialTimeout("tcp", cfg.Addr, 5*time.Second)
+		if err != nil {
+			for _, c := range conns[:i] {
+				c.Close()
+			}
+			return nil, fmt.Errorf("connection %d to %s: %w", i+1, cfg.Addr, err)
+		}
+		conns[i] = c
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if cfg.Duration > 0 {
+		ctx, cancel = context.WithTimeout(ctx, cfg.Duration)
+		defer cancel()
+	}
+	var budget atomic.Int64
+	budget.Store(cfg.MaxOps)
+	if cfg.MaxOps <= 0 {
+		budget.Store(1 << 62)
+	}
+	tallies := make([]tally, cfg.Conns)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i, c := range conns {
+		w := newWorker(i, c, &cfg, cd, &tallies[i])
+		wg.Go(func() { w.run(ctx, &budget) })
+	}
+	// Closing the sockets unblocks workers stuck on a dead server.
+	stop := context.AfterFunc(ctx, func() {
+		time.AfterFunc(cfg.Timeout, func() {
+			for _, c := range conns {
+				c.Close()
+			}
+		})
+	})
+	defer stop()
+	wg.Wait()
+	elapsed := time.Since(start)
+	for _, c := range conns {
+		c.Close()
+	}
+	return summarize(tallies, elapsed), nil
+}
+
+func summarize(tallies []tally, elapsed time.Duration) *loadResult {
+	var all tally
+	for i := range tallies {
+		t := &tallies[i]
+		all.ops += t.ops
+		all.keys += t.keys
+		all.gets += t.gets
+		all.hits += t.hits
+		all.sets += t.sets
+		all.errors += t.errors
+		if all.firstErr == "" {
+			all.firstErr = t.firstErr
+		}
+		all.lat.merge(&t.lat)
+	}
+	r := &loadResult{
+		Ops: all.ops, Keys: all.keys, Gets: all.gets, Hits: all.hits, Sets: all.sets,
+		Errors: all.errors, FirstError: all.firstErr, Elapsed: elapsed,
+		P50: all.lat.quantile(0.50), P99: all.lat.quantile(0.99), P999: all.lat.quantile(0.999),
+		Max: all.lat.max, Batches: all.lat.n,
+	}
+	if s := elapsed.Seconds(); s > 0 {
+		r.OpsPerSec = float64(all.ops) / s
+		r.KeysPerSec = float64(all.keys) / s
+	}
+	if all.gets > 0 {
+		r.HitRate = float64(all.hits) / float64(all.gets)
+	}
+	return r
+}
+
+// keyChooser draws key indices uniformly or Zipf-distributed.
+type keyChooser struct {
+	rng  *rand.Rand
+	zipf *rand.Zipf
+	n    uint64
+}
+
+func newKeyChooser(rng *rand.Rand, keys int, s float64) keyChooser {
+	k := keyChooser{rng: rng, n: uint64(keys)}
+	if s > 1 {
+		k.zipf = rand.NewZipf(rng, s, 1, uint64(keys-1))
+	}
+	return k
+}
+
+func (k keyChooser) next() uint32 {
+	if k.zipf != nil {
+		return uint32(k.zipf.Uint64())
+	}
+	return uint32(k.rng.Uint64N(k.n))
+}

@@ -1,0 +1,24 @@
+// Command cachectl-bench measures cachectl's daemon side by side with
+// stock memcached: a load generator that checks every reply (load), and
+// an alternating A/B harness over issue 6's workloads (compare). It only
+// ever talks to loopback servers it was pointed at or started itself.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := newRootCmd().ExecuteContext(ctx)
+	stop()
+	killAll() // servers we started never outlive us
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "cachectl-bench:", err)
+		os.Exit(1)
+	}
+}

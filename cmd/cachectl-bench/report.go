@@ -1,0 +1,70 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"time"
+)
+
+// report is everything one comparison measured.
+type report struct {
+	Machine   machine           `json:"machine"`
+	Pairs     int               `json:"pairs"`
+	Warmup    time.Duration     `json:"warmup_ns"`
+	Measure   time.Duration     `json:"measure_ns"`
+	Workloads []*workloadResult `json:"workloads"`
+	Memory    []*memoryResult   `json:"memory,omitempty"`
+	Memcaslap *memcaslapResult  `json:"memcaslap,omitempty"`
+	Failures  []string          `json:"failures,omitempty"`
+}
+
+func us(d time.Duration) string { return fmt.Sprintf("%.0f", float64(d)/1e3) }
+
+func (r *report) writeText(w io.Writer) {
+	m := r.Machine
+	fmt.Fprintf(w, "\n# cachectl vs memcached, %s\n", m.Date)
+	fmt.Fprintf(w, "machine: nproc %d, kernel %s, CPU %s, %s, %s\n", m.NProc, m.Kernel, m.CPU, m.Go, m.Memcached)
+	fmt.Fprintf(w, "loopback 64-byte ping-pong RTT %.1f us (<= %.0fk req/s per unpipelined connection), getppid %.0f ns\n",
+		m.LoopbackRTTus, 1e3/max(m.LoopbackRTTus, 0.001), m.SyscallNs)
+	fmt.Fprintf(w, "protocol: %d ABBA pairs per workload, fresh servers each trial, -t 2, warm-up %s, measured %s; ratios are medians of per-pair cachectl/memcached\n\n",
+		r.Pairs, r.Warmup, r.Measure)
+	fmt.Fprintf(w, "| workload | unit | memcached | cachectl | thr ratio | p99 mc/ours (us) | p99 ratio | p99.9 ratio | CPU/op mc/ours (us) | CPU/op ratio | hit mc/ours | errors |\n")
+	fmt.Fprintf(w, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, x := range r.Workloads {
+		fmt.Fprintf(w, "| %s %s | %s | %.0f | %.0f | **%.2f** | %s / %s | %.2f | %.2f | %.2f / %.2f | %.2f | %.3f / %.3f | %d |\n",
+			x.ID, x.Desc, x.Unit, x.Memcached.Throughput, x.Cachectl.Throughput, x.ThroughputRatio,
+			us(x.Memcached.P99), us(x.Cachectl.P99), x.P99Ratio, x.P999Ratio,
+			x.Memcached.CPUPerOp, x.Cachectl.CPUPerOp, x.CPUPerOpRatio,
+			x.Memcached.HitRate, x.Cachectl.HitRate, x.Errors)
+	}
+	if len(r.Memory) > 0 {
+		fmt.Fprintf(w, "\n| memory | server | -m | RSS before kB | RSS after kB | bytes/item | load sets/s | GC cycles load/hold | max STW pause ms | hold p99 us |\n")
+		fmt.Fprintf(w, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		for _, x := range r.Memory {
+			gc, pause := "-", "-"
+			if x.GCLoad != nil {
+				h := &gcStats{}
+				if x.GCHold != nil {
+					h = x.GCHold
+				}
+				gc = fmt.Sprintf("%d / %d", x.GCLoad.Cycles, h.Cycles)
+				pause = fmt.Sprintf("%.3f / %.3f", x.GCLoad.MaxPause, h.MaxPause)
+			}
+			fmt.Fprintf(w, "| %d x 100 B | %s | %d | %d | %d | **%.0f** | %.0f | %s | %s | %s |\n",
+				x.Items, x.Server, x.MemoryMB, x.RSSBeforeKB, x.RSSAfterKB, x.BytesPerItem, x.LoadPerSec,
+				gc, pause, us(time.Duration(x.HoldP99)))
+		}
+	}
+	if c := r.Memcaslap; c != nil {
+		fmt.Fprintf(w, "\nmemcaslap 90/10 (-T 2 -c 64): memcached %.0f TPS, cachectl %.0f TPS, ratio %.2f, CPU/op ratio %.2f\n",
+			c.MemcachedTPS, c.CachectlTPS, c.ThroughputRatio, c.CPUPerOpRatio)
+	}
+	for _, x := range r.Workloads {
+		if x.Errors > 0 {
+			fmt.Fprintf(w, "\nWRONG REPLIES in %s: %d; first: %s\n", x.ID, x.Errors, x.FirstError)
+		}
+	}
+	for _, f := range r.Failures {
+		fmt.Fprintf(w, "\nFAILED: %s\n", f)
+	}
+}
