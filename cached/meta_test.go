@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -230,4 +231,98 @@ func startMemcached(t *testing.T, path string) string {
 	}
 	t.Fatalf("memcached did not listen on %s within 2s: %s", addr, stderr.String())
 	return ""
+}
+
+// FuzzMeta drives a connection with arbitrary input, meta commands mixed
+// with classic ones. The daemon must never panic (a recovered panic counts
+// in srv.panics) nor block on input that has ended.
+func FuzzMeta(f *testing.F) {
+	for _, seed := range []string{
+		"mg foo v\r\n",
+		"ms foo 2 T0 F5 c\r\nhi\r\nmg foo v f t c s k Oabc\r\n",
+		"md foo I T30\r\nmg foo v c\r\nmg foo v\r\n",
+		"ma c N0 J7 v\r\nma c MD D10 v q\r\nmn\r\n",
+		"ms Zm9v 2 b\r\nhi\r\nmg foo k\r\nme Zm9v b\r\n",
+		"ms big 600000\r\n",
+	} {
+		f.Add([]byte(seed))
+	}
+	cfg := DefaultConfig()
+	cfg.Store.MemoryLimit = 4 << 20
+	cfg.Store.ItemSizeMax = 1 << 20
+	cfg.Logger = slog.New(slog.DiscardHandler)
+	srv, err := New(cfg)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { srv.store.Close() })
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c := newConn(srv, discardRW{bytes.NewReader(data)})
+		err := c.serve()
+		if n := srv.panics.Load(); n != 0 {
+			t.Fatalf("connection panicked on %q: %v", data, err)
+		}
+	})
+}
+
+// TestMetaCmdStat checks cmd_meta against memcached 1.6.18, which counts
+// only me commands that got past their argument checks.
+func TestMetaCmdStat(t *testing.T) {
+	const script = "ms a 1\r\nx\r\nme a\r\nme nothere\r\nme\r\nmg a v\r\nmn\r\nstats\r\n"
+	statOf := func(addr string) string {
+		nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		nc.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := nc.Write([]byte(script)); err != nil {
+			t.Fatal(err)
+		}
+		rd := bufio.NewReader(nc)
+		var found string
+		for {
+			line, err := rd.ReadString('\n')
+			if err != nil {
+				t.Fatalf("reading stats: %v", err)
+			}
+			if strings.HasPrefix(line, "STAT cmd_meta ") {
+				found = strings.TrimSpace(line)
+			}
+			if line == "END\r\n" {
+				return found
+			}
+		}
+	}
+	if got := statOf(startTestDaemon(t)); got != "STAT cmd_meta 2" {
+		t.Errorf("cached: %q, want STAT cmd_meta 2", got)
+	}
+	mcPath, err := exec.LookPath("memcached")
+	if err != nil {
+		nstest.Unavailable(t, "memcached 1.6.18 is not installed: %v", err)
+	}
+	if got := statOf(startMemcached(t, mcPath)); got != "STAT cmd_meta 2" {
+		t.Errorf("memcached: %q, want STAT cmd_meta 2", got)
+	}
+}
+
+func TestDecodeKey(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"Zm9v", "foo"},
+		{"Zg==", "f"},
+		{"Zh==", "f"},     // stray low bits are dropped, not refused
+		{"YQ==YQ==", "a"}, // decoding stops after the first padded quad
+		{"Z-g-=-=", "f"},  // bytes outside the alphabet are skipped
+		{"Zm9v\r", "foo"}, // even control bytes
+		{"Z=g=", "d"},     // padding counts as zero bits
+		{"AA==", "\x00"},  // a NUL byte is a key byte like any other
+		{"Zm9", ""},       // not a multiple of four
+		{"====", ""},      // three pads or more in a quad
+		{"=A==", ""},
+		{"", ""},
+	} {
+		if got := string(decodeKey([]byte(tc.in))); got != tc.want {
+			t.Errorf("decodeKey(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
 }
