@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -324,5 +325,48 @@ func TestDecodeKey(t *testing.T) {
 		if got := string(decodeKey([]byte(tc.in))); got != tc.want {
 			t.Errorf("decodeKey(%q) = %q, want %q", tc.in, got, tc.want)
 		}
+	}
+}
+
+// TestMetaRecacheTokenOnce races readers of an invalidated item: exactly
+// one of them may win the recache token (W); the rest are told Z.
+func TestMetaRecacheTokenOnce(t *testing.T) {
+	srv, err := New(DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.store.Close() })
+	setup := newConn(srv, discardRW{strings.NewReader("ms k 1\r\nx\r\nmd k I\r\n")})
+	setup.serve()
+
+	const readers = 16
+	outs := make([]*bytes.Buffer, readers)
+	done := make(chan struct{})
+	for i := range readers {
+		outs[i] = new(bytes.Buffer)
+		rw := struct {
+			io.Reader
+			io.Writer
+		}{strings.NewReader("mg k v\r\n"), outs[i]}
+		go func() {
+			newConn(srv, rw).serve()
+			done <- struct{}{}
+		}()
+	}
+	for range readers {
+		<-done
+	}
+	wins := 0
+	for _, out := range outs {
+		switch out.String() {
+		case "VA 1 X W\r\nx\r\n":
+			wins++
+		case "VA 1 Z X\r\nx\r\n":
+		default:
+			t.Errorf("unexpected reply %q", out.String())
+		}
+	}
+	if wins != 1 {
+		t.Errorf("%d readers won the recache token, want exactly 1", wins)
 	}
 }
