@@ -192,22 +192,21 @@ func (c *conn) metaGet(toks [][]byte) {
 	}
 	c.noreply = of.noReply
 	start := len(c.out)
-	c.srv.store.View(key, func(v *store.View) {
-		if !v.Found() && of.vivify && v.Create(nil, 0) {
-			c.metaGetHit(v, toks, &of, true, start)
-			return
-		}
-		if !v.Found() {
-			v.CountGet(false)
-			c.metaGetMiss(toks, key, &of, start)
-			return
-		}
-		if !of.locked && !of.noUpdate {
-			v.Bump()
-		}
-		c.metaGetHit(v, toks, &of, false, start)
-	})
-	c.noreply = false
+	v := c.srv.store.OpenView(key)
+	defer v.Close()
+	if !v.Found() && of.vivify && v.Create(nil, 0) {
+		c.metaGetHit(&v, toks, &of, true, start)
+		return
+	}
+	if !v.Found() {
+		v.CountGet(false)
+		c.metaGetMiss(toks, key, &of, start)
+		return
+	}
+	if !of.locked && !of.noUpdate {
+		v.Bump()
+	}
+	c.metaGetHit(&v, toks, &of, false, start)
 }
 
 // metaGetHit writes an mg hit. An opaque that is too long replaces the
@@ -345,24 +344,24 @@ func (c *conn) metaDelete(toks [][]byte) {
 	}
 	c.out = append(c.out, '\r', '\n')
 	code := "NF"
-	c.srv.store.View(key, func(v *store.View) {
-		switch {
-		case !v.Found():
-			v.CountDeleteMiss()
-		case of.hasCAS && v.CAS() != of.reqCAS:
-			v.CountDeleteMiss()
-			code = "EX"
-		case of.setStale:
-			if of.newTTL {
-				v.SetExp(of.exptime)
-			}
-			v.Invalidate()
-			code = "HD"
-		default:
-			v.Delete()
-			code = "HD"
+	v := c.srv.store.OpenView(key)
+	defer v.Close()
+	switch {
+	case !v.Found():
+		v.CountDeleteMiss()
+	case of.hasCAS && v.CAS() != of.reqCAS:
+		v.CountDeleteMiss()
+		code = "EX"
+	case of.setStale:
+		if of.newTTL {
+			v.SetExp(of.exptime)
 		}
-	})
+		v.Invalidate()
+		code = "HD"
+	default:
+		v.Delete()
+		code = "HD"
+	}
 	copy(c.out[start:], code)
 	if code == "HD" && of.noReply {
 		c.out = c.out[:start]
@@ -383,36 +382,36 @@ func (c *conn) metaDebug(toks [][]byte) {
 		}
 	}
 	c.srv.metaCmds.Add(1)
-	c.srv.store.View(key, func(v *store.View) {
-		if !v.Found() {
-			c.out = append(c.out, "EN\r\n"...)
-			return
-		}
-		c.out = append(c.out, "ME "...)
-		if v.KeyBinary() {
-			c.out = base64.StdEncoding.AppendEncode(c.out, v.Key())
-		} else {
-			c.out = append(c.out, v.Key()...)
-		}
-		c.out = append(c.out, " exp="...)
-		if v.Exp() == 0 {
-			c.out = append(c.out, "-1"...)
-		} else {
-			c.out = strconv.AppendInt(c.out, int64(int32(v.Now()-v.Exp())), 10)
-		}
-		c.out = append(c.out, " la="...)
-		c.out = strconv.AppendUint(c.out, uint64(v.Idle()), 10)
-		c.out = append(c.out, " cas="...)
-		c.out = strconv.AppendUint(c.out, v.CAS(), 10)
-		if v.Fetched() {
-			c.out = append(c.out, " fetch=yes"...)
-		} else {
-			c.out = append(c.out, " fetch=no"...)
-		}
-		c.out = append(c.out, " cls="...)
-		c.out = strconv.AppendUint(c.out, uint64(v.Class()), 10)
-		c.out = append(c.out, " size="...)
-		c.out = strconv.AppendUint(c.out, v.Size(), 10)
-		c.out = append(c.out, '\r', '\n')
-	})
+	v := c.srv.store.OpenView(key)
+	defer v.Close()
+	if !v.Found() {
+		c.out = append(c.out, "EN\r\n"...)
+		return
+	}
+	c.out = append(c.out, "ME "...)
+	if v.KeyBinary() {
+		c.out = base64.StdEncoding.AppendEncode(c.out, v.Key())
+	} else {
+		c.out = append(c.out, v.Key()...)
+	}
+	c.out = append(c.out, " exp="...)
+	if v.Exp() == 0 {
+		c.out = append(c.out, "-1"...)
+	} else {
+		c.out = strconv.AppendInt(c.out, int64(int32(v.Now()-v.Exp())), 10)
+	}
+	c.out = append(c.out, " la="...)
+	c.out = strconv.AppendUint(c.out, uint64(v.Idle()), 10)
+	c.out = append(c.out, " cas="...)
+	c.out = strconv.AppendUint(c.out, v.CAS(), 10)
+	if v.Fetched() {
+		c.out = append(c.out, " fetch=yes"...)
+	} else {
+		c.out = append(c.out, " fetch=no"...)
+	}
+	c.out = append(c.out, " cls="...)
+	c.out = strconv.AppendUint(c.out, uint64(v.Class()), 10)
+	c.out = append(c.out, " size="...)
+	c.out = strconv.AppendUint(c.out, v.Size(), 10)
+	c.out = append(c.out, '\r', '\n')
 }

@@ -370,3 +370,11 @@ func TestMetaRecacheTokenOnce(t *testing.T) {
 		t.Errorf("%d readers won the recache token, want exactly 1", wins)
 	}
 }
+
+func BenchmarkMetaGetHit(b *testing.B) {
+	benchBatch(b, "ms k 100\r\n"+value100+"\r\n", "mg k v f c\r\n")
+}
+
+func BenchmarkMetaSet(b *testing.B) {
+	benchBatch(b, "", "ms k 100 T0 F1\r\n"+value100+"\r\n")
+}

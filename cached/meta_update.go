@@ -144,45 +144,44 @@ func (c *conn) metaArithmetic(toks [][]byte) {
 		return
 	}
 	start := len(c.out)
-	c.srv.store.View(key, func(v *store.View) {
-		var digits [20]byte
-		num := digits[:0]
-		created, skip := false, false
-		if v.Found() {
-			var res store.DeltaResult
-			num, res = v.Delta(num, incr, of.delta, of.reqCAS)
-			switch res {
-			case store.DeltaOK:
-				skip = of.noReply
-			case store.DeltaNonNumeric:
-				c.metaError("CLIENT_ERROR cannot increment or decrement non-numeric value")
-				return
-			case store.DeltaNoMemory:
-				c.metaError("SERVER_ERROR out of memory")
-				return
-			case store.DeltaExists:
-				c.out = append(c.out, "EX"...)
-				c.metaArithEcho(toks, key, &of, start)
-				return
-			}
-		} else if of.vivify {
-			num = strconv.AppendUint(num, of.initial, 10)
-			if !v.Create(num, 0) {
-				c.metaError("SERVER_ERROR Out of memory allocating new item")
-				return
-			}
-			created = true
-		} else {
-			v.CountDeltaMiss(incr)
-			c.out = append(c.out, "NF"...)
+	v := c.srv.store.OpenView(key)
+	defer v.Close()
+	var digits [20]byte
+	num := digits[:0]
+	created, skip := false, false
+	if v.Found() {
+		var res store.DeltaResult
+		num, res = v.Delta(num, incr, of.delta, of.reqCAS)
+		switch res {
+		case store.DeltaOK:
+			skip = of.noReply
+		case store.DeltaNonNumeric:
+			c.metaError("CLIENT_ERROR cannot increment or decrement non-numeric value")
+			return
+		case store.DeltaNoMemory:
+			c.metaError("SERVER_ERROR out of memory")
+			return
+		case store.DeltaExists:
+			c.out = append(c.out, "EX"...)
 			c.metaArithEcho(toks, key, &of, start)
 			return
 		}
-		if c.metaArithHit(v, toks, key, &of, num, created, start) && skip {
-			c.out = c.out[:start]
+	} else if of.vivify {
+		num = strconv.AppendUint(num, of.initial, 10)
+		if !v.Create(num, 0) {
+			c.metaError("SERVER_ERROR Out of memory allocating new item")
+			return
 		}
-	})
-	c.noreply = false
+		created = true
+	} else {
+		v.CountDeltaMiss(incr)
+		c.out = append(c.out, "NF"...)
+		c.metaArithEcho(toks, key, &of, start)
+		return
+	}
+	if c.metaArithHit(&v, toks, key, &of, num, created, start) && skip {
+		c.out = c.out[:start]
+	}
 }
 
 // metaArithEcho finishes an ma reply that has no item.

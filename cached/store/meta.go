@@ -10,8 +10,8 @@ package store
 // so meta replies encode it again, as memcached's ITEM_KEY_BINARY.
 const flagKeyBinary = 1 << 5
 
-// View is one item (or its absence) under the store lock. It is valid only
-// inside the function passed to Store.View.
+// View is one item (or its absence) under the store lock, from OpenView
+// until Close.
 type View struct {
 	s   *Store
 	ref uint32
@@ -20,15 +20,19 @@ type View struct {
 	key []byte
 }
 
-// View runs fn with the live item for key, or an empty View on a miss.
-// fn must not call other Store methods: the lock is held.
-func (s *Store) View(key []byte, fn func(v *View)) {
+// OpenView locks the store and returns the live item for key, or an empty
+// View on a miss. The caller must Close it (deferred, so a panic unlocks
+// too) and call no other Store method before that. A View is a value so
+// that meta commands cost no allocation.
+func (s *Store) OpenView(key []byte) View {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	v := View{s: s, key: key, hv: hashKey(key), now: s.Now()}
 	v.ref = s.lookup(key, v.hv, v.now)
-	fn(&v)
+	return v
 }
+
+// Close unlocks the store; the View is unusable afterwards.
+func (v *View) Close() { v.s.mu.Unlock() }
 
 // Found reports whether the view holds an item.
 func (v *View) Found() bool { return v.ref != 0 }

@@ -49,14 +49,14 @@ func TestCommitMetaStale(t *testing.T) {
 			if res != tc.want {
 				t.Fatalf("result %v, want %v", res, tc.want)
 			}
-			s.View([]byte("k"), func(v *View) {
-				if v.Stale() != tc.wantStale {
-					t.Errorf("stale = %v, want %v", v.Stale(), tc.wantStale)
-				}
-				if tc.wantStale && v.Exp() != exp {
-					t.Errorf("stale store changed expiry to %d, want the old %d", v.Exp(), exp)
-				}
-			})
+			v := s.OpenView([]byte("k"))
+			defer v.Close()
+			if v.Stale() != tc.wantStale {
+				t.Errorf("stale = %v, want %v", v.Stale(), tc.wantStale)
+			}
+			if tc.wantStale && v.Exp() != exp {
+				t.Errorf("stale store changed expiry to %d, want the old %d", v.Exp(), exp)
+			}
 		})
 	}
 	s := newMetaStore(t)
@@ -70,30 +70,30 @@ func TestCommitMetaStale(t *testing.T) {
 func TestViewInvalidate(t *testing.T) {
 	s := newMetaStore(t)
 	_, cas := metaSet(t, s, "k", "v", 0, ModeSet, 0, false)
-	s.View([]byte("k"), func(v *View) {
-		v.SetTokenSent()
-		v.Invalidate()
-		if !v.Stale() || v.TokenSent() || v.CAS() <= cas {
-			t.Errorf("after Invalidate: stale=%v token=%v cas=%d (was %d)", v.Stale(), v.TokenSent(), v.CAS(), cas)
-		}
-	})
+	v := s.OpenView([]byte("k"))
+	defer v.Close()
+	v.SetTokenSent()
+	v.Invalidate()
+	if !v.Stale() || v.TokenSent() || v.CAS() <= cas {
+		t.Errorf("after Invalidate: stale=%v token=%v cas=%d (was %d)", v.Stale(), v.TokenSent(), v.CAS(), cas)
+	}
 }
 
 // TestViewDelta covers ma: CAS precondition, in-place update, growth.
 func TestViewDelta(t *testing.T) {
 	s := newMetaStore(t)
 	_, cas := metaSet(t, s, "n", "9", 0, ModeSet, 0, false)
-	s.View([]byte("n"), func(v *View) {
-		if _, res := v.Delta(nil, true, 1, cas+1); res != DeltaExists {
-			t.Errorf("mismatched CAS: %v, want DeltaExists", res)
-		}
-		got, res := v.Delta(nil, true, 1, cas)
-		if res != DeltaOK || string(got) != "10" || string(v.Value(nil)) != "10" {
-			t.Errorf("9+1: %q %v, value %q", got, res, v.Value(nil))
-		}
-		got, _ = v.Delta(nil, false, 5, 0)
-		if string(got) != "5" || string(v.Value(nil)) != "5 " {
-			t.Errorf("10-5: %q, value %q (memcached pads in place)", got, v.Value(nil))
-		}
-	})
+	v := s.OpenView([]byte("n"))
+	defer v.Close()
+	if _, res := v.Delta(nil, true, 1, cas+1); res != DeltaExists {
+		t.Errorf("mismatched CAS: %v, want DeltaExists", res)
+	}
+	got, res := v.Delta(nil, true, 1, cas)
+	if res != DeltaOK || string(got) != "10" || string(v.Value(nil)) != "10" {
+		t.Errorf("9+1: %q %v, value %q", got, res, v.Value(nil))
+	}
+	got, _ = v.Delta(nil, false, 5, 0)
+	if string(got) != "5" || string(v.Value(nil)) != "5 " {
+		t.Errorf("10-5: %q, value %q (memcached pads in place)", got, v.Value(nil))
+	}
 }
