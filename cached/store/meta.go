@@ -18,6 +18,12 @@ type View struct {
 	hv  uint64
 	now uint32
 	key []byte
+	// detached: an ma grew the number into a new item. memcached then
+	// keeps answering for the old, unlinked copy, so a TTL the same ma sets
+	// (T) is reported but never reaches the stored item; ghostExp is that
+	// copy's expiry.
+	detached bool
+	ghostExp uint32
 }
 
 // OpenView locks the store and returns the live item for key, or an empty
@@ -57,8 +63,20 @@ func (v *View) Create(value []byte, exp uint32) bool {
 }
 
 // Exp is the item's server-relative expiry (0 = never).
-func (v *View) Exp() uint32       { return v.s.word(v.ref, offExp) }
-func (v *View) SetExp(exp uint32) { v.s.setWord(v.ref, offExp, exp) }
+func (v *View) Exp() uint32 {
+	if v.detached {
+		return v.ghostExp
+	}
+	return v.s.word(v.ref, offExp)
+}
+
+func (v *View) SetExp(exp uint32) {
+	if v.detached {
+		v.ghostExp = exp
+		return
+	}
+	v.s.setWord(v.ref, offExp, exp)
+}
 
 // Flags, CAS and Len describe the item.
 func (v *View) Flags() uint32 { return v.s.word(v.ref, offFlags) }
@@ -157,6 +175,7 @@ func (v *View) Delta(dst []byte, incr bool, delta, cas uint64) ([]byte, DeltaRes
 		return dst[:start], DeltaNoMemory
 	}
 	copy(s.segments(segs[:0], nref)[0], d)
+	v.ghostExp, v.detached = s.word(v.ref, offExp), true
 	s.replace(v.ref, nref, v.hv, v.now)
 	v.ref = nref
 	return dst, DeltaOK
