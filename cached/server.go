@@ -95,6 +95,7 @@ type Server struct {
 	tlsErrors    atomic.Uint64
 	bytesRead    atomic.Uint64
 	bytesWritten atomic.Uint64
+	metaCmds     atomic.Uint64 // me commands, memcached's cmd_meta
 }
 
 // New builds a server; Listen binds it.

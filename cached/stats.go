@@ -125,7 +125,7 @@ func (c *conn) statsGeneral() {
 	c.stat("cmd_set", st.CmdSet)
 	c.stat("cmd_flush", st.CmdFlush)
 	c.stat("cmd_touch", st.CmdTouch)
-	c.stat("cmd_meta", 0)
+	c.stat("cmd_meta", s.metaCmds.Load())
 	c.stat("get_hits", st.GetHits)
 	c.stat("get_misses", st.GetMisses)
 	c.stat("get_expired", st.GetExpired)

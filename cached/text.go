@@ -130,8 +130,8 @@ func (c *conn) dispatch(line []byte) error {
 		c.memlimit(toks)
 	case "shutdown":
 		c.shutdown(toks)
-	case "mn":
-		c.out = append(c.out, "MN\r\n"...)
+	case "mg", "ms", "md", "ma", "me", "mn":
+		return c.metaCommand(cmd[1], toks)
 	default:
 		// A stray HTTP request is dropped without a word, as memcached
 		// does for lines it does not route by their first letter.
