@@ -3,21 +3,17 @@ package cached
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/cachectl/cachectl/netinfo/nstest"
 )
 
 // Meta-command transcripts in testdata/meta/*.txt are played against this
@@ -29,11 +25,11 @@ import (
 //	>q "a Go-quoted string, sent as is (no CRLF added)"
 //	< an expected reply line; # stands for a number (CAS, TTL, times)
 //
-// $(c*n) in any line stands for n copies of the byte c. Each transcript
+// $(c*n) in any line stands for n copies of the byte c. Each metaTranscript
 // runs on a fresh server over one connection; a final mn proves that no
 // reply is missing or extra.
 
-type transcript struct {
+type metaTranscript struct {
 	send   []byte
 	expect []string
 }
@@ -48,13 +44,13 @@ func expandMacros(s string) string {
 	})
 }
 
-func parseTranscript(t *testing.T, path string) transcript {
+func parseMetaTranscript(t *testing.T, path string) metaTranscript {
 	t.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var tr transcript
+	var tr metaTranscript
 	for i, line := range strings.Split(string(data), "\n") {
 		line = expandMacros(line)
 		switch {
@@ -92,8 +88,8 @@ func matchLine(want, got string) bool {
 	return regexp.MustCompile(`^` + strings.Join(parts, `-?[0-9]+`) + `$`).MatchString(got)
 }
 
-// play sends a transcript over one connection and reads until the final MN.
-func play(t *testing.T, addr string, tr transcript) []string {
+// play sends a metaTranscript over one connection and reads until the final MN.
+func play(t *testing.T, addr string, tr metaTranscript) []string {
 	t.Helper()
 	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
@@ -118,7 +114,7 @@ func play(t *testing.T, addr string, tr transcript) []string {
 	return got
 }
 
-func checkTranscript(t *testing.T, name string, tr transcript, got []string) {
+func checkTranscript(t *testing.T, name string, tr metaTranscript, got []string) {
 	t.Helper()
 	var diff strings.Builder
 	for i := 0; i < max(len(got), len(tr.expect)); i++ {
@@ -153,85 +149,26 @@ func TestMetaTranscripts(t *testing.T) {
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no transcripts: %v", err)
 	}
-	mcPath, mcErr := exec.LookPath("memcached")
 	for _, f := range files {
-		tr := parseTranscript(t, f)
+		tr := parseMetaTranscript(t, f)
 		name := strings.TrimSuffix(filepath.Base(f), ".txt")
 		t.Run(name, func(t *testing.T) {
 			t.Run("cached", func(t *testing.T) {
 				checkTranscript(t, f, tr, play(t, startTestDaemon(t), tr))
 			})
 			t.Run("memcached", func(t *testing.T) {
-				if mcErr != nil {
-					nstest.Unavailable(t, "memcached 1.6.18 is not installed: %v", mcErr)
-				}
-				checkTranscript(t, f, tr, play(t, startMemcached(t, mcPath), tr))
+				checkTranscript(t, f, tr, play(t, startMemcached(t).addr, tr))
 			})
 		})
 	}
 }
 
-// startTestDaemon runs this package's daemon on a loopback port until the
-// test ends.
+// startTestDaemon runs this package's daemon in-process on a loopback port
+// until the test ends.
 func startTestDaemon(t *testing.T) string {
 	t.Helper()
-	srv, err := New(DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.listeners = append(srv.listeners, ln)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			t.Error("daemon did not stop within 5s")
-		}
-	})
-	return ln.Addr().String()
-}
-
-// startMemcached runs the stock memcached on a free loopback port until the
-// test ends.
-func startMemcached(t *testing.T, path string) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	_, port, _ := net.SplitHostPort(addr)
-	args := []string{"-l", "127.0.0.1", "-p", port, "-U", "0"}
-	if os.Geteuid() == 0 {
-		args = append(args, "-u", "root")
-	}
-	cmd := exec.Command(path, args...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	for range 100 {
-		if nc, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-			nc.Close()
-			return addr
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("memcached did not listen on %s within 2s: %s", addr, stderr.String())
-	return ""
+	_, addr := startInProcess(t, nil)
+	return addr
 }
 
 // FuzzMeta drives a connection with arbitrary input, meta commands mixed
@@ -298,11 +235,7 @@ func TestMetaCmdStat(t *testing.T) {
 	if got := statOf(startTestDaemon(t)); got != "STAT cmd_meta 2" {
 		t.Errorf("cached: %q, want STAT cmd_meta 2", got)
 	}
-	mcPath, err := exec.LookPath("memcached")
-	if err != nil {
-		nstest.Unavailable(t, "memcached 1.6.18 is not installed: %v", err)
-	}
-	if got := statOf(startMemcached(t, mcPath)); got != "STAT cmd_meta 2" {
+	if got := statOf(startMemcached(t).addr); got != "STAT cmd_meta 2" {
 		t.Errorf("memcached: %q, want STAT cmd_meta 2", got)
 	}
 }
