@@ -1,0 +1,170 @@
+package cached
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+)
+
+// ListenAddrs turns -l values and -p into host:port strings for
+// net.Listen, as memcached parses them: a comma- or semicolon-separated
+// list of host, host:port, [v6] or [v6]:port; an IPv6 address without
+// brackets takes the default port. No -l means every address.
+func ListenAddrs(listen []string, port int) ([]string, error) {
+	var out []string
+	seen := map[string]bool{}
+	add := func(hostport string) {
+		if !seen[hostport] {
+			seen[hostport] = true
+			out = append(out, hostport)
+		}
+	}
+	if len(listen) == 0 {
+		add(net.JoinHostPort("", strconv.Itoa(port)))
+		return out, nil
+	}
+	for _, l := range listen {
+		for _, item := range splitList(l) {
+			host, p, err := splitListen(item, port)
+			if err != nil {
+				return nil, err
+			}
+			add(net.JoinHostPort(host, strconv.Itoa(p)))
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("-l names no address")
+	}
+	return out, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	start := 0
+	for i := 0; i <= len(s); i++ {
+		if i == len(s) || s[i] == ',' || s[i] == ';' {
+			if i > start {
+				out = append(out, s[start:i])
+			}
+			start = i + 1
+		}
+	}
+	return out
+}
+
+func splitListen(item string, defPort int) (string, int, error) {
+	host, portStr := item, ""
+	if item[0] == '[' {
+		end := strings.IndexByte(item, ']')
+		if end < 0 {
+			return "", 0, fmt.Errorf("-l %q: missing ']' after an IPv6 address", item)
+		}
+		host = item[1:end]
+		rest := item[end+1:]
+		if rest != "" {
+			if rest[0] != ':' {
+				return "", 0, fmt.Errorf("-l %q: expected ':PORT' after ']'", item)
+			}
+			portStr = rest[1:]
+		}
+	} else if i := strings.IndexByte(item, ':'); i >= 0 && strings.IndexByte(item[i+1:], ':') < 0 {
+		host, portStr = item[:i], item[i+1:]
+	}
+	port := defPort
+	if portStr != "" {
+		p, err := strconv.Atoi(portStr)
+		if err != nil || p < 0 || p > 65535 {
+			return "", 0, fmt.Errorf("-l %q: %q is not a port number", item, portStr)
+		}
+		port = p
+	}
+	return host, port, nil
+}
+
+// Listen binds every configured address. Nothing is served until Serve.
+// On any failure every socket opened so far is closed again.
+func (s *Server) Listen() error {
+	if s.cfg.UnixSocket != "" {
+		// As memcached: a unix socket replaces TCP and UDP.
+		ln, err := listenUnix(s.cfg.UnixSocket, s.cfg.UnixMask)
+		if err != nil {
+			return err
+		}
+		s.listeners = append(s.listeners, ln)
+		s.zones = append(s.zones, "")
+		s.totalConns.Add(1)
+		return nil
+	}
+	if s.cfg.Port == 0 && s.cfg.UDPPort == 0 {
+		return errors.New("TCP is disabled (-p 0) and no other transport is configured")
+	}
+	if err := s.listenTCP(); err != nil {
+		return err
+	}
+	if s.cfg.UDPPort != 0 {
+		if err := s.listenUDP(); err != nil {
+			s.closeListeners()
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Server) listenTCP() error {
+	if s.cfg.Port == 0 {
+		return nil
+	}
+	addrs, err := ListenAddrs(s.cfg.Listen, s.cfg.Port)
+	if err != nil {
+		return err
+	}
+	for _, a := range addrs {
+		ln, err := net.Listen("tcp", a)
+		if err != nil {
+			s.closeListeners()
+			return fmt.Errorf("failed to listen on %s: %w", a, err)
+		}
+		s.listeners = append(s.listeners, ln)
+		s.zones = append(s.zones, listenZone(a))
+		s.totalConns.Add(1) // memcached counts its listening sockets as connections
+	}
+	return nil
+}
+
+// Addrs returns the bound listener addresses, link-local ones with the
+// interface they were bound on as zone.
+func (s *Server) Addrs() []netip.AddrPort {
+	var out []netip.AddrPort
+	for i, ln := range s.listeners {
+		if ta, ok := ln.Addr().(*net.TCPAddr); ok {
+			ap := ta.AddrPort()
+			if a := ap.Addr(); a.Zone() == "" && a.IsLinkLocalUnicast() && i < len(s.zones) {
+				ap = netip.AddrPortFrom(a.WithZone(s.zones[i]), ap.Port())
+			}
+			out = append(out, ap)
+		}
+	}
+	return out
+}
+
+// listenZone is the %zone of a host:port listen address, or "".
+func listenZone(hostport string) string {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return ""
+	}
+	_, zone, _ := strings.Cut(host, "%")
+	return zone
+}
+
+func (s *Server) closeListeners() {
+	for _, ln := range s.listeners {
+		ln.Close()
+	}
+	for _, pc := range s.udp {
+		pc.Close()
+	}
+}
