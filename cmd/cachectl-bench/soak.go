@@ -2,11 +2,13 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -181,6 +183,7 @@ func (o *soakOpts) soak(ctx context.Context, w io.Writer, srv *server, udp int) 
 	defer stopAbuse()
 	var tally abuseTally
 	var floods []floodResult
+	var floodSamples []soakSample
 	var wg sync.WaitGroup
 	wg.Go(func() { runAbusers(abuseCtx, srv.addr, o.abusers, o.seed, &tally) })
 	wg.Go(func() { udpGarbage(abuseCtx, udp, o.seed, &tally) })
@@ -191,7 +194,12 @@ func (o *soakOpts) soak(ctx context.Context, w io.Writer, srv *server, udp int) 
 			if !sleepOrStop(abuseCtx.Done(), time.Until(start.Add(at))) {
 				return
 			}
-			r := flood(abuseCtx, srv.addr, o.maxConns+64, 2*time.Second)
+			r := flood(abuseCtx, srv.addr, o.maxConns+64, 2*time.Second, func() {
+				// The sampler's connection: a new one would be refused now.
+				if s, err := sample(); err == nil {
+					floodSamples = append(floodSamples, s)
+				}
+			})
 			floods = append(floods, r)
 			fmt.Fprintf(w, "flood at %s: %d connections opened, %d told ERROR Too many open connections\n",
 				time.Since(start).Round(time.Second), r.Opened, r.Rejected)
@@ -199,8 +207,11 @@ func (o *soakOpts) soak(ctx context.Context, w io.Writer, srv *server, udp int) 
 	})
 	out.Samples = append(out.Samples, o.sampleUntil(abuseCtx, w, sample)...)
 	wg.Wait()
+	out.Samples = append(out.Samples, floodSamples...)
+	slices.SortFunc(out.Samples, func(a, b soakSample) int { return cmp.Compare(a.At, b.At) })
 
-	end, extra := o.drain(ctx, base, sample)
+	limits := soakLimits{MemoryMB: o.memoryMB, OverheadMB: o.overheadMB, GoroutineSlack: 8, TrendKB: 4 << 10, MinTrendSamples: 6}
+	end, extra := o.drain(ctx, base, limits.GoroutineSlack, sample)
 	out.Samples = append(out.Samples, extra...)
 	out.End = end
 	stopGood()
@@ -219,8 +230,7 @@ func (o *soakOpts) soak(ctx context.Context, w io.Writer, srv *server, udp int) 
 		out.FloodsRun++
 		out.FloodRejects += int64(f.Rejected)
 	}
-	rep := &soakReport{MaxConns: o.maxConns, Outcome: out, Clients: counts,
-		Limits: soakLimits{MemoryMB: o.memoryMB, OverheadMB: o.overheadMB, GoroutineSlack: 8, TrendKB: 4 << 10, MinTrendSamples: 6}}
+	rep := &soakReport{MaxConns: o.maxConns, Outcome: out, Clients: counts, Limits: limits}
 	for i, k := range abuseKinds {
 		rep.Abuse = append(rep.Abuse, soakAbuseCount{Name: k.name, Conns: tally.conns[i].Load()})
 	}
@@ -257,7 +267,7 @@ func (o *soakOpts) sampleUntil(ctx context.Context, w io.Writer, sample func() (
 
 // drain waits (at most 30 s) for the abusive connections to be gone and
 // the goroutines to settle back near the baseline, sampling as it goes.
-func (o *soakOpts) drain(ctx context.Context, base soakSample, sample func() (soakSample, error)) (soakSample, []soakSample) {
+func (o *soakOpts) drain(ctx context.Context, base soakSample, slack int64, sample func() (soakSample, error)) (soakSample, []soakSample) {
 	var last soakSample
 	var all []soakSample
 	deadline := time.Now().Add(30 * time.Second)
@@ -268,7 +278,7 @@ func (o *soakOpts) drain(ctx context.Context, base soakSample, sample func() (so
 		}
 		last = s
 		all = append(all, s)
-		if s.Conns <= base.Conns && s.Goroutines <= base.Goroutines {
+		if s.Conns <= base.Conns && s.Goroutines <= base.Goroutines+slack {
 			break
 		}
 	}
@@ -278,6 +288,7 @@ func (o *soakOpts) drain(ctx context.Context, base soakSample, sample func() (so
 // statsConn is the sampler's own connection, opened before any flood so
 // that a flood never locks the sampler out.
 type statsConn struct {
+	mu sync.Mutex // the sampler and a flood's peak sample share it
 	nc net.Conn
 	r  *bufio.Reader
 }
@@ -293,6 +304,8 @@ func dialStats(addr string) (*statsConn, error) {
 func (s *statsConn) close() { s.nc.Close() }
 
 func (s *statsConn) stats() (map[string]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.nc.SetDeadline(time.Now().Add(10 * time.Second))
 	if _, err := io.WriteString(s.nc, "stats\r\n"); err != nil {
 		return nil, err

@@ -80,6 +80,28 @@ var abuseKinds = []abuseKind{
 	{"idle", func(nc net.Conn, rng *rand.Rand, stop <-chan struct{}) {
 		sleepOrStop(stop, time.Duration(1+rng.IntN(8))*time.Second)
 	}},
+	// Connection churn: many short connections that ask one thing and hang
+	// up. Besides being a common misbehaviour, each costs the daemon a
+	// connection's buffers, so the runtime's GC keeps running after a flood
+	// rather than letting the flood's garbage sit in RSS for many minutes.
+	{"connection churn (x100)", func(nc net.Conn, _ *rand.Rand, stop <-chan struct{}) {
+		addr := nc.RemoteAddr().String()
+		for range 100 {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+			if err != nil {
+				return
+			}
+			c.SetDeadline(time.Now().Add(2 * time.Second))
+			io.WriteString(c, "version\r\n")
+			c.Read(make([]byte, 64))
+			c.Close()
+		}
+	}},
 }
 
 // bogusBinaryHeader is a binary request header whose lengths disagree:
@@ -157,9 +179,10 @@ type floodResult struct {
 	Rejected int // answered "ERROR Too many open connections"
 }
 
-// flood opens up to limit connections, reads what the ones past -c are
-// told, holds them briefly and closes them all.
-func flood(ctx context.Context, addr string, limit int, hold time.Duration) floodResult {
+// flood opens up to limit connections, calls during (the sampler, so the
+// peak is seen), reads what the ones past -c are told while holding them
+// briefly, and closes them all.
+func flood(ctx context.Context, addr string, limit int, hold time.Duration, during func()) floodResult {
 	var r floodResult
 	conns := make([]net.Conn, 0, limit)
 	defer func() {
@@ -178,6 +201,7 @@ func flood(ctx context.Context, addr string, limit int, hold time.Duration) floo
 		conns = append(conns, nc)
 	}
 	r.Opened = len(conns)
+	during()
 	// Only the rejected ones have anything to say; read them all at once.
 	var wg sync.WaitGroup
 	var rejected atomic.Int64
