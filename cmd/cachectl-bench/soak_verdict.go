@@ -18,25 +18,25 @@ type soakSample struct {
 // soakLimits are the pass/fail thresholds; see defaultSoakLimits for why
 // each has the value it has.
 type soakLimits struct {
-	MemoryMB        int   // -m
-	OverheadMB      int   // RSS allowed above -m
-	GoroutineSlack  int64 // goroutines allowed above the baseline at the end
-	TrendKB         int64 // RSS growth allowed across the last half
-	MinTrendSamples int   // fewer samples in the last half: no trend verdict
+	MemoryMB        int   `json:"memory_mb"`         // -m
+	OverheadMB      int   `json:"overhead_mb"`       // RSS allowed above -m
+	GoroutineSlack  int64 `json:"goroutine_slack"`   // goroutines allowed above the baseline at the end
+	TrendKB         int64 `json:"trend_kb"`          // RSS floor growth allowed across the last half
+	MinTrendSamples int   `json:"min_trend_samples"` // fewer samples in the last half: no trend verdict
 }
 
 // soakOutcome is what the run observed, judged by judgeSoak.
 type soakOutcome struct {
-	WrongReplies   int64
-	FirstWrong     string
-	Baseline       soakSample // after the checking clients connected, before any abuse
-	End            soakSample // after the abusive clients are gone
-	Samples        []soakSample
-	Duration       time.Duration
-	VersionErr     error // the final `version` probe
-	FloodRejects   int64 // connections past -c that got memcached's answer
-	FloodsRun      int
-	DaemonExitedAt string // non-empty if the daemon died during the run
+	WrongReplies   int64         `json:"wrong_replies"`
+	FirstWrong     string        `json:"first_wrong,omitempty"`
+	Baseline       soakSample    `json:"baseline"` // after the checking clients connected, before any abuse
+	End            soakSample    `json:"end"`      // after the abusive clients are gone
+	Samples        []soakSample  `json:"samples"`
+	Duration       time.Duration `json:"duration_ns"`
+	VersionErr     error         `json:"-"`             // the final `version` probe (its check carries the text)
+	FloodRejects   int64         `json:"flood_rejects"` // connections past -c that got memcached's answer
+	FloodsRun      int           `json:"floods"`
+	DaemonExitedAt string        `json:"daemon_exited,omitempty"` // non-empty if the daemon died during the run
 }
 
 // soakCheck is one line of the verdict.
