@@ -10,7 +10,7 @@ DEB_PACKAGES := iproute2 iptables ipset conntrack memcached libmemcached-tools n
 	python3 python3-pymemcache python3-memcache php-cli php-memcached openssl
 TEST_FLAGS ?= -count=1 -timeout 30m
 
-.PHONY: all build run test bench deps deps-deb deps-go check clean
+.PHONY: all build run test bench soak deps deps-deb deps-go check clean
 
 all: build
 
@@ -51,6 +51,15 @@ bench: deps build
 	$(GO) test -run '^$$' -bench . -benchmem $(if $(BENCH_QUICK),-benchtime 100000x) ./...
 	$(GO) build -o bin/cachectl-bench ./cmd/cachectl-bench
 	./bin/cachectl-bench compare --cachectl $(BIN) $(if $(BENCH_QUICK),--quick) --json bin/bench-results.json $(BENCH_FLAGS)
+
+# Several minutes of checked load plus abusive clients against the daemon
+# (issue 7); exits non-zero on any wrong reply, goroutine or RSS growth.
+# Not part of `make test`. SOAK_DURATION=60s for a quick run; SOAK_FLAGS
+# for more soak flags. Samples and verdict land in bin/soak-results.json.
+SOAK_DURATION ?= 5m
+soak: build
+	$(GO) build -o bin/cachectl-bench ./cmd/cachectl-bench
+	./bin/cachectl-bench soak --cachectl $(BIN) --duration $(SOAK_DURATION) --json bin/soak-results.json $(SOAK_FLAGS)
 
 clean:
 	rm -rf bin

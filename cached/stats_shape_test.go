@@ -89,7 +89,8 @@ var countersThatMatch = []string{
 }
 
 // extraGeneral are keys cachectl adds to `stats` on purpose.
-var extraGeneral = []string{"denied_connections", "connection_panics", "udp_denied"}
+var extraGeneral = []string{"denied_connections", "connection_panics", "udp_denied",
+	"go_goroutines", "go_heap_bytes", "go_gc_cycles", "go_gc_pause_total_us", "go_gc_pause_max_us"}
 
 // missingGeneral are memcached keys for machinery cachectl does not have:
 // the slab mover, LRU crawler, logger/watchers and NAPI ids.

@@ -32,6 +32,7 @@ type serverSpec struct {
 	MemoryMB  int
 	Threads   int
 	Env       []string // extra environment (cachectl: GODEBUG=gctrace=1)
+	Extra     []string // extra flags after the common ones (soak: -c, -U)
 }
 
 // server is one running server process, started fresh for one trial.
@@ -84,9 +85,9 @@ func freePort() (int, error) {
 func (s serverSpec) args(port int) (string, []string) {
 	p, m, t := strconv.Itoa(port), strconv.Itoa(s.MemoryMB), strconv.Itoa(s.Threads)
 	if s.Kind == memcached {
-		return s.Memcached, []string{"-u", "root", "-l", "127.0.0.1", "-p", p, "-m", m, "-t", t, "-U", "0"}
+		return s.Memcached, append([]string{"-u", "root", "-l", "127.0.0.1", "-p", p, "-m", m, "-t", t, "-U", "0"}, s.Extra...)
 	}
-	return s.Cachectl, []string{"serve", "-l", "127.0.0.1", "-p", p, "-m", m, "-t", t, "-u", "root"}
+	return s.Cachectl, append([]string{"serve", "-l", "127.0.0.1", "-p", p, "-m", m, "-t", t, "-u", "root"}, s.Extra...)
 }
 
 // startServer starts the server on a free loopback port and waits until
