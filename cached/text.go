@@ -444,41 +444,8 @@ func (c *conn) shutdown(toks [][]byte) {
 
 // parseInt32 is safe_strtol: a 64-bit strtol truncated to 32 bits.
 func parseInt32(b []byte) (int32, bool) {
-	v, ok := parseInt64(b)
+	v, ok := store.ParseInt64(b)
 	return int32(v), ok
-}
-
-func parseInt64(b []byte) (int64, bool) {
-	i := 0
-	for i < len(b) && isSpace(b[i]) {
-		i++
-	}
-	neg := false
-	if i < len(b) && (b[i] == '+' || b[i] == '-') {
-		neg = b[i] == '-'
-		i++
-	}
-	start := i
-	var v uint64
-	for ; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
-		if v > (1<<63)/10 {
-			return 0, false // ERANGE
-		}
-		v = v*10 + uint64(b[i]-'0')
-		if v > 1<<63 {
-			return 0, false
-		}
-	}
-	if i == start || (i < len(b) && !isSpace(b[i])) {
-		return 0, false
-	}
-	if neg {
-		return -int64(v), true
-	}
-	if v == 1<<63 {
-		return 0, false
-	}
-	return int64(v), true
 }
 
 // parseUint32 is safe_strtoul: a 64-bit strtoul truncated to 32 bits, so
@@ -486,8 +453,4 @@ func parseInt64(b []byte) (int64, bool) {
 func parseUint32(b []byte) (uint32, bool) {
 	v, ok := store.ParseUint64(b)
 	return uint32(v), ok
-}
-
-func isSpace(c byte) bool {
-	return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'
 }
