@@ -70,8 +70,7 @@ func (p *readBufs) counts() (count, bytes, free int64) {
 }
 
 // workBufs are a connection's output and value scratch buffers, pooled
-// together so taking and returning them costs one pool operation per
-// request. A sync.Pool suits them: nothing reports their count, and the
+// together so taking and returning them costs one pool operation. A sync.Pool suits them: nothing reports their count, and the
 // garbage collector may drop the ones a burst left behind.
 type workBufs struct {
 	out, scratch []byte
@@ -122,6 +121,15 @@ func (c *conn) releaseWork() {
 	w.out, w.scratch = keepable(c.out), keepable(c.scratch)
 	workPool.Put(w)
 	c.work, c.out, c.scratch = nil, nil, nil
+}
+
+// trimWork runs between requests: small buffers stay for the next
+// request, which then costs no pool operation; larger ones go back to the
+// pool. An idle plain socket returns even the small ones (readFD).
+func (c *conn) trimWork() {
+	if c.work != nil && (cap(c.out) == 0 || cap(c.out) > outBufferSize || cap(c.scratch) > outBufferSize) {
+		c.releaseWork()
+	}
 }
 
 func keepable(b []byte) []byte {

@@ -121,7 +121,7 @@ func (c *conn) serve() (err error) {
 		if c.closing {
 			return errClose
 		}
-		c.releaseWork()
+		c.trimWork()
 		c.setState(stateRead)
 		if err := c.fill(); err != nil {
 			return err

@@ -55,7 +55,7 @@ func (c *conn) fillRaw() error {
 
 // readFD is the raw read callback: false asks the runtime to wait for
 // readability and call again. A buffer taken for a read that found
-// nothing goes straight back.
+// nothing goes straight back, with the output and scratch buffers.
 func (c *conn) readFD(fd uintptr) bool {
 	if c.in == nil {
 		c.takeInput()
@@ -66,9 +66,12 @@ func (c *conn) readFD(fd uintptr) bool {
 		case syscall.EINTR:
 			continue
 		case syscall.EAGAIN:
+			// Nothing to read: the connection is idle until the poller
+			// wakes it, and holds no buffer meanwhile.
 			if c.w == 0 && c.inPooled {
 				c.releaseInput()
 			}
+			c.releaseWork()
 			return false
 		}
 		c.rawN, c.rawErr = max(n, 0), err
