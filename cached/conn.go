@@ -196,14 +196,14 @@ func isGetPrefix(b []byte) bool {
 }
 
 // fill reads more input, making room first. With all input consumed, a
-// plain socket waits holding no buffer (rawread.go); other connections
-// keep one pooled buffer, trading a grown one back for it.
+// grown buffer is dropped, and a plain socket that has to wait gives back
+// its pooled one too (rawread.go); other connections keep one.
 func (c *conn) fill() error {
 	if c.r == c.w {
-		if c.raw != nil || !c.inPooled {
+		c.r, c.w = 0, 0
+		if !c.inPooled {
 			c.releaseInput()
 		}
-		c.r, c.w = 0, 0
 	} else if c.w == len(c.in) {
 		if c.r > 0 {
 			c.w = copy(c.in, c.in[c.r:c.w])
