@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime/debug"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/cachectl/cachectl/cached/store"
 )
@@ -64,9 +65,18 @@ type conn struct {
 	remote string // "tcp:1.2.3.4:5678" as in stats conns
 	local  string
 
-	in   []byte
-	r, w int
-	out  []byte
+	in       []byte
+	inPooled bool // in came from srv.readBufs (a grown one did not)
+	r, w     int
+	out      []byte
+	work     *workBufs // holds out and scratch while a request runs
+
+	// raw reads plain sockets without holding a buffer while idle
+	// (rawread.go); nil for TLS and in-memory connections.
+	raw     syscall.RawConn
+	rawRead func(fd uintptr) bool
+	rawN    int
+	rawErr  error
 
 	noreply bool
 	closing bool
@@ -84,7 +94,7 @@ type conn struct {
 }
 
 func newConn(srv *Server, rw io.ReadWriter) *conn {
-	c := &conn{srv: srv, rd: rw, wr: rw, in: make([]byte, readBufferSize)}
+	c := &conn{srv: srv, rd: rw, wr: rw}
 	c.setState(stateNewCmd)
 	return c
 }
@@ -111,6 +121,7 @@ func (c *conn) serve() (err error) {
 		if c.closing {
 			return errClose
 		}
+		c.trimWork()
 		c.setState(stateRead)
 		if err := c.fill(); err != nil {
 			return err
@@ -120,6 +131,10 @@ func (c *conn) serve() (err error) {
 
 // processBuffered executes every complete request line in the buffer.
 func (c *conn) processBuffered() error {
+	if c.r == c.w {
+		return nil
+	}
+	c.takeWork()
 	if c.binaryMode() {
 		return c.processBinary()
 	}
@@ -180,22 +195,32 @@ func isGetPrefix(b []byte) bool {
 	return bytes.HasPrefix(b, []byte("get ")) || bytes.HasPrefix(b, []byte("gets "))
 }
 
-// fill reads more input, making room first.
+// fill reads more input, making room first. With all input consumed, a
+// grown buffer is dropped, and a plain socket that has to wait gives back
+// its pooled one too (rawread.go); other connections keep one.
 func (c *conn) fill() error {
 	if c.r == c.w {
 		c.r, c.w = 0, 0
-		if len(c.in) > keepBuffer {
-			c.in = make([]byte, readBufferSize)
+		if !c.inPooled {
+			c.releaseInput()
 		}
 	} else if c.w == len(c.in) {
 		if c.r > 0 {
 			c.w = copy(c.in, c.in[c.r:c.w])
 			c.r = 0
 		} else {
+			w := c.w
 			bigger := make([]byte, 2*len(c.in))
-			copy(bigger, c.in[:c.w])
-			c.in = bigger
+			copy(bigger, c.in[:w])
+			c.releaseInput()
+			c.in, c.w = bigger, w
 		}
+	}
+	if c.raw != nil {
+		return c.fillRaw()
+	}
+	if c.in == nil {
+		c.takeInput()
 	}
 	n, err := c.rd.Read(c.in[c.w:])
 	c.w += n

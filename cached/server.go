@@ -94,6 +94,8 @@ type Server struct {
 	bytesRead    atomic.Uint64
 	bytesWritten atomic.Uint64
 	metaCmds     atomic.Uint64 // me commands, memcached's cmd_meta
+
+	readBufs readBufs
 }
 
 // New builds a server; Listen binds it.
@@ -284,6 +286,7 @@ func (s *Server) accept(nc net.Conn) {
 	if s.cfg.IdleTimeout > 0 {
 		c.rd = &idleReader{nc: nc, timeout: s.cfg.IdleTimeout}
 	}
+	c.useRawReads(nc)
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
@@ -310,6 +313,8 @@ func (s *Server) run(c *conn) {
 		err = c.serve()
 	}
 	c.nc.Close()
+	c.releaseInput()
+	c.releaseWork()
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()

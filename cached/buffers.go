@@ -1,0 +1,140 @@
+package cached
+
+import (
+	"sync"
+	"sync/atomic"
+)
+
+// Buffer lifetimes. A connection holds an input buffer only while it has
+// unprocessed input, and its output and value scratch buffers only while
+// it works on a request, as memcached 1.6 does with its per-thread read
+// buffer cache: thousands of idle connections then cost (almost) no
+// buffer memory, and a flood of connections leaves nothing behind.
+const (
+	// maxFreeReadBufs bounds the input buffers kept for reuse (1 MB);
+	// beyond it a returned buffer is left to the garbage collector, so a
+	// burst of connections does not pin its peak forever.
+	maxFreeReadBufs = 64
+	// outBufferSize is the capacity a fresh output buffer starts with;
+	// most replies fit, bigger ones grow it up to keepBuffer.
+	outBufferSize = 4 << 10
+)
+
+// readBufs is the free list of input buffers, all readBufferSize long. It
+// is a mutex-guarded list rather than a sync.Pool so that its counts are
+// exact: they are memcached's read_buf_* stats.
+type readBufs struct {
+	mu    sync.Mutex
+	free  [][]byte
+	total atomic.Int64 // allocated and not yet dropped: in use + free
+	nfree atomic.Int64
+}
+
+// get returns a readBufferSize buffer, reusing a free one when it can.
+func (p *readBufs) get() []byte {
+	p.mu.Lock()
+	if n := len(p.free); n > 0 {
+		b := p.free[n-1]
+		p.free[n-1] = nil
+		p.free = p.free[:n-1]
+		p.nfree.Add(-1)
+		p.mu.Unlock()
+		return b
+	}
+	p.mu.Unlock()
+	p.total.Add(1)
+	return make([]byte, readBufferSize)
+}
+
+// put takes back a buffer that get returned.
+func (p *readBufs) put(b []byte) {
+	p.mu.Lock()
+	if len(p.free) < maxFreeReadBufs {
+		p.free = append(p.free, b)
+		p.nfree.Add(1)
+		p.mu.Unlock()
+		return
+	}
+	p.mu.Unlock()
+	p.total.Add(-1)
+}
+
+// counts reports memcached's read_buf_count, read_buf_bytes and
+// read_buf_bytes_free: every buffer the cache allocated and still
+// tracks (held by a connection or free), their bytes, and the free ones'
+// bytes. Buffers grown for a long line are outside the cache, as in
+// memcached.
+func (p *readBufs) counts() (count, bytes, free int64) {
+	total := p.total.Load()
+	return total, total * readBufferSize, p.nfree.Load() * readBufferSize
+}
+
+// workBufs are a connection's output and value scratch buffers, pooled
+// together so taking and returning them costs one pool operation. A sync.Pool suits them: nothing reports their count, and the
+// garbage collector may drop the ones a burst left behind.
+type workBufs struct {
+	out, scratch []byte
+}
+
+var workPool sync.Pool // of *workBufs
+
+// takeInput gives the connection an input buffer from the free list.
+func (c *conn) takeInput() {
+	c.in, c.inPooled = c.srv.readBufs.get(), true
+}
+
+// releaseInput gives the input buffer back (a grown one is dropped). It
+// must hold no unprocessed input.
+func (c *conn) releaseInput() {
+	if c.inPooled {
+		c.srv.readBufs.put(c.in)
+	} else if cap(c.in) > readBufferSize {
+		// Tokens of the last line point into the grown buffer; drop them
+		// so an idle connection does not keep it alive.
+		clear(c.tokens[:])
+	}
+	c.in, c.inPooled, c.r, c.w = nil, false, 0, 0
+}
+
+// takeWork gives the connection output and scratch buffers for a request.
+func (c *conn) takeWork() {
+	if c.work != nil {
+		return
+	}
+	w, _ := workPool.Get().(*workBufs)
+	if w == nil {
+		w = &workBufs{}
+	}
+	if cap(w.out) == 0 {
+		w.out = make([]byte, 0, outBufferSize)
+	}
+	c.work, c.out, c.scratch = w, w.out[:0], w.scratch[:0]
+}
+
+// releaseWork returns the output and scratch buffers once the replies
+// are written; ones grown past keepBuffer are dropped.
+func (c *conn) releaseWork() {
+	w := c.work
+	if w == nil {
+		return
+	}
+	w.out, w.scratch = keepable(c.out), keepable(c.scratch)
+	workPool.Put(w)
+	c.work, c.out, c.scratch = nil, nil, nil
+}
+
+// trimWork runs between requests: small buffers stay for the next
+// request, which then costs no pool operation; larger ones go back to the
+// pool. An idle plain socket returns even the small ones (readFD).
+func (c *conn) trimWork() {
+	if c.work != nil && (cap(c.out) == 0 || cap(c.out) > outBufferSize || cap(c.scratch) > outBufferSize) {
+		c.releaseWork()
+	}
+}
+
+func keepable(b []byte) []byte {
+	if cap(b) > keepBuffer {
+		return nil
+	}
+	return b[:0]
+}

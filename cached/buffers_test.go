@@ -1,0 +1,136 @@
+package cached
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+func bufferTestServer(t *testing.T, maxConns int) (*Server, int) {
+	t.Helper()
+	cfg := DefaultConfig()
+	cfg.Listen = []string{"127.0.0.1"}
+	cfg.Port = freeLoopbackPort(t)
+	cfg.MaxConns = maxConns
+	return serveTransport(t, cfg, nil), cfg.Port
+}
+
+// readBufStats returns read_buf_count, read_buf_bytes, read_buf_bytes_free.
+func readBufStats(t *testing.T, nc net.Conn) (count, bytes, free int64) {
+	t.Helper()
+	lines := textRequest(t, nc, "stats\r\n", "END")
+	get := func(name string) int64 {
+		v, err := strconv.ParseInt(statValue(lines, name), 10, 64)
+		if err != nil {
+			t.Fatalf("stat %s: %v", name, err)
+		}
+		return v
+	}
+	return get("read_buf_count"), get("read_buf_bytes"), get("read_buf_bytes_free")
+}
+
+// TestIdleConnectionsHoldNoReadBuffers: connections that answered a
+// request and went idle hand their input buffers back, so 2,000 of them
+// cost no more than the bounded free list.
+func TestIdleConnectionsHoldNoReadBuffers(t *testing.T) {
+	const n = 2000
+	srv, port := bufferTestServer(t, n+10)
+	conns := make([]net.Conn, 0, n)
+	t.Cleanup(func() {
+		for _, nc := range conns {
+			nc.Close()
+		}
+	})
+	reply := make([]byte, 64)
+	for i := range n {
+		nc := dialLoopback(t, port)
+		conns = append(conns, nc)
+		nc.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.WriteString(nc, "version\r\n"); err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+		if k, err := nc.Read(reply); err != nil || !strings.HasPrefix(string(reply[:k]), "VERSION ") {
+			t.Fatalf("connection %d: version reply %q, %v", i, reply[:k], err)
+		}
+	}
+	if got := srv.currConns.Load(); got != n {
+		t.Fatalf("%d connections open, want %d", got, n)
+	}
+	count, bytes, free := readBufStats(t, conns[0])
+	// Only the connection asking for stats holds a buffer; the rest is
+	// the free list, bounded however many connections came and went.
+	inUse := count - free/readBufferSize
+	if inUse > 1 || count > maxFreeReadBufs+1 || bytes != count*readBufferSize {
+		t.Errorf("%d idle connections: read_buf_count %d (%d in use), read_buf_bytes %d, read_buf_bytes_free %d; want at most 1 in use and %d in all",
+			n, count, inUse, bytes, free, maxFreeReadBufs+1)
+	}
+}
+
+// TestRequestSplitIntoSingleBytes: requests that arrive a byte at a time,
+// and a multi-get line longer than one input buffer, are answered as if
+// sent whole while idle waits hold no buffer.
+func TestRequestSplitIntoSingleBytes(t *testing.T) {
+	srv, port := bufferTestServer(t, 10)
+	nc := dialLoopback(t, port)
+	nc.(*net.TCPConn).SetNoDelay(true)
+	nc.SetDeadline(time.Now().Add(30 * time.Second))
+	r := bufio.NewReader(nc)
+
+	// Nagle is off on both ends: each byte goes in its own segment, and
+	// the pause lets the daemon see it alone.
+	send := func(req string, chunk int) {
+		t.Helper()
+		for len(req) > 0 {
+			k := min(chunk, len(req))
+			if _, err := io.WriteString(nc, req[:k]); err != nil {
+				t.Fatal(err)
+			}
+			req = req[k:]
+			time.Sleep(200 * time.Microsecond)
+		}
+	}
+	expect := func(want ...string) {
+		t.Helper()
+		for _, w := range want {
+			line, err := r.ReadString('\n')
+			if err != nil || line != w+"\r\n" {
+				t.Fatalf("reply line %q, %v; want %q", line, err, w)
+			}
+		}
+	}
+
+	send("set k 0 0 5\r\nhello\r\nget k\r\n", 1)
+	expect("STORED", "VALUE k 0 5", "hello", "END")
+	send("mn\r\n", 1)
+	expect("MN")
+
+	var line strings.Builder
+	line.WriteString("get")
+	for i := range 3000 {
+		fmt.Fprintf(&line, " miss:%05d", i)
+	}
+	line.WriteString(" k\r\n")
+	if line.Len() <= 2*readBufferSize {
+		t.Fatalf("multi-get line of %d bytes does not outgrow the input buffer", line.Len())
+	}
+	send(line.String(), 1000)
+	expect("VALUE k 0 5", "hello", "END")
+
+	srv.mu.Lock()
+	for c := range srv.conns {
+		if c.raw == nil {
+			t.Errorf("TCP connection %s does not use raw reads", c.remote)
+		}
+	}
+	srv.mu.Unlock()
+	// The grown buffer went to the garbage collector, not the free list.
+	count, bytes, free := readBufStats(t, nc)
+	if count-free/readBufferSize != 1 || bytes != count*readBufferSize {
+		t.Errorf("after a long line: read_buf_count %d, read_buf_bytes %d, read_buf_bytes_free %d; want 1 in use", count, bytes, free)
+	}
+}
