@@ -164,7 +164,7 @@ func TestApplyEnforcesAllowlist(t *testing.T) {
 		t.Fatal(err)
 	}
 	if second := saveAll(t, star.Server); second != first {
-		t.Errorf("applying twice changed the tables:\n%s", lineDiff(first, second))
+		t.Errorf("applying twice changed the tables:\n%s", nstest.LineDiff(first, second))
 	}
 
 	// Each apply rebuilds the chains, which resets their counters: count
@@ -196,7 +196,7 @@ func TestApplyEnforcesAllowlist(t *testing.T) {
 		t.Fatal(err)
 	}
 	if after := saveAll(t, star.Server); after != before {
-		t.Errorf("remove did not restore the tables:\n%s", lineDiff(before, after))
+		t.Errorf("remove did not restore the tables:\n%s", nstest.LineDiff(before, after))
 	}
 	allowed(t, star.Clients[1], star.Addr4)
 }
@@ -242,7 +242,7 @@ func TestApplyFailureKeepsPreviousRules(t *testing.T) {
 	}
 	t.Logf("the operator sees: %v", err)
 	if got := saveAll(t, star.Server); got != clean {
-		t.Errorf("failed first apply left changes:\n%s", lineDiff(clean, got))
+		t.Errorf("failed first apply left changes:\n%s", nstest.LineDiff(clean, got))
 	}
 
 	// From an installed allowlist (client 0): switching to client 1 fails
@@ -255,7 +255,7 @@ func TestApplyFailureKeepsPreviousRules(t *testing.T) {
 		t.Fatal("Apply with a broken v6 load succeeded")
 	}
 	if got := saveAll(t, star.Server); got != installed {
-		t.Errorf("failed apply changed the rules in force:\n%s", lineDiff(installed, got))
+		t.Errorf("failed apply changed the rules in force:\n%s", nstest.LineDiff(installed, got))
 	}
 	for _, addr := range []netip.Addr{star.Addr4, star.Addr6} {
 		allowed(t, star.Clients[0], addr)
@@ -303,7 +303,7 @@ func TestApplyLargeAllowlistWithIPSet(t *testing.T) {
 		t.Fatal(err)
 	}
 	if second := saveAll(t, star.Server); second != first {
-		t.Errorf("applying twice changed the tables:\n%s", lineDiff(first, second))
+		t.Errorf("applying twice changed the tables:\n%s", nstest.LineDiff(first, second))
 	}
 	if st, err := ReadStatus(ctx, a, big); err != nil || !st.OK() {
 		t.Errorf("status: %+v %v", st, err)
@@ -314,7 +314,7 @@ func TestApplyLargeAllowlistWithIPSet(t *testing.T) {
 		t.Fatal("broken apply succeeded")
 	}
 	if got := saveAll(t, star.Server); got != first {
-		t.Errorf("failed apply changed the rules in force:\n%s", lineDiff(first, got))
+		t.Errorf("failed apply changed the rules in force:\n%s", nstest.LineDiff(first, got))
 	}
 
 	// Shrinking below the threshold drops the sets; Remove leaves nothing.
@@ -333,7 +333,7 @@ func TestApplyLargeAllowlistWithIPSet(t *testing.T) {
 		t.Fatal(err)
 	}
 	if after := saveAll(t, star.Server); after != before {
-		t.Errorf("remove did not restore the tables:\n%s", lineDiff(before, after))
+		t.Errorf("remove did not restore the tables:\n%s", nstest.LineDiff(before, after))
 	}
 }
 

@@ -2,15 +2,12 @@ package firewall
 
 import (
 	"bytes"
-	"flag"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-)
 
-var update = flag.Bool("update", false, "rewrite golden files under testdata/")
+	"github.com/cachectl/cachectl/netinfo/nstest"
+)
 
 func prefixes(ss ...string) []netip.Prefix {
 	var out []netip.Prefix
@@ -18,44 +15,6 @@ func prefixes(ss ...string) []netip.Prefix {
 		out = append(out, netip.MustParsePrefix(s))
 	}
 	return out
-}
-
-// golden compares got with testdata/name, or rewrites it under -update.
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./firewall/ -run %s -update to create it)", err, t.Name())
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the render (go test -update rewrites it):\n%s", path, lineDiff(string(want), string(got)))
-	}
-}
-
-// lineDiff is a minimal line diff: enough to see which rule changed.
-func lineDiff(want, got string) string {
-	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
-	var b strings.Builder
-	for i := 0; i < max(len(w), len(g)); i++ {
-		var wl, gl string
-		if i < len(w) {
-			wl = w[i]
-		}
-		if i < len(g) {
-			gl = g[i]
-		}
-		if wl != gl {
-			b.WriteString("- " + wl + "\n+ " + gl + "\n")
-		}
-	}
-	return b.String()
 }
 
 var mixed = prefixes("10.0.0.0/24", "fd00:213::/64", "10.0.0.1/32", "192.168.7.9/32", "::ffff:10.9.9.9/128", "10.0.0.5/24", "fd00:213::10/128")
@@ -86,7 +45,7 @@ func TestRenderGolden(t *testing.T) {
 			for _, p := range NewRuleset(tc.spec, tc.family).Payloads() {
 				got = append(got, p.Bytes...)
 			}
-			golden(t, tc.name, got)
+			nstest.Golden(t, tc.name, got)
 			if again := NewRuleset(tc.spec, tc.family).Render(); !bytes.HasSuffix(got, again) {
 				t.Error("render is not deterministic")
 			}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
 	"io/fs"
 	"net/netip"
 	"os"
@@ -12,9 +11,9 @@ import (
 	"strings"
 	"testing"
 	"time"
-)
 
-var update = flag.Bool("update", false, "rewrite golden files under testdata/")
+	"github.com/cachectl/cachectl/netinfo/nstest"
+)
 
 func tempPolicy(t *testing.T, content string) string {
 	t.Helper()
@@ -156,54 +155,16 @@ func TestGolden(t *testing.T) {
 		if err := p.Describe(&text); err != nil {
 			t.Fatal(err)
 		}
-		golden(t, name+".show.txt", text.Bytes())
+		nstest.Golden(t, name+".show.txt", text.Bytes())
 		js, err := json.MarshalIndent(p, "", "  ")
 		if err != nil {
 			t.Fatal(err)
 		}
-		golden(t, name+".show.json", append(js, '\n'))
+		nstest.Golden(t, name+".show.json", append(js, '\n'))
 		yml, err := p.Marshal()
 		if err != nil {
 			t.Fatal(err)
 		}
-		golden(t, name+".policy.yaml", yml)
+		nstest.Golden(t, name+".policy.yaml", yml)
 	}
-}
-
-// golden compares got with testdata/name, or rewrites it with -update.
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs (go test -update to accept):\n%s", path, lineDiff(string(want), string(got)))
-	}
-}
-
-// lineDiff shows the lines that differ, - for wanted and + for got.
-func lineDiff(want, got string) string {
-	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
-	var b strings.Builder
-	for i := range max(len(w), len(g)) {
-		var wl, gl string
-		if i < len(w) {
-			wl = w[i]
-		}
-		if i < len(g) {
-			gl = g[i]
-		}
-		if wl != gl {
-			b.WriteString("-" + wl + "\n+" + gl + "\n")
-		}
-	}
-	return b.String()
 }

@@ -40,7 +40,7 @@ func TestRulesAndDryRunPrintTheSameBytes(t *testing.T) {
 	if code != exitOK || errOut != "" {
 		t.Fatalf("rules: exit %d: %s", code, errOut)
 	}
-	checkGolden(t, "rules.txt", []byte(rules))
+	nstest.Golden(t, "rules.txt", []byte(rules))
 	code, dry, errOut := cli(t, "apply", "--dry-run", "--policy", f)
 	if code != exitOK || errOut != "" {
 		t.Fatalf("apply --dry-run: exit %d: %s", code, errOut)

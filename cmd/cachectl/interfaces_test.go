@@ -3,69 +3,14 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/cachectl/cachectl/netinfo/nstest"
+
 	"github.com/cachectl/cachectl/netinfo"
 )
-
-// The -update flag regenerates golden files. Other command tests in this
-// package may define it too, so it is registered only if still missing.
-func init() {
-	if flag.Lookup("update") == nil {
-		flag.Bool("update", false, "rewrite golden files under testdata/")
-	}
-}
-
-func updateGolden() bool {
-	f := flag.Lookup("update")
-	return f != nil && f.Value.String() == "true"
-}
-
-// checkGolden compares got with testdata/name, or rewrites it with -update.
-func checkGolden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if updateGolden() {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run 'go test ./cmd/cachectl -run %s -update' to create it)", err, t.Name())
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from golden (rerun with -update if intended):\n%s", path, lineDiff(string(want), string(got)))
-	}
-}
-
-// lineDiff lists the lines that differ, marked - (golden) and + (got).
-func lineDiff(want, got string) string {
-	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
-	var b strings.Builder
-	for i := 0; i < len(w) || i < len(g); i++ {
-		var wl, gl string
-		if i < len(w) {
-			wl = w[i]
-		}
-		if i < len(g) {
-			gl = g[i]
-		}
-		if wl != gl {
-			b.WriteString("-" + wl + "\n+" + gl + "\n")
-		}
-	}
-	return b.String()
-}
 
 // listingHost has one interface in each state the listing distinguishes.
 func listingHost() netinfo.Snapshot {
@@ -107,7 +52,7 @@ func TestInterfacesTextGolden(t *testing.T) {
 	if err := renderInterfaces(&out, listingHost()); err != nil {
 		t.Fatal(err)
 	}
-	checkGolden(t, "interfaces.txt", out.Bytes())
+	nstest.Golden(t, "interfaces.txt", out.Bytes())
 }
 
 func TestInterfacesJSONGolden(t *testing.T) {
@@ -115,7 +60,7 @@ func TestInterfacesJSONGolden(t *testing.T) {
 	if err := (printer{w: &out, json: true}).print(interfacesView(listingHost()), nil); err != nil {
 		t.Fatal(err)
 	}
-	checkGolden(t, "interfaces.json", out.Bytes())
+	nstest.Golden(t, "interfaces.json", out.Bytes())
 }
 
 // TestInterfacesCommandJSON runs the command in-process against this host;

@@ -3,16 +3,13 @@ package audit
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-)
 
-var update = flag.Bool("update", false, "rewrite golden files in testdata/")
+	"github.com/cachectl/cachectl/netinfo/nstest"
+)
 
 // flow builds a flow from peer to cache with the mirror-image reply.
 func flow(p Proto, peer, cache string, st TCPState) Flow {
@@ -245,12 +242,12 @@ func TestGolden(t *testing.T) {
 	if err := rep.WriteText(&text); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "report.txt", text.Bytes())
+	nstest.Golden(t, "report.txt", text.Bytes())
 	js, err := json.MarshalIndent(rep, "", "  ")
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "report.json", append(js, '\n'))
+	nstest.Golden(t, "report.json", append(js, '\n'))
 }
 
 // TestGoldenIncomplete pins the report that refuses to call an empty,
@@ -267,45 +264,5 @@ func TestGoldenIncomplete(t *testing.T) {
 	if err := quiet.WriteText(&text); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "incomplete.txt", text.Bytes())
-}
-
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file (go test -update rewrites it):\n%s", path, lineDiff(string(want), string(got)))
-	}
-}
-
-// lineDiff shows the lines that differ, "-" for the golden file and "+" for the output.
-func lineDiff(want, got string) string {
-	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
-	var b strings.Builder
-	for i := range max(len(w), len(g)) {
-		var wl, gl string
-		if i < len(w) {
-			wl = w[i]
-		}
-		if i < len(g) {
-			gl = g[i]
-		}
-		if wl != gl {
-			b.WriteString("-" + wl + "\n+" + gl + "\n")
-		}
-	}
-	return b.String()
+	nstest.Golden(t, "incomplete.txt", text.Bytes())
 }

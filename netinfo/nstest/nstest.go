@@ -4,6 +4,9 @@
 // Everything a test creates is removed by t.Cleanup, by name. Tests that
 // cannot run here (not root, a tool missing) skip, except under CI=true where
 // a skip would hide a broken environment, so they fail instead.
+//
+// It is also the one home of the golden-file check (Golden, and the -update
+// flag it registers) that the packages' text and JSON tests share.
 package nstest
 
 import (
