@@ -254,16 +254,10 @@ func (c *conn) metaGetHit(v *store.View, toks [][]byte, of *metaFlags, created b
 			} else {
 				c.out = append(c.out, " h0"...)
 			}
-		case 'O':
-			if len(tok) > metaMaxOpaque {
-				c.out = c.out[:start]
-				c.metaError(errOpaqueLong)
+		case 'O', 'k':
+			if !c.echoOpaqueOrKey(tok, v.Key(), v.KeyBinary(), start) {
 				return
 			}
-			c.out = append(c.out, ' ')
-			c.out = append(c.out, tok...)
-		case 'k':
-			c.out = appendKey(c.out, v.Key(), v.KeyBinary())
 		}
 	}
 	// A client told Z (someone else is recaching) is never also told W.
@@ -310,19 +304,28 @@ func (c *conn) metaGetMiss(toks [][]byte, key []byte, of *metaFlags, start int) 
 // reply replaced by the error) when an opaque is too long.
 func (c *conn) metaEcho(toks [][]byte, key []byte, binary bool, start int) bool {
 	for _, tok := range toks[2:] {
-		switch tok[0] {
-		case 'O':
-			if len(tok) > metaMaxOpaque {
-				c.out = c.out[:start]
-				c.metaError(errOpaqueLong)
-				return false
-			}
-			c.out = append(c.out, ' ')
-			c.out = append(c.out, tok...)
-		case 'k':
-			c.out = appendKey(c.out, key, binary)
+		if (tok[0] == 'O' || tok[0] == 'k') && !c.echoOpaqueOrKey(tok, key, binary, start) {
+			return false
 		}
 	}
+	return true
+}
+
+// echoOpaqueOrKey appends one O or k flag as memcached echoes it; false when
+// an opaque is too long, in which case the reply begun at start is replaced
+// by the error.
+func (c *conn) echoOpaqueOrKey(tok, key []byte, binary bool, start int) bool {
+	if tok[0] == 'k' {
+		c.out = appendKey(c.out, key, binary)
+		return true
+	}
+	if len(tok) > metaMaxOpaque {
+		c.out = c.out[:start]
+		c.metaError(errOpaqueLong)
+		return false
+	}
+	c.out = append(c.out, ' ')
+	c.out = append(c.out, tok...)
 	return true
 }
 

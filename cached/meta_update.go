@@ -214,16 +214,10 @@ func (c *conn) metaArithHit(v *store.View, toks [][]byte, key []byte, of *metaFl
 			if created {
 				v.SetExp(of.autovivExp)
 			}
-		case 'O':
-			if len(tok) > metaMaxOpaque {
-				c.out = c.out[:start]
-				c.metaError(errOpaqueLong)
+		case 'O', 'k':
+			if !c.echoOpaqueOrKey(tok, key, of.keyBinary, start) {
 				return false
 			}
-			c.out = append(c.out, ' ')
-			c.out = append(c.out, tok...)
-		case 'k':
-			c.out = appendKey(c.out, key, of.keyBinary)
 		}
 	}
 	c.out = append(c.out, '\r', '\n')
