@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cachectl/cachectl/cached"
+	"github.com/cachectl/cachectl/cached/cachedtest"
 	"github.com/cachectl/cachectl/netinfo/nstest"
 )
 
@@ -90,24 +90,7 @@ func startAuditDaemon(t *testing.T, ns *nstest.NS, port int, addrs ...netip.Addr
 	for _, a := range addrs {
 		cfg.Listen = append(cfg.Listen, a.String())
 	}
-	srv, err := cached.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ns.Do(srv.Listen); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			t.Error("daemon did not stop within 5s")
-		}
-	})
+	cachedtest.StartIn(t, ns, cfg)
 }
 
 // TestAuditCommandReal runs "cachectl audit --json" inside a server

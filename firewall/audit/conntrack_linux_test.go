@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cachectl/cachectl/cached"
+	"github.com/cachectl/cachectl/cached/cachedtest"
 	"github.com/cachectl/cachectl/netinfo/nstest"
 )
 
@@ -28,24 +29,7 @@ func startDaemon(t *testing.T, ns *nstest.NS, addrs ...netip.Addr) {
 	for _, a := range addrs {
 		cfg.Listen = append(cfg.Listen, a.String())
 	}
-	srv, err := cached.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ns.Do(srv.Listen); err != nil { // the sockets stay in ns
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			t.Error("daemon did not stop within 5s")
-		}
-	})
+	cachedtest.StartIn(t, ns, cfg)
 }
 
 // connectAndExchange connects from ns to addr and asks for the version,
