@@ -123,11 +123,14 @@ func TestRequestSplitIntoSingleBytes(t *testing.T) {
 
 	srv.mu.Lock()
 	for c := range srv.conns {
-		if c.raw == nil {
-			t.Errorf("TCP connection %s does not use raw reads", c.remote)
+		if c.loop == nil {
+			t.Errorf("TCP connection %s is not served by a worker loop", c.remote)
 		}
 	}
 	srv.mu.Unlock()
+	if srv.detaches.Load() == 0 {
+		t.Error("a data block sent a byte at a time never detached its connection from the loop")
+	}
 	// The grown buffer went to the garbage collector, not the free list.
 	count, bytes, free := readBufStats(t, nc)
 	if count-free/readBufferSize != 1 || bytes != count*readBufferSize {

@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"runtime/debug"
 	"sync/atomic"
-	"syscall"
 
 	"github.com/cachectl/cachectl/cached/store"
 )
@@ -71,12 +71,13 @@ type conn struct {
 	out      []byte
 	work     *workBufs // holds out and scratch while a request runs
 
-	// raw reads plain sockets without holding a buffer while idle
-	// (rawread.go); nil for TLS and in-memory connections.
-	raw     syscall.RawConn
-	rawRead func(fd uintptr) bool
-	rawN    int
-	rawErr  error
+	// Plain sockets are served by a worker loop (loop.go); TLS and
+	// in-memory connections by a goroutine of their own.
+	fd       int
+	loop     *eventLoop
+	seq      uint32 // the loop registration's tag
+	detached bool   // taken off the loop while it blocks (under loop.mu)
+	peer     netip.Addr
 
 	noreply bool
 	closing bool
@@ -94,7 +95,7 @@ type conn struct {
 }
 
 func newConn(srv *Server, rw io.ReadWriter) *conn {
-	c := &conn{srv: srv, rd: rw, wr: rw}
+	c := &conn{srv: srv, rd: rw, wr: rw, fd: -1}
 	c.setState(stateNewCmd)
 	return c
 }
@@ -195,10 +196,28 @@ func isGetPrefix(b []byte) bool {
 	return bytes.HasPrefix(b, []byte("get ")) || bytes.HasPrefix(b, []byte("gets "))
 }
 
-// fill reads more input, making room first. With all input consumed, a
-// grown buffer is dropped, and a plain socket that has to wait gives back
-// its pooled one too (rawread.go); other connections keep one.
+// fill reads more input, making room first.
 func (c *conn) fill() error {
+	c.makeRoom()
+	if c.in == nil {
+		c.takeInput()
+	}
+	n, err := c.rd.Read(c.in[c.w:])
+	c.w += n
+	c.srv.bytesRead.Add(uint64(n))
+	if n > 0 {
+		return nil
+	}
+	if err == nil {
+		err = io.ErrNoProgress
+	}
+	return err
+}
+
+// makeRoom makes space after c.w for a read: with all input consumed, a
+// grown buffer is dropped; a partial request moves to the front, or the
+// buffer doubles when it is full of one.
+func (c *conn) makeRoom() {
 	if c.r == c.w {
 		c.r, c.w = 0, 0
 		if !c.inPooled {
@@ -216,22 +235,6 @@ func (c *conn) fill() error {
 			c.in, c.w = bigger, w
 		}
 	}
-	if c.raw != nil {
-		return c.fillRaw()
-	}
-	if c.in == nil {
-		c.takeInput()
-	}
-	n, err := c.rd.Read(c.in[c.w:])
-	c.w += n
-	c.srv.bytesRead.Add(uint64(n))
-	if n > 0 {
-		return nil
-	}
-	if err == nil {
-		err = io.ErrNoProgress
-	}
-	return err
 }
 
 // readFull fills dst from the buffer, then straight from the socket, so a

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/cachectl/cachectl/cached/store"
+	"golang.org/x/sys/unix"
 )
 
 // Config is the daemon's configuration, named after memcached's flags.
@@ -28,7 +29,7 @@ type Config struct {
 	UnixMask       fs.FileMode
 	TLS            TLSConfig
 	MaxConns       int      // -c
-	Threads        int      // -t (reported; the Go scheduler does the work)
+	Threads        int      // -t: worker loops for TCP and unix connections
 	Backlog        int      // -b
 	ReqsPerEvent   int      // -R (reported)
 	Verbosity      int      // -v count
@@ -96,6 +97,12 @@ type Server struct {
 	metaCmds     atomic.Uint64 // me commands, memcached's cmd_meta
 
 	readBufs readBufs
+
+	loops    []*eventLoop
+	nextLoop atomic.Uint32
+	loopWG   sync.WaitGroup
+	stopFD   int           // eventfd: the worker loops stop (-1 before they start)
+	detaches atomic.Uint64 // connections that had to block off their loop
 }
 
 // New builds a server; Listen binds it.
@@ -135,6 +142,7 @@ func New(cfg Config) (*Server, error) {
 		conns:    map[*conn]struct{}{},
 		shutdown: make(chan struct{}),
 		started:  time.Now(),
+		stopFD:   -1,
 	}
 	s.verbosity.Store(int32(min(cfg.Verbosity, maxVerbosity)))
 	return s, nil
@@ -157,15 +165,13 @@ func (s *Server) SetPeerFilter(f PeerFilter) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for c := range s.conns {
-		if c.nc == nil {
+		if !c.peer.IsValid() {
 			continue
 		}
-		if addr, ok := peerAddr(c.nc); ok {
-			if _, allowed := f(addr); !allowed {
-				s.denied.Add(1)
-				s.log.Warn("closing connection from peer no longer allowed", "peer", addr)
-				c.nc.Close()
-			}
+		if _, allowed := f(c.peer); !allowed {
+			s.denied.Add(1)
+			s.log.Warn("closing connection from peer no longer allowed", "peer", c.peer)
+			c.kill()
 		}
 	}
 }
@@ -184,6 +190,12 @@ func peerAddr(nc net.Conn) (netip.Addr, bool) {
 func (s *Server) Serve(ctx context.Context) error {
 	if len(s.listeners) == 0 && len(s.udp) == 0 {
 		return errors.New("Serve called before Listen")
+	}
+	if len(s.listeners) > 0 {
+		if err := s.startLoops(); err != nil {
+			s.closeListeners()
+			return err
+		}
 	}
 	for _, pc := range s.udp {
 		s.serveUDP(pc)
@@ -211,8 +223,9 @@ func (s *Server) stop() {
 	s.mu.Lock()
 	s.closing = true
 	s.closeListeners()
+	s.stopLoops()
 	for c := range s.conns {
-		if c.nc != nil {
+		if c.loop == nil && c.nc != nil {
 			c.nc.SetReadDeadline(time.Now())
 		}
 	}
@@ -225,11 +238,12 @@ func (s *Server) stop() {
 		s.log.Warn("connections still busy after 10s; closing them")
 		s.mu.Lock()
 		for c := range s.conns {
-			c.nc.Close()
+			c.kill()
 		}
 		s.mu.Unlock()
 		<-done
 	}
+	s.closeLoops()
 	s.store.Close()
 }
 
@@ -274,50 +288,79 @@ func (s *Server) accept(nc net.Conn) {
 		nc.Close()
 		return
 	}
-	id := socketFD(nc)
-	if s.tlsConf != nil {
+	peer, _ := peerAddr(nc)
+	var c *conn
+	if s.tlsConf == nil {
+		var err error
+		if c, err = s.adopt(nc); err != nil {
+			s.log.Error("cannot serve connection", "peer", nc.RemoteAddr(), "err", err)
+			return
+		}
+	} else {
+		id := socketFD(nc)
 		nc = tls.Server(nc, s.tlsConf)
+		c = newConn(s, nc)
+		c.nc = nc
+		c.id = id
+		c.remote = connAddr(nc.RemoteAddr())
+		c.local = connAddr(nc.LocalAddr())
+		if s.cfg.IdleTimeout > 0 {
+			c.rd = &idleReader{nc: nc, timeout: s.cfg.IdleTimeout}
+		}
 	}
-	c := newConn(s, nc)
-	c.nc = nc
-	c.id = id
-	c.remote = connAddr(nc.RemoteAddr())
-	c.local = connAddr(nc.LocalAddr())
-	if s.cfg.IdleTimeout > 0 {
-		c.rd = &idleReader{nc: nc, timeout: s.cfg.IdleTimeout}
-	}
-	c.useRawReads(nc)
+	c.peer = peer
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
-		nc.Close()
+		c.close()
 		return
 	}
 	s.conns[c] = struct{}{}
 	s.currConns.Add(1)
 	s.wg.Add(1)
 	s.mu.Unlock()
-	go s.run(c)
-}
-
-func (s *Server) run(c *conn) {
-	defer s.wg.Done()
 	if s.verbosity.Load() > 0 {
 		s.log.Info("new client connection", "conn", c.id, "peer", c.remote)
 	}
-	var err error
-	if tc, ok := c.nc.(*tls.Conn); ok {
-		err = s.handshake(c, tc)
+	if c.fd < 0 {
+		go s.run(c)
+		return
 	}
+	if err := s.pickLoop().add(c); err != nil {
+		s.finish(c, err)
+	}
+}
+
+// run serves a TLS connection on a goroutine of its own.
+func (s *Server) run(c *conn) {
+	err := s.handshake(c, c.nc.(*tls.Conn))
 	if err == nil {
 		err = c.serve()
 	}
-	c.nc.Close()
+	s.finish(c, err)
+}
+
+// close releases a connection's socket and buffers.
+func (c *conn) close() {
+	if c.fd >= 0 {
+		unix.Close(c.fd)
+	} else {
+		c.nc.Close()
+	}
 	c.releaseInput()
 	c.releaseWork()
+}
+
+// finish ends a registered connection: closes it, drops it from the
+// server's books and logs why it ended.
+func (s *Server) finish(c *conn, err error) {
+	defer s.wg.Done()
+	// Off the books first, so nothing (SetPeerFilter, stop) touches the
+	// descriptor once its number may be reused.
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()
+	c.close()
 	s.currConns.Add(-1)
 	if errors.Is(err, errIdle) {
 		s.idleKicks.Add(1)
