@@ -146,7 +146,7 @@ func (l *eventLoop) add(c *conn) error {
 		return errClose
 	}
 	l.seq++
-	c.loop, c.seq = l, l.seq
+	c.seq = l.seq
 	l.conns[int32(c.fd)] = c
 	return l.watch(c)
 }
@@ -437,7 +437,7 @@ func (s socketIO) wait(events int16) error {
 // socket down wakes whoever serves it, which then closes it. Closing the
 // descriptor here could free its number for reuse under that server.
 func (c *conn) kill() {
-	if c.loop != nil {
+	if c.fd >= 0 {
 		unix.Shutdown(c.fd, unix.SHUT_RDWR)
 		return
 	}

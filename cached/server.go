@@ -225,7 +225,7 @@ func (s *Server) stop() {
 	s.closeListeners()
 	s.stopLoops()
 	for c := range s.conns {
-		if c.loop == nil && c.nc != nil {
+		if c.fd < 0 && c.nc != nil {
 			c.nc.SetReadDeadline(time.Now())
 		}
 	}
@@ -296,6 +296,7 @@ func (s *Server) accept(nc net.Conn) {
 			s.log.Error("cannot serve connection", "peer", nc.RemoteAddr(), "err", err)
 			return
 		}
+		c.loop = s.pickLoop()
 	} else {
 		id := socketFD(nc)
 		nc = tls.Server(nc, s.tlsConf)
@@ -326,7 +327,7 @@ func (s *Server) accept(nc net.Conn) {
 		go s.run(c)
 		return
 	}
-	if err := s.pickLoop().add(c); err != nil {
+	if err := c.loop.add(c); err != nil {
 		s.finish(c, err)
 	}
 }
