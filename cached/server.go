@@ -361,11 +361,12 @@ func (s *Server) finish(c *conn, err error) {
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()
-	c.close()
-	s.currConns.Add(-1)
+	// Counted before the close, so a client that sees it sees the counts.
 	if errors.Is(err, errIdle) {
 		s.idleKicks.Add(1)
 	}
+	s.currConns.Add(-1)
+	c.close()
 	switch {
 	case err == nil, errors.Is(err, errClose), errors.Is(err, errIdle), errors.Is(err, io.EOF), isTimeout(err), errors.Is(err, net.ErrClosed), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
 		if s.verbosity.Load() > 0 {
