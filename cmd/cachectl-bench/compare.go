@@ -18,7 +18,12 @@ type compareConfig struct {
 	Measure   time.Duration
 	MaxOps    int64
 	Seed      uint64
-	Progress  io.Writer
+	// LatencyLoad re-runs each workload paced at this fraction of
+	// memcached's measured throughput, so tail latencies are compared at
+	// the same offered load (0 = skip). Unpaced, the faster server just
+	// lets the client push the shared CPUs harder.
+	LatencyLoad float64
+	Progress    io.Writer
 }
 
 // trial is one measured run of one server.
@@ -49,6 +54,19 @@ type workloadResult struct {
 	CPUPerOpRatio   float64 `json:"cpu_per_op_ratio"`
 	Errors          int64   `json:"errors"`
 	FirstError      string  `json:"first_error,omitempty"`
+	Paced           *paced  `json:"paced,omitempty"`
+}
+
+// paced is a workload re-run at the same fixed rate on both servers.
+type paced struct {
+	Rate      float64 `json:"rate"` // commands/s offered
+	Trials    []trial `json:"trials"`
+	Memcached summary `json:"memcached"`
+	Cachectl  summary `json:"cachectl"`
+	P50Ratio  float64 `json:"p50_ratio"`
+	P99Ratio  float64 `json:"p99_ratio"`
+	P999Ratio float64 `json:"p999_ratio"`
+	CPURatio  float64 `json:"cpu_per_op_ratio"`
 }
 
 type summary struct {
@@ -80,25 +98,52 @@ func runWorkload(ctx context.Context, cfg *compareConfig, w workload) (*workload
 	if w.PerKey {
 		res.Unit = "keys/s"
 	}
-	for pair := range cfg.Pairs {
-		for _, kind := range order(pair) {
-			if err := ctx.Err(); err != nil {
-				return res, err
-			}
-			t, err := runTrial(ctx, cfg, w, kind, pair)
-			if err != nil {
-				return res, fmt.Errorf("%s pair %d, %s: %w", w.ID, pair+1, kind, err)
-			}
-			fmt.Fprintf(cfg.Progress, "  %s pair %d %-9s %10.0f %s  p99 %-8s cpu %.2f us/op  hit %.3f  errors %d\n",
-				w.ID, pair+1, kind, t.Throughpt, res.Unit, t.Result.P99.Round(time.Microsecond), t.CPUPerOp, t.Result.HitRate, t.Result.Errors)
-			res.Trials = append(res.Trials, *t)
+	var err error
+	if res.Trials, err = runPairs(ctx, cfg, w, res.Unit, 0); err != nil {
+		return res, err
+	}
+	res.aggregate()
+	if cfg.LatencyLoad <= 0 {
+		return res, nil
+	}
+	var mc []float64
+	for _, t := range res.Trials {
+		if t.Server == memcached && t.Result != nil {
+			mc = append(mc, t.Result.OpsPerSec)
 		}
 	}
+	p := &paced{Rate: cfg.LatencyLoad * median(mc)}
+	fmt.Fprintf(cfg.Progress, "  %s paced at %.0f commands/s (%.0f%% of memcached's)\n", w.ID, p.Rate, 100*cfg.LatencyLoad)
+	if p.Trials, err = runPairs(ctx, cfg, w, res.Unit, p.Rate); err != nil {
+		return res, err
+	}
+	res.Paced = p
 	res.aggregate()
 	return res, nil
 }
 
-func runTrial(ctx context.Context, cfg *compareConfig, w workload, kind serverKind, pair int) (*trial, error) {
+// runPairs runs cfg.Pairs alternating pairs, paced at rate when it is
+// not 0.
+func runPairs(ctx context.Context, cfg *compareConfig, w workload, unit string, rate float64) ([]trial, error) {
+	var trials []trial
+	for pair := range cfg.Pairs {
+		for _, kind := range order(pair) {
+			if err := ctx.Err(); err != nil {
+				return trials, err
+			}
+			t, err := runTrial(ctx, cfg, w, kind, pair, rate)
+			if err != nil {
+				return trials, fmt.Errorf("%s pair %d, %s: %w", w.ID, pair+1, kind, err)
+			}
+			fmt.Fprintf(cfg.Progress, "  %s pair %d %-9s %10.0f %s  p50 %-8s p99 %-8s cpu %.2f us/op  hit %.3f  errors %d\n",
+				w.ID, pair+1, kind, t.Throughpt, unit, t.Result.P50.Round(time.Microsecond), t.Result.P99.Round(time.Microsecond), t.CPUPerOp, t.Result.HitRate, t.Result.Errors)
+			trials = append(trials, *t)
+		}
+	}
+	return trials, nil
+}
+
+func runTrial(ctx context.Context, cfg *compareConfig, w workload, kind serverKind, pair int, rate float64) (*trial, error) {
 	srv, err := startServer(cfg.spec(kind, w.MemoryMB))
 	if err != nil {
 		return nil, err
@@ -115,7 +160,7 @@ func runTrial(ctx context.Context, cfg *compareConfig, w workload, kind serverKi
 		t.Preload = p.SetsPerSec
 	}
 	lc := w.Load
-	lc.Addr, lc.Seed, lc.ValueSeed = srv.addr, seed, seed
+	lc.Addr, lc.Seed, lc.ValueSeed, lc.Rate = srv.addr, seed, seed, rate
 	if cfg.Warmup > 0 {
 		lc.Duration, lc.MaxOps = cfg.Warmup, cfg.MaxOps
 		r, err := runLoad(ctx, lc)
@@ -157,16 +202,39 @@ func runTrial(ctx context.Context, cfg *compareConfig, w workload, kind serverKi
 }
 
 func (res *workloadResult) aggregate() {
-	var thr, p99, p999, cpu []float64
-	byPair := map[int]map[serverKind]*trial{}
-	for i := range res.Trials {
-		t := &res.Trials[i]
+	res.Errors, res.FirstError = 0, ""
+	trials := res.Trials
+	if res.Paced != nil {
+		trials = append(slices.Clone(trials), res.Paced.Trials...)
+	}
+	for _, t := range trials {
 		if t.Result != nil {
 			res.Errors += t.Result.Errors
 			if res.FirstError == "" && t.Result.FirstError != "" {
 				res.FirstError = fmt.Sprintf("%s: %s", t.Server, t.Result.FirstError)
 			}
 		}
+	}
+	r := pairRatios(res.Trials)
+	res.ThroughputRatio, res.P99Ratio, res.P999Ratio, res.CPUPerOpRatio = r.thr, r.p99, r.p999, r.cpu
+	res.Memcached = summarize1(res.Trials, memcached)
+	res.Cachectl = summarize1(res.Trials, cachectl)
+	if p := res.Paced; p != nil {
+		r := pairRatios(p.Trials)
+		p.P50Ratio, p.P99Ratio, p.P999Ratio, p.CPURatio = r.p50, r.p99, r.p999, r.cpu
+		p.Memcached = summarize1(p.Trials, memcached)
+		p.Cachectl = summarize1(p.Trials, cachectl)
+	}
+}
+
+type ratios struct{ thr, p50, p99, p999, cpu float64 }
+
+// pairRatios is the median over pairs of cachectl/memcached.
+func pairRatios(trials []trial) ratios {
+	var thr, p50, p99, p999, cpu []float64
+	byPair := map[int]map[serverKind]*trial{}
+	for i := range trials {
+		t := &trials[i]
 		if byPair[t.Pair] == nil {
 			byPair[t.Pair] = map[serverKind]*trial{}
 		}
@@ -178,13 +246,12 @@ func (res *workloadResult) aggregate() {
 			continue
 		}
 		thr = append(thr, ratio(b.Throughpt, a.Throughpt))
+		p50 = append(p50, ratio(float64(b.Result.P50), float64(a.Result.P50)))
 		p99 = append(p99, ratio(float64(b.Result.P99), float64(a.Result.P99)))
 		p999 = append(p999, ratio(float64(b.Result.P999), float64(a.Result.P999)))
 		cpu = append(cpu, ratio(b.CPUPerOp, a.CPUPerOp))
 	}
-	res.ThroughputRatio, res.P99Ratio, res.P999Ratio, res.CPUPerOpRatio = median(thr), median(p99), median(p999), median(cpu)
-	res.Memcached = summarize1(res.Trials, memcached)
-	res.Cachectl = summarize1(res.Trials, cachectl)
+	return ratios{median(thr), median(p50), median(p99), median(p999), median(cpu)}
 }
 
 func summarize1(ts []trial, kind serverKind) summary {

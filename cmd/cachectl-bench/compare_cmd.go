@@ -33,8 +33,10 @@ func newCompareCmd() *cobra.Command {
 		Long: `For each workload W1-W8, run at least --pairs ABBA-alternating pairs: a fresh
 memcached and a fresh 'cachectl serve' per trial, same -m and -t, each on a
 free loopback port; preload, warm up, then measure for --measure with the
-response-checking client. Server CPU comes from utime+stime in procfs, RSS from
-VmRSS. Prints each workload's median ratios cachectl/memcached, the memory per
+response-checking client. Then each workload runs again with both servers
+paced at --latency-load times memcached's throughput, so their latencies are
+compared at the same offered load. Server CPU comes from utime+stime in procfs,
+RSS from VmRSS. Prints each workload's median ratios cachectl/memcached, the memory per
 item after bulk loads (with cachectl's GC pauses from GODEBUG=gctrace=1) and
 memcaslap's second opinion. Exits 1 if any reply was wrong.`,
 		Args: cobra.NoArgs,
@@ -50,7 +52,8 @@ memcaslap's second opinion. Exits 1 if any reply was wrong.`,
 	f.DurationVar(&c.Measure, "measure", 8*time.Second, "measured run per trial")
 	f.Int64Var(&c.MaxOps, "ops", 50_000_000, "op cap per run")
 	f.Uint64Var(&c.Seed, "seed", 1, "seed for keys and values")
-	f.BoolVar(&o.quick, "quick", false, "short runs (warm-up 0.5s, 2s measured, 2s hold): about 8 minutes")
+	f.Float64Var(&c.LatencyLoad, "latency-load", 0.7, "also compare latency with both servers paced at this fraction of memcached's throughput (0 = skip)")
+	f.BoolVar(&o.quick, "quick", false, "short runs (warm-up 0.5s, 2s measured, 2s hold): about 15 minutes")
 	f.StringVar(&o.only, "workloads", "", "comma list of workloads to run (default all: W1..W8)")
 	f.StringVar(&o.memory, "memory", "1000000:1024,5000000:2048", "memory loads ITEMS:MB, comma separated")
 	f.BoolVar(&o.skipMemory, "no-memory", false, "skip the memory loads")
@@ -74,6 +77,9 @@ func (o *compareOpts) run(cmd *cobra.Command) error {
 	}
 	if c.Pairs < 1 || c.Threads < 1 || c.Measure <= 0 {
 		return errors.New("--pairs, --threads and --measure must be positive")
+	}
+	if c.LatencyLoad < 0 || c.LatencyLoad > 1 {
+		return fmt.Errorf("--latency-load %g: want a fraction 0..1 of memcached's throughput (0 skips the paced runs)", c.LatencyLoad)
 	}
 	ws, err := selectWorkloads(workloads(), o.only)
 	if err != nil {

@@ -53,6 +53,7 @@ preloads, then runs. Every run is bounded by --duration and --ops.`,
 	f.Uint64Var(&c.Seed, "seed", 1, "seed for key choice")
 	f.Uint64Var(&c.ValueSeed, "value-seed", 1, "seed values derive from; must match the one the keys were stored with")
 	f.DurationVar(&c.Timeout, "timeout", 10*time.Second, "bound on one batch's round trip")
+	f.Float64Var(&c.Rate, "rate", 0, "pace at this many commands/s in all, latency from each scheduled send (0 = closed loop)")
 	f.StringVar(&o.mode, "mode", "run", "run, preload, or both")
 	f.IntVar(&o.preConn, "preload-conns", 4, "connections for --mode preload/both")
 	f.BoolVar(&o.json, "json", false, "print the result as JSON")

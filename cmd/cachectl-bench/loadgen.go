@@ -30,6 +30,12 @@ type loadConfig struct {
 	Seed       uint64        `json:"seed"`        // key choice and versions
 	ValueSeed  uint64        `json:"value_seed"`  // value derivation: must match the preload's
 	Timeout    time.Duration `json:"timeout_ns"`  // per batch round trip
+	// Rate paces the run at this many commands per second in all, each
+	// connection sending on a fixed schedule; 0 sends the next batch as
+	// soon as the last is answered. Paced latencies count from the
+	// scheduled send time, so a stalled server is charged for the
+	// requests it held up (no coordinated omission).
+	Rate float64 `json:"rate,omitempty"`
 }
 
 func (c *loadConfig) validate() error {
@@ -50,6 +56,8 @@ func (c *loadConfig) validate() error {
 		return fmt.Errorf("--ttl %d..%d: want 0 <= min <= max <= 30 days in seconds", c.TTLMin, c.TTLMax)
 	case c.Duration <= 0 && c.MaxOps <= 0:
 		return errors.New("a run needs a --duration or an --ops cap (both bound it)")
+	case c.Rate < 0 || c.Rate > 1e8:
+		return fmt.Errorf("--rate %g: want 0 (as fast as answered) .. 1e8 commands/s", c.Rate)
 	case c.Duration > 24*time.Hour:
 		return fmt.Errorf("--duration %s: want at most 24h", c.Duration)
 	}

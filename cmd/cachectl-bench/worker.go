@@ -50,19 +50,44 @@ func newWorker(id int, nc net.Conn, cfg *loadConfig, cd *codec, t *tally) *worke
 }
 
 func (w *worker) run(ctx context.Context, budget *atomic.Int64) {
+	var interval time.Duration
+	var next time.Time
+	pace := time.NewTimer(time.Hour)
+	defer pace.Stop()
+	if w.cfg.Rate > 0 {
+		// Each connection's share of the rate, its start staggered so
+		// the connections do not send in lockstep.
+		interval = time.Duration(float64(w.cfg.Conns*w.cfg.Pipeline) / w.cfg.Rate * 1e9)
+		next = time.Now().Add(interval * time.Duration(w.id) / time.Duration(w.cfg.Conns))
+	}
 	for ctx.Err() == nil {
 		if budget.Add(-int64(w.cfg.Pipeline)) < 0 {
 			return
 		}
-		if !w.batch(ctx) {
+		if interval > 0 {
+			if d := time.Until(next); d > 0 {
+				pace.Reset(d)
+				select {
+				case <-ctx.Done():
+					return
+				case <-pace.C:
+				}
+			}
+		}
+		if !w.batch(ctx, next) {
 			return
 		}
+		next = next.Add(interval)
 	}
 }
 
 // batch sends one batch and checks its replies; false ends the worker.
-func (w *worker) batch(ctx context.Context) bool {
+// Its latency counts from scheduled, or from now when that is zero.
+func (w *worker) batch(ctx context.Context, scheduled time.Time) bool {
 	now := time.Now()
+	if scheduled.IsZero() {
+		scheduled = now
+	}
 	w.build(now)
 	if err := w.nc.SetDeadline(now.Add(w.cfg.Timeout)); err != nil {
 		return w.ioFailed(ctx, err)
@@ -86,7 +111,7 @@ func (w *worker) batch(ctx context.Context) bool {
 			return false
 		}
 	}
-	w.t.lat.record(time.Since(now))
+	w.t.lat.record(time.Since(scheduled))
 	return true
 }
 
