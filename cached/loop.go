@@ -36,6 +36,10 @@ import (
 // stay ready (level-triggered) for the next call.
 const loopEvents = 256
 
+// maxReadsPerEvent bounds how many full input buffers one connection may
+// work through before the loop serves the next ready connection.
+const maxReadsPerEvent = 4
+
 type eventLoop struct {
 	srv  *Server
 	epfd int
@@ -225,7 +229,7 @@ func (l *eventLoop) serve(c *conn) {
 // serveReady reads what the socket holds and answers it. It blocks only
 // after detaching (socketIO.wait).
 func (c *conn) serveReady() error {
-	for {
+	for reads := 1; ; reads++ {
 		c.makeRoom()
 		if c.in == nil {
 			c.takeInput()
@@ -255,9 +259,11 @@ func (c *conn) serveReady() error {
 		if c.closing {
 			return errClose
 		}
-		if !full {
+		if !full || reads == maxReadsPerEvent {
 			// A short read took everything there was; asking again would
-			// cost a system call to learn so.
+			// cost a system call to learn so. A client that keeps the
+			// buffer full yields to the others now and then, as -R
+			// makes memcached's do; its socket stays ready.
 			c.idle()
 			return nil
 		}

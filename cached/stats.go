@@ -103,7 +103,7 @@ func (c *conn) statsGeneral() {
 	c.stat("uptime", int64(now)-60)
 	c.stat("time", s.store.Started()+int64(now))
 	c.stat("version", ProtocolVersion)
-	c.stat("libevent", "none (Go netpoller)")
+	c.stat("libevent", "none (epoll worker loops)")
 	c.stat("pointer_size", 64)
 	c.stat("rusage_user", fmt.Sprintf("%d.%06d", ru.Utime.Sec, ru.Utime.Usec))
 	c.stat("rusage_system", fmt.Sprintf("%d.%06d", ru.Stime.Sec, ru.Stime.Usec))

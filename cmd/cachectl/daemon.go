@@ -65,7 +65,7 @@ func (f *daemonFlags) register(fs *pflag.FlagSet, withListen bool) {
 	fs.StringVarP(&f.maxItemSize, "max-item-size", "I", "1m", "max item size (1k..1024m)")
 	fs.Float64VarP(&f.growthFactor, "slab-growth-factor", "f", 1.25, "chunk size growth factor")
 	fs.IntVarP(&f.minChunk, "slab-min-size", "n", 48, "min space used for key+value+flags")
-	fs.IntVarP(&f.threads, "threads", "t", 4, "worker threads (capped at the CPU count)")
+	fs.IntVarP(&f.threads, "threads", "t", 4, "worker loops serving connections (memcached's worker threads)")
 	fs.BoolVarP(&f.disableCAS, "disable-cas", "C", false, "disable CAS")
 	fs.CountVarP(&f.verbose, "verbose", "v", "verbose (-vv: also log client commands)")
 	fs.StringVarP(&f.user, "user", "u", "", "drop privileges to this user after binding")
