@@ -1,7 +1,6 @@
 package cached
 
 import (
-	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -141,22 +140,7 @@ func startInProcess(t testing.TB, mutate func(*Config)) (*Server, string) {
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	srv, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
+	srv := serveConfig(t, cfg, nil)
 	return srv, srv.Addrs()[0].String()
 }
 

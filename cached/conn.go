@@ -107,20 +107,12 @@ func (c *conn) setState(s connState) { c.state.Store(uint32(s)) }
 func (c *conn) serve() (err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			c.srv.panics.Add(1)
-			err = fmt.Errorf("panic serving %s: %v\n%s", c.remote, p, debug.Stack())
+			err = c.panicked(p)
 		}
 	}()
 	for {
-		if err := c.processBuffered(); err != nil {
-			c.flush()
+		if err := c.answer(); err != nil {
 			return err
-		}
-		if err := c.flush(); err != nil {
-			return err
-		}
-		if c.closing {
-			return errClose
 		}
 		c.trimWork()
 		c.setState(stateRead)
@@ -128,6 +120,28 @@ func (c *conn) serve() (err error) {
 			return err
 		}
 	}
+}
+
+// panicked counts a panic contained to this connection and describes it.
+func (c *conn) panicked(p any) error {
+	c.srv.panics.Add(1)
+	return fmt.Errorf("panic serving %s: %v\n%s", c.remote, p, debug.Stack())
+}
+
+// answer runs the complete requests in the buffer and sends the replies;
+// errClose means the protocol ended the connection.
+func (c *conn) answer() error {
+	if err := c.processBuffered(); err != nil {
+		c.flush()
+		return err
+	}
+	if err := c.flush(); err != nil {
+		return err
+	}
+	if c.closing {
+		return errClose
+	}
+	return nil
 }
 
 // processBuffered executes every complete request line in the buffer.

@@ -6,7 +6,6 @@ import (
 	"math"
 	"net"
 	"os"
-	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -213,8 +212,7 @@ func (l *eventLoop) run(gen uint64) {
 func (l *eventLoop) serve(c *conn) {
 	defer func() {
 		if p := recover(); p != nil {
-			l.srv.panics.Add(1)
-			l.close(c, fmt.Errorf("panic serving %s: %v\n%s", c.remote, p, debug.Stack()))
+			l.close(c, c.panicked(p))
 		}
 	}()
 	if err := c.serveReady(); err != nil {
@@ -249,15 +247,8 @@ func (c *conn) serveReady() error {
 		c.w += n
 		c.srv.bytesRead.Add(uint64(n))
 		full := c.w == len(c.in)
-		if err := c.processBuffered(); err != nil {
-			c.flush()
+		if err := c.answer(); err != nil {
 			return err
-		}
-		if err := c.flush(); err != nil {
-			return err
-		}
-		if c.closing {
-			return errClose
 		}
 		if !full || reads == maxReadsPerEvent {
 			// A short read took everything there was; asking again would

@@ -271,14 +271,13 @@ func (s *Server) acceptLoop(ln net.Listener) error {
 
 func (s *Server) accept(nc net.Conn) {
 	s.totalConns.Add(1)
-	if f := s.filter.Load(); f != nil {
-		if addr, ok := peerAddr(nc); ok {
-			if _, allowed := (*f)(addr); !allowed {
-				s.denied.Add(1)
-				s.log.Warn("connection denied by policy", "peer", addr, "local", nc.LocalAddr())
-				nc.Close()
-				return
-			}
+	peer, hasPeer := peerAddr(nc)
+	if f := s.filter.Load(); f != nil && hasPeer {
+		if _, allowed := (*f)(peer); !allowed {
+			s.denied.Add(1)
+			s.log.Warn("connection denied by policy", "peer", peer, "local", nc.LocalAddr())
+			nc.Close()
+			return
 		}
 	}
 	if s.currConns.Load() >= int64(s.cfg.MaxConns) {
@@ -288,7 +287,6 @@ func (s *Server) accept(nc net.Conn) {
 		nc.Close()
 		return
 	}
-	peer, _ := peerAddr(nc)
 	var c *conn
 	if s.tlsConf == nil {
 		var err error

@@ -35,6 +35,12 @@ func freeLoopbackPort(t testing.TB) int {
 func serveTransport(t testing.TB, cfg Config, listen func(func() error) error) *Server {
 	t.Helper()
 	cfg.Store.MemoryLimit = 16 << 20
+	return serveConfig(t, cfg, listen)
+}
+
+// serveConfig is serveTransport with cfg's memory limit as given.
+func serveConfig(t testing.TB, cfg Config, listen func(func() error) error) *Server {
+	t.Helper()
 	srv, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -322,17 +322,7 @@ func (s *Store) touch(key []byte, exp uint32) uint32 {
 
 // Delete removes a live item.
 func (s *Store) Delete(key []byte) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	hv := hashKey(key)
-	ref := s.lookup(key, hv, s.Now())
-	if ref == 0 {
-		s.st.DeleteMisses++
-		return false
-	}
-	s.classes[s.class(ref)].st.DeleteHits++
-	s.unlink(ref, hv)
-	return true
+	return s.DeleteCAS(key, 0) == Deleted
 }
 
 // Unlink drops an item without counting it as a delete: a set that could
