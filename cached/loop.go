@@ -21,7 +21,7 @@ import (
 // A goroutine per connection costs the Go scheduler a park and a wake-up
 // around every blocking read, and an idle P's spinning thread besides;
 // on a small box shared with its clients that was 20-40% more CPU per
-// request than memcached (issue 6). A loop blocked in epoll_wait is a
+// request than memcached. A loop blocked in epoll_wait is a
 // thread in a system call: nothing spins, nothing is handed over.
 //
 // Requests almost always arrive whole, so the loop never blocks. When one

@@ -29,7 +29,7 @@ func newCompareCmd() *cobra.Command {
 	o := &compareOpts{}
 	cmd := &cobra.Command{
 		Use:   "compare [flags]",
-		Short: "Run issue 6's workloads on cachectl and memcached in alternating pairs",
+		Short: "Run workloads W1-W8 on cachectl and memcached in alternating pairs",
 		Long: `For each workload W1-W8, run at least --pairs ABBA-alternating pairs: a fresh
 memcached and a fresh 'cachectl serve' per trial, same -m and -t, each on a
 free loopback port; preload, warm up, then measure for --measure with the

@@ -5,7 +5,7 @@ import (
 	"strings"
 )
 
-// workload is one row of issue 6's comparison.
+// workload is one row of the side-by-side comparison with memcached.
 type workload struct {
 	ID       string
 	Desc     string
@@ -15,7 +15,7 @@ type workload struct {
 	PerKey   bool // throughput and CPU are per key (multi-get), not per command
 }
 
-// workloads are issue 6's W1-W8. Misses are errors (StrictHits) wherever
+// workloads are the comparison's W1-W8, from light gets to short-TTL churn. Misses are errors (StrictHits) wherever
 // nothing can be evicted or expire: every key was preloaded and fits.
 func workloads() []workload {
 	base := loadConfig{Conns: 50, GetRatio: 0.9, MinSize: 100, MaxSize: 100, Keys: 100_000,
