@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/cachectl/cachectl/netinfo"
 )
 
 // Applier is the kernel edge: the few iptables operations Apply, Status and
@@ -14,21 +16,21 @@ import (
 // models the tables.
 type Applier interface {
 	// Available says why a family cannot be managed here (nil: it can).
-	Available(f Family) error
+	Available(f netinfo.Family) error
 	// Restore loads payload with `iptables-restore --noflush` (never a
 	// flushing restore); with test set it only checks it (--test).
-	Restore(ctx context.Context, f Family, payload []byte, test bool) error
+	Restore(ctx context.Context, f netinfo.Family, payload []byte, test bool) error
 	// Save returns `iptables-save -t TABLE` for the family.
-	Save(ctx context.Context, f Family, table string) ([]byte, error)
+	Save(ctx context.Context, f netinfo.Family, table string) ([]byte, error)
 	// JumpExists, InsertJump and DeleteJump handle the rule
 	// `-A INPUT -m comment --comment cachectl -j CACHECTL-INPUT`;
 	// InsertJump puts it at position 1, DeleteJump ignores a missing one.
-	JumpExists(f Family) (bool, error)
-	InsertJump(f Family) error
-	DeleteJump(f Family) error
+	JumpExists(f netinfo.Family) (bool, error)
+	InsertJump(f netinfo.Family) error
+	DeleteJump(f netinfo.Family) error
 	// ListRules is `iptables -v -S CHAIN` of the filter table: rules with
 	// "-c PACKETS BYTES" counters.
-	ListRules(f Family, chain string) ([]string, error)
+	ListRules(f netinfo.Family, chain string) ([]string, error)
 	// SetsAvailable says why ipsets cannot be used (nil: they can); only
 	// allowlists above SetThreshold need them.
 	SetsAvailable() error
@@ -38,7 +40,7 @@ type Applier interface {
 	// (then cachectl cannot have made any set).
 	SaveSets(ctx context.Context) ([]byte, error)
 	// Environment reports what else on the host can interfere.
-	Environment(ctx context.Context, f Family) (Environment, error)
+	Environment(ctx context.Context, f netinfo.Family) (Environment, error)
 }
 
 // Environment is what Status warns about besides cachectl's own chains.
@@ -56,7 +58,7 @@ type Environment struct {
 // RestoreError is a failed iptables-restore, naming the offending payload
 // line with its neighbours.
 type RestoreError struct {
-	Family  Family
+	Family  netinfo.Family
 	Test    bool   // the failure was in the --test check, nothing changed
 	Line    int    // 1-based line of payload that failed; 0 if unknown
 	Context string // that line with its neighbours, numbered
@@ -88,7 +90,7 @@ func (e *RestoreError) Unwrap() error { return e.Err }
 var lineFailed = regexp.MustCompile(`line (\d+) failed|Error occurred at line: (\d+)`)
 
 // newRestoreError locates "line N failed" in output within payload.
-func newRestoreError(f Family, test bool, payload []byte, output string, err error) *RestoreError {
+func newRestoreError(f netinfo.Family, test bool, payload []byte, output string, err error) *RestoreError {
 	re := &RestoreError{Family: f, Test: test, Output: output, Err: err}
 	if m := lineFailed.FindStringSubmatch(output); m != nil {
 		re.Line, _ = strconv.Atoi(m[1] + m[2])

@@ -10,16 +10,18 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+
+	"github.com/cachectl/cachectl/netinfo"
 )
 
 // FamilyResult is what Apply did for one family.
 type FamilyResult struct {
-	Family       Family   `json:"family"`
-	Applied      bool     `json:"applied"`
-	Skipped      string   `json:"skipped,omitempty"` // why the family was not managed
-	Rules        int      `json:"rules"`
-	JumpInserted bool     `json:"jump_inserted"`
-	Pruned       []string `json:"pruned_chains,omitempty"` // stale owned chains deleted
+	Family       netinfo.Family `json:"family"`
+	Applied      bool           `json:"applied"`
+	Skipped      string         `json:"skipped,omitempty"` // why the family was not managed
+	Rules        int            `json:"rules"`
+	JumpInserted bool           `json:"jump_inserted"`
+	Pruned       []string       `json:"pruned_chains,omitempty"` // stale owned chains deleted
 }
 
 // Result is what Apply did.
@@ -30,9 +32,9 @@ type Result struct {
 
 // Payloads renders the exact bytes Apply loads, per family, in load order.
 // Apply loads exactly these, so a dry-run printing them is truthful.
-func Payloads(s Spec) map[Family][]byte {
-	m := map[Family][]byte{}
-	for _, f := range Families {
+func Payloads(s Spec) map[netinfo.Family][]byte {
+	m := map[netinfo.Family][]byte{}
+	for _, f := range netinfo.Families {
 		m[f] = NewRuleset(s, f).Render()
 	}
 	return m
@@ -51,13 +53,13 @@ func Apply(ctx context.Context, a Applier, s Spec, log *slog.Logger) (Result, er
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	var fams []Family
-	for _, f := range Families {
+	var fams []netinfo.Family
+	for _, f := range netinfo.Families {
 		if err := a.Available(f); err != nil {
-			if f == IPv4 {
+			if f == netinfo.IPv4 {
 				return res, fmt.Errorf("ipv4 firewall unavailable: %w", err)
 			}
-			msg := fmt.Sprintf("ipv6 skipped: %v; IPv6 peers are not filtered by cachectl", err)
+			msg := fmt.Sprintf("ipv6 skipped: %v; netinfo.IPv6 peers are not filtered by cachectl", err)
 			res.Warnings = append(res.Warnings, msg)
 			res.Families = append(res.Families, FamilyResult{Family: f, Skipped: err.Error()})
 			log.Warn("ipv6 firewall skipped", "reason", err)
@@ -65,7 +67,7 @@ func Apply(ctx context.Context, a Applier, s Spec, log *slog.Logger) (Result, er
 		}
 		fams = append(fams, f)
 	}
-	sets := map[Family]Ruleset{}
+	sets := map[netinfo.Family]Ruleset{}
 	needSets := false
 	for _, f := range fams {
 		sets[f] = NewRuleset(s, f)
@@ -76,7 +78,7 @@ func Apply(ctx context.Context, a Applier, s Spec, log *slog.Logger) (Result, er
 			return res, fmt.Errorf("an allowlist of more than %d peers is matched with an ipset, and ipset is unusable (nothing was changed): %w", SetThreshold, err)
 		}
 	}
-	snaps := map[Family]snapshot{}
+	snaps := map[netinfo.Family]snapshot{}
 	for _, f := range fams {
 		sn, err := takeSnapshot(ctx, a, f)
 		if err != nil {
@@ -90,7 +92,7 @@ func Apply(ctx context.Context, a Applier, s Spec, log *slog.Logger) (Result, er
 		}
 		return res, err
 	}
-	var done []Family
+	var done []netinfo.Family
 	for _, f := range fams {
 		done = append(done, f)
 		fr, err := applyFamily(ctx, a, sets[f])
@@ -111,7 +113,7 @@ func Apply(ctx context.Context, a Applier, s Spec, log *slog.Logger) (Result, er
 
 // check makes sure the sets the rules name exist (empty if new: nothing
 // in force changes) and runs iptables-restore --test on every payload.
-func check(ctx context.Context, a Applier, fams []Family, sets map[Family]Ruleset) error {
+func check(ctx context.Context, a Applier, fams []netinfo.Family, sets map[netinfo.Family]Ruleset) error {
 	for _, f := range fams {
 		if len(sets[f].Sets) == 0 {
 			continue
@@ -129,7 +131,7 @@ func check(ctx context.Context, a Applier, fams []Family, sets map[Family]Rulese
 }
 
 // dropNewSets destroys the sets check created that did not exist before.
-func dropNewSets(ctx context.Context, a Applier, fams []Family, snaps map[Family]snapshot) error {
+func dropNewSets(ctx context.Context, a Applier, fams []netinfo.Family, snaps map[netinfo.Family]snapshot) error {
 	var errs []error
 	for _, f := range fams {
 		cur, err := readSets(ctx, a, f)
@@ -227,7 +229,7 @@ type owned struct {
 	lines  []string // the raw -A lines, for a byte-faithful restore
 }
 
-func readOwned(ctx context.Context, a Applier, f Family) (owned, error) {
+func readOwned(ctx context.Context, a Applier, f netinfo.Family) (owned, error) {
 	save, err := a.Save(ctx, f, Table)
 	if err != nil {
 		return owned{}, fmt.Errorf("reading back %s rules: %w", f, err)
@@ -268,7 +270,7 @@ type snapshot struct {
 	sets map[string][]netip.Prefix
 }
 
-func takeSnapshot(ctx context.Context, a Applier, f Family) (snapshot, error) {
+func takeSnapshot(ctx context.Context, a Applier, f netinfo.Family) (snapshot, error) {
 	o, err := readOwned(ctx, a, f)
 	if err != nil {
 		return snapshot{}, err
@@ -285,7 +287,7 @@ func takeSnapshot(ctx context.Context, a Applier, f Family) (snapshot, error) {
 }
 
 // rollback puts each family back as its snapshot found it, newest first.
-func rollback(ctx context.Context, a Applier, fams []Family, snaps map[Family]snapshot) error {
+func rollback(ctx context.Context, a Applier, fams []netinfo.Family, snaps map[netinfo.Family]snapshot) error {
 	var errs []error
 	for i := len(fams) - 1; i >= 0; i-- {
 		if err := restoreSnapshot(ctx, a, fams[i], snaps[fams[i]]); err != nil {
@@ -295,7 +297,7 @@ func rollback(ctx context.Context, a Applier, fams []Family, snaps map[Family]sn
 	return errors.Join(errs...)
 }
 
-func restoreSnapshot(ctx context.Context, a Applier, f Family, sn snapshot) error {
+func restoreSnapshot(ctx context.Context, a Applier, f netinfo.Family, sn snapshot) error {
 	if !sn.jump {
 		if err := a.DeleteJump(f); err != nil {
 			return fmt.Errorf("deleting the INPUT jump: %w", err)
@@ -343,7 +345,7 @@ func restoreSnapshot(ctx context.Context, a Applier, f Family, sn snapshot) erro
 }
 
 // refillSets gives the family's sets in want exactly those members.
-func refillSets(ctx context.Context, a Applier, f Family, want map[string][]netip.Prefix) error {
+func refillSets(ctx context.Context, a Applier, f netinfo.Family, want map[string][]netip.Prefix) error {
 	if len(want) == 0 {
 		return nil
 	}
@@ -359,7 +361,7 @@ func refillSets(ctx context.Context, a Applier, f Family, want map[string][]neti
 
 // dropSetsExcept destroys the family's owned sets not in keep; the rules
 // must no longer reference them.
-func dropSetsExcept(ctx context.Context, a Applier, f Family, keep map[string][]netip.Prefix) error {
+func dropSetsExcept(ctx context.Context, a Applier, f netinfo.Family, keep map[string][]netip.Prefix) error {
 	cur, err := readSets(ctx, a, f)
 	if err != nil {
 		return err
@@ -391,10 +393,10 @@ func union(a, b []string) []string {
 
 // Remove deletes the INPUT jumps, then every owned chain, in every
 // available family: the tables end as they were before the first Apply.
-func Remove(ctx context.Context, a Applier) ([]Family, error) {
-	var removed []Family
-	var fams []Family
-	for _, f := range Families {
+func Remove(ctx context.Context, a Applier) ([]netinfo.Family, error) {
+	var removed []netinfo.Family
+	var fams []netinfo.Family
+	for _, f := range netinfo.Families {
 		if a.Available(f) == nil {
 			fams = append(fams, f)
 		}

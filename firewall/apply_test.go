@@ -5,12 +5,15 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/cachectl/cachectl/netinfo"
+	"github.com/cachectl/cachectl/policy"
 )
 
 var (
 	ctx      = context.Background()
 	specA    = Spec{Port: 11211, Allow: prefixes("10.0.0.1/32", "fd00::1/128"), Loopback: true}
-	specB    = Spec{Port: 11211, UDPPort: 11211, Allow: prefixes("10.0.0.2/32"), Verdict: VerdictDrop}
+	specB    = Spec{Port: 11211, UDPPort: 11211, Allow: prefixes("10.0.0.2/32"), Verdict: policy.VerdictDrop}
 	hostRule = "-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT"
 )
 
@@ -35,7 +38,7 @@ func mustApply(t *testing.T, a Applier, s Spec) Result {
 func TestApplyInstallsOwnedChainsOnly(t *testing.T) {
 	f := hostFake()
 	res := mustApply(t, f, specA)
-	for _, fam := range Families {
+	for _, fam := range netinfo.Families {
 		tb := f.tables[fam]
 		if got := tb.rules["INPUT"]; len(got) != 2 || got[0] != jumpLine() || got[1] != hostRule {
 			t.Errorf("%s INPUT = %q, want the jump first and the host rule kept", fam, got)
@@ -77,7 +80,7 @@ func TestApplyDeletesChainOfOldPort(t *testing.T) {
 	moved := specA
 	moved.Port = 11311
 	res := mustApply(t, f, moved)
-	if _, ok := f.tables[IPv4].rules[PortChain(11211)]; ok {
+	if _, ok := f.tables[netinfo.IPv4].rules[PortChain(11211)]; ok {
 		t.Error("chain of the old port is still there")
 	}
 	if got := res.Families[0].Pruned; len(got) != 1 || got[0] != PortChain(11211) {
@@ -89,11 +92,11 @@ func TestApplyFailureRollsBack(t *testing.T) {
 	tests := []struct {
 		name   string
 		before *Spec // installed before the failing apply; nil: nothing
-		fail   Family
+		fail   netinfo.Family
 	}{
-		{"v6 fails from nothing", nil, IPv6},
-		{"v6 fails over installed", &specA, IPv6},
-		{"v4 fails over installed", &specA, IPv4},
+		{"v6 fails from nothing", nil, netinfo.IPv6},
+		{"v6 fails over installed", &specA, netinfo.IPv6},
+		{"v4 fails over installed", &specA, netinfo.IPv4},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -102,7 +105,7 @@ func TestApplyFailureRollsBack(t *testing.T) {
 				mustApply(t, f, *tc.before)
 			}
 			before := f.snapshotAll()
-			f.fail = func(fam Family, payload string, test bool) error {
+			f.fail = func(fam netinfo.Family, payload string, test bool) error {
 				if fam == tc.fail && !test && strings.HasPrefix(payload, "# cachectl") {
 					return errors.New("kernel said no")
 				}
@@ -123,8 +126,8 @@ func TestApplyCheckFailureChangesNothing(t *testing.T) {
 	f := hostFake()
 	mustApply(t, f, specA)
 	before, loads := f.snapshotAll(), len(f.restores)
-	f.fail = func(fam Family, _ string, test bool) error {
-		if fam == IPv6 && test {
+	f.fail = func(fam netinfo.Family, _ string, test bool) error {
+		if fam == netinfo.IPv6 && test {
 			return newRestoreError(fam, true, nil, "", errors.New("bad rule"))
 		}
 		return nil
@@ -140,17 +143,17 @@ func TestApplyCheckFailureChangesNothing(t *testing.T) {
 
 func TestApplyWithoutIPv6(t *testing.T) {
 	f := newFake()
-	f.unavailable[IPv6] = errors.New("ip6tables-restore not found")
+	f.unavailable[netinfo.IPv6] = errors.New("ip6tables-restore not found")
 	res := mustApply(t, f, specA)
 	if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "ipv6 skipped") {
 		t.Errorf("warnings = %q", res.Warnings)
 	}
-	if len(f.tables[IPv6].order) != len(builtins) {
+	if len(f.tables[netinfo.IPv6].order) != len(builtins) {
 		t.Error("ipv6 table was touched")
 	}
-	f.unavailable[IPv4] = errors.New("iptables-restore not found")
+	f.unavailable[netinfo.IPv4] = errors.New("iptables-restore not found")
 	if _, err := Apply(ctx, f, specA, nil); err == nil {
-		t.Error("Apply without IPv4 succeeded")
+		t.Error("Apply without netinfo.IPv4 succeeded")
 	}
 }
 
@@ -169,7 +172,7 @@ func TestBadPayloadLeavesOldState(t *testing.T) {
 	mustApply(t, f, specA)
 	before := f.snapshotAll()
 	payload := []byte("*filter\n:CACHECTL-INPUT - [0:0]\n-A CACHECTL-INPUT -j NO-SUCH-CHAIN\nCOMMIT\n")
-	err := f.Restore(ctx, IPv4, payload, false)
+	err := f.Restore(ctx, netinfo.IPv4, payload, false)
 	var re *RestoreError
 	if !errors.As(err, &re) || re.Line != 3 {
 		t.Fatalf("Restore = %v, want a RestoreError at line 3", err)
@@ -201,7 +204,7 @@ func TestApplyLargeAllowlistUsesSets(t *testing.T) {
 	f := hostFake()
 	before := f.snapshotAll()
 	mustApply(t, f, bigSpec)
-	for _, fam := range Families {
+	for _, fam := range netinfo.Families {
 		if n := len(f.sets[SetName(fam)]); n != len(NewRuleset(bigSpec, fam).Sets[0].Members) {
 			t.Errorf("%s set has %d members", fam, n)
 		}
@@ -212,7 +215,7 @@ func TestApplyLargeAllowlistUsesSets(t *testing.T) {
 	if st := statusOf(t, f, bigSpec); !st.OK() {
 		t.Errorf("status after apply: %+v", st)
 	}
-	f.sets[SetName(IPv4)] = f.sets[SetName(IPv4)][1:]
+	f.sets[SetName(netinfo.IPv4)] = f.sets[SetName(netinfo.IPv4)][1:]
 	if st := statusOf(t, f, bigSpec); st.OK() || !strings.Contains(st.Families[0].Diff.String(), "1 members missing") {
 		t.Errorf("a member removed by hand is not reported: %s", st.Families[0].Diff)
 	}
@@ -238,8 +241,8 @@ func TestApplyLargeAllowlistRollsBackSets(t *testing.T) {
 		before := f.snapshotAll()
 		bigger := bigSpec
 		bigger.Allow = append(peers(SetThreshold+50), peers6(SetThreshold+9)...)
-		f.fail = func(fam Family, payload string, test bool) error {
-			if fam == IPv6 && !test && strings.HasPrefix(payload, "# cachectl") {
+		f.fail = func(fam netinfo.Family, payload string, test bool) error {
+			if fam == netinfo.IPv6 && !test && strings.HasPrefix(payload, "# cachectl") {
 				return errors.New("kernel said no")
 			}
 			return nil

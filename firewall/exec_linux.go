@@ -12,12 +12,10 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/cachectl/cachectl/netinfo"
+
 	"github.com/coreos/go-iptables/iptables"
 )
-
-// lockWait is how long every iptables call waits for the xtables lock;
-// go-iptables' default is forever.
-const lockWait = 5
 
 // Exec is the real Applier: iptables-restore/-save through os/exec for
 // bulk loads and reads, go-iptables for the jump rule and listings.
@@ -32,17 +30,17 @@ type Exec struct {
 	netns  string
 	prefix []string
 	dir    string // wrapper scripts, removed by Close
-	ipt    map[Family]*iptables.IPTables
-	iptErr map[Family]error
+	ipt    map[netinfo.Family]*iptables.IPTables
+	iptErr map[netinfo.Family]error
 }
 
 var netnsName = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
 
 // NewExec prepares the real applier for the current namespace (netns "")
-// or for the named one. Families whose binaries are missing are reported
+// or for the named one. netinfo.Families whose binaries are missing are reported
 // by Available, not here.
 func NewExec(netns string) (*Exec, error) {
-	e := &Exec{netns: netns, ipt: map[Family]*iptables.IPTables{}, iptErr: map[Family]error{}}
+	e := &Exec{netns: netns, ipt: map[netinfo.Family]*iptables.IPTables{}, iptErr: map[netinfo.Family]error{}}
 	if netns != "" {
 		if !netnsName.MatchString(netns) {
 			return nil, fmt.Errorf("network namespace name %q has characters other than letters, digits, _ . -", netns)
@@ -54,7 +52,7 @@ func NewExec(netns string) (*Exec, error) {
 		}
 		e.dir = dir
 	}
-	for _, f := range Families {
+	for _, f := range netinfo.Families {
 		if e.dir == "" {
 			e.ipt[f], e.iptErr[f] = iptables.New(iptables.IPFamily(protocol(f)), iptables.Timeout(lockWait))
 			continue
@@ -86,24 +84,24 @@ func (e *Exec) wrapper(bin string) (string, error) {
 	return path, nil
 }
 
-func protocol(f Family) iptables.Protocol {
-	if f == IPv6 {
+func protocol(f netinfo.Family) iptables.Protocol {
+	if f == netinfo.IPv6 {
 		return iptables.ProtocolIPv6
 	}
 	return iptables.ProtocolIPv4
 }
 
-func iptablesBinary(f Family) string {
-	if f == IPv6 {
+func iptablesBinary(f netinfo.Family) string {
+	if f == netinfo.IPv6 {
 		return "ip6tables"
 	}
 	return "iptables"
 }
 
-func saveBinary(f Family) string { return iptablesBinary(f) + "-save" }
+func saveBinary(f netinfo.Family) string { return iptablesBinary(f) + "-save" }
 
 // Available needs iptables, -restore and -save of the family.
-func (e *Exec) Available(f Family) error {
+func (e *Exec) Available(f netinfo.Family) error {
 	for _, bin := range []string{restoreBinary(f), saveBinary(f)} {
 		if _, err := exec.LookPath(bin); err != nil {
 			return fmt.Errorf("%s not found: %w", bin, err)
@@ -122,7 +120,7 @@ func (e *Exec) command(ctx context.Context, name string, args ...string) *exec.C
 
 // Restore always passes --noflush: without it iptables-restore replaces
 // every chain of the table, including the host's own rules.
-func (e *Exec) Restore(ctx context.Context, f Family, payload []byte, test bool) error {
+func (e *Exec) Restore(ctx context.Context, f netinfo.Family, payload []byte, test bool) error {
 	args := []string{"-w", fmt.Sprint(lockWait), "--noflush"}
 	if test {
 		args = append(args, "--test")
@@ -136,7 +134,7 @@ func (e *Exec) Restore(ctx context.Context, f Family, payload []byte, test bool)
 	return nil
 }
 
-func (e *Exec) Save(ctx context.Context, f Family, table string) ([]byte, error) {
+func (e *Exec) Save(ctx context.Context, f netinfo.Family, table string) ([]byte, error) {
 	var stderr bytes.Buffer
 	cmd := e.command(ctx, saveBinary(f), "-t", table)
 	cmd.Stderr = &stderr
@@ -185,7 +183,7 @@ func (e *Exec) SaveSets(ctx context.Context) ([]byte, error) {
 	return out, nil
 }
 
-func (e *Exec) JumpExists(f Family) (bool, error) {
+func (e *Exec) JumpExists(f netinfo.Family) (bool, error) {
 	ok, err := e.ipt[f].Exists(Table, "INPUT", JumpRule()...)
 	if notExist(err) { // our chain is gone, so no rule can jump to it
 		return false, nil
@@ -193,11 +191,11 @@ func (e *Exec) JumpExists(f Family) (bool, error) {
 	return ok, err
 }
 
-func (e *Exec) InsertJump(f Family) error {
+func (e *Exec) InsertJump(f netinfo.Family) error {
 	return e.ipt[f].Insert(Table, "INPUT", 1, JumpRule()...)
 }
 
-func (e *Exec) DeleteJump(f Family) error {
+func (e *Exec) DeleteJump(f netinfo.Family) error {
 	err := e.ipt[f].DeleteIfExists(Table, "INPUT", JumpRule()...)
 	if notExist(err) {
 		return nil
@@ -205,7 +203,7 @@ func (e *Exec) DeleteJump(f Family) error {
 	return err
 }
 
-func (e *Exec) ListRules(f Family, chain string) ([]string, error) {
+func (e *Exec) ListRules(f netinfo.Family, chain string) ([]string, error) {
 	return e.ipt[f].ListWithCounters(Table, chain)
 }
 
@@ -221,7 +219,7 @@ func notExist(err error) bool {
 
 // Environment probes the backend, the other backend's tables, host
 // firewalls whose reload can drop cachectl's chains, and nat rules.
-func (e *Exec) Environment(ctx context.Context, f Family) (Environment, error) {
+func (e *Exec) Environment(ctx context.Context, f netinfo.Family) (Environment, error) {
 	var env Environment
 	out, err := e.command(ctx, iptablesBinary(f), "--version").Output()
 	if err != nil {

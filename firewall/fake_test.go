@@ -6,6 +6,8 @@ import (
 	"maps"
 	"slices"
 	"strings"
+
+	"github.com/cachectl/cachectl/netinfo"
 )
 
 // fakeTables models one family's filter table the way iptables-restore
@@ -127,11 +129,11 @@ func (t *fakeTables) applyLine(l string) error {
 
 // fake is the test Applier over one fakeTables per family.
 type fake struct {
-	tables      map[Family]*fakeTables
-	unavailable map[Family]error
+	tables      map[netinfo.Family]*fakeTables
+	unavailable map[netinfo.Family]error
 	// fail, when set, is asked before each restore (test or load); an
 	// error fails it and leaves the table as it was.
-	fail     func(f Family, payload string, test bool) error
+	fail     func(f netinfo.Family, payload string, test bool) error
 	env      Environment
 	hits     map[string]uint64 // packets per rule comment, for ListRules
 	restores []string          // every payload loaded (not tested), in order
@@ -142,14 +144,14 @@ type fake struct {
 }
 
 func newFake() *fake {
-	return &fake{tables: map[Family]*fakeTables{IPv4: newFakeTables(), IPv6: newFakeTables()},
-		unavailable: map[Family]error{}, hits: map[string]uint64{}, env: Environment{Backend: "nf_tables"},
+	return &fake{tables: map[netinfo.Family]*fakeTables{netinfo.IPv4: newFakeTables(), netinfo.IPv6: newFakeTables()},
+		unavailable: map[netinfo.Family]error{}, hits: map[string]uint64{}, env: Environment{Backend: "nf_tables"},
 		sets: map[string][]string{}}
 }
 
-func (f *fake) Available(fam Family) error { return f.unavailable[fam] }
+func (f *fake) Available(fam netinfo.Family) error { return f.unavailable[fam] }
 
-func (f *fake) Restore(_ context.Context, fam Family, payload []byte, test bool) error {
+func (f *fake) Restore(_ context.Context, fam netinfo.Family, payload []byte, test bool) error {
 	next := f.tables[fam].clone()
 	if err := next.apply(string(payload), func(n string) bool { _, ok := f.sets[n]; return ok }); err != nil {
 		return newRestoreError(fam, test, payload, err.Error(), fmt.Errorf("fake restore failed"))
@@ -167,7 +169,7 @@ func (f *fake) Restore(_ context.Context, fam Family, payload []byte, test bool)
 	return nil
 }
 
-func (f *fake) Save(_ context.Context, fam Family, table string) ([]byte, error) {
+func (f *fake) Save(_ context.Context, fam netinfo.Family, table string) ([]byte, error) {
 	if table != Table {
 		return []byte("*" + table + "\nCOMMIT\n"), nil
 	}
@@ -176,11 +178,11 @@ func (f *fake) Save(_ context.Context, fam Family, table string) ([]byte, error)
 
 func jumpLine() string { return "-A INPUT -m comment --comment " + JumpComment + " -j " + InputChain }
 
-func (f *fake) JumpExists(fam Family) (bool, error) {
+func (f *fake) JumpExists(fam netinfo.Family) (bool, error) {
 	return slices.Contains(f.tables[fam].rules["INPUT"], jumpLine()), nil
 }
 
-func (f *fake) InsertJump(fam Family) error {
+func (f *fake) InsertJump(fam netinfo.Family) error {
 	t := f.tables[fam]
 	if _, ok := t.rules[InputChain]; !ok {
 		return fmt.Errorf("no chain %s", InputChain)
@@ -189,7 +191,7 @@ func (f *fake) InsertJump(fam Family) error {
 	return nil
 }
 
-func (f *fake) DeleteJump(fam Family) error {
+func (f *fake) DeleteJump(fam netinfo.Family) error {
 	t := f.tables[fam]
 	if i := slices.Index(t.rules["INPUT"], jumpLine()); i >= 0 {
 		t.rules["INPUT"] = slices.Delete(t.rules["INPUT"], i, i+1)
@@ -197,7 +199,7 @@ func (f *fake) DeleteJump(fam Family) error {
 	return nil
 }
 
-func (f *fake) ListRules(fam Family, chain string) ([]string, error) {
+func (f *fake) ListRules(fam netinfo.Family, chain string) ([]string, error) {
 	t := f.tables[fam]
 	rs, ok := t.rules[chain]
 	if !ok {
@@ -275,11 +277,11 @@ func (f *fake) SaveSets(context.Context) ([]byte, error) {
 	return []byte(b.String()), nil
 }
 
-func (f *fake) Environment(context.Context, Family) (Environment, error) { return f.env, nil }
+func (f *fake) Environment(context.Context, netinfo.Family) (Environment, error) { return f.env, nil }
 
 // snapshotAll is every family's saved table, for before/after comparisons.
-func (f *fake) snapshotAll() map[Family]string {
-	m := map[Family]string{}
+func (f *fake) snapshotAll() map[netinfo.Family]string {
+	m := map[netinfo.Family]string{}
 	for fam, t := range f.tables {
 		m[fam] = t.save()
 	}
@@ -288,4 +290,4 @@ func (f *fake) snapshotAll() map[Family]string {
 	return m
 }
 
-func equalSnapshots(a, b map[Family]string) bool { return maps.Equal(a, b) }
+func equalSnapshots(a, b map[netinfo.Family]string) bool { return maps.Equal(a, b) }

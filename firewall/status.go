@@ -7,6 +7,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/cachectl/cachectl/netinfo"
+	"github.com/cachectl/cachectl/policy"
 )
 
 // Diff is how the kernel's owned chains differ from a Ruleset.
@@ -88,17 +91,21 @@ type RuleCounter struct {
 	Counters
 }
 
+// Refuses reports whether the rule turns packets away (reject or drop):
+// its counters are blocked attempts.
+func (r RuleCounter) Refuses() bool { return policy.Verdict(r.Verdict).Valid() }
+
 // FamilyStatus is one family's state against the policy.
 type FamilyStatus struct {
-	Family    Family        `json:"family"`
-	Available bool          `json:"available"`
-	Installed bool          `json:"installed"` // chains present and jumped to
-	JumpFirst bool          `json:"jump_first"`
-	InSync    bool          `json:"in_sync"`
-	Diff      Diff          `json:"diff"`
-	Rules     []RuleCounter `json:"rules"`
-	Env       Environment   `json:"environment"`
-	Warnings  []string      `json:"warnings,omitempty"`
+	Family    netinfo.Family `json:"family"`
+	Available bool           `json:"available"`
+	Installed bool           `json:"installed"` // chains present and jumped to
+	JumpFirst bool           `json:"jump_first"`
+	InSync    bool           `json:"in_sync"`
+	Diff      Diff           `json:"diff"`
+	Rules     []RuleCounter  `json:"rules"`
+	Env       Environment    `json:"environment"`
+	Warnings  []string       `json:"warnings,omitempty"`
 }
 
 // Status is the firewall's state in every family.
@@ -131,7 +138,7 @@ func (s Status) Warnings() []string {
 // counters. It changes nothing.
 func ReadStatus(ctx context.Context, a Applier, s Spec) (Status, error) {
 	var st Status
-	for _, f := range Families {
+	for _, f := range netinfo.Families {
 		fs, err := familyStatus(ctx, a, s, f)
 		if err != nil {
 			return st, fmt.Errorf("reading %s firewall status: %w", f, err)
@@ -141,7 +148,7 @@ func ReadStatus(ctx context.Context, a Applier, s Spec) (Status, error) {
 	return st, nil
 }
 
-func familyStatus(ctx context.Context, a Applier, s Spec, f Family) (FamilyStatus, error) {
+func familyStatus(ctx context.Context, a Applier, s Spec, f netinfo.Family) (FamilyStatus, error) {
 	fs := FamilyStatus{Family: f}
 	if err := a.Available(f); err != nil {
 		fs.Warnings = append(fs.Warnings, fmt.Sprintf("%s skipped: %v", f, err))
@@ -184,7 +191,7 @@ func familyStatus(ctx context.Context, a Applier, s Spec, f Family) (FamilyStatu
 	return fs, nil
 }
 
-func chainCounters(a Applier, f Family, chain string) ([]RuleCounter, error) {
+func chainCounters(a Applier, f netinfo.Family, chain string) ([]RuleCounter, error) {
 	lines, err := a.ListRules(f, chain)
 	if err != nil {
 		return nil, fmt.Errorf("listing %s: %w", chain, err)
@@ -207,7 +214,11 @@ func chainCounters(a Applier, f Family, chain string) ([]RuleCounter, error) {
 // verdictOf names a builtin target in lower case and keeps a chain's name.
 func verdictOf(target string) string {
 	switch target {
-	case "ACCEPT", "DROP", "REJECT", "RETURN":
+	case "REJECT":
+		return string(policy.VerdictReject)
+	case "DROP":
+		return string(policy.VerdictDrop)
+	case "ACCEPT", "RETURN":
 		return strings.ToLower(target)
 	}
 	return target
@@ -215,7 +226,7 @@ func verdictOf(target string) string {
 
 // jumpFirst: rules above the jump (added by another tool) see the cache
 // port's packets first and may accept what cachectl would refuse.
-func jumpFirst(a Applier, f Family) (bool, error) {
+func jumpFirst(a Applier, f netinfo.Family) (bool, error) {
 	lines, err := a.ListRules(f, "INPUT")
 	if err != nil {
 		return false, fmt.Errorf("listing INPUT: %w", err)

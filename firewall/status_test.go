@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/cachectl/cachectl/netinfo"
 )
 
 func TestParseRuleNormalises(t *testing.T) {
@@ -32,7 +34,7 @@ func TestParseRuleNormalises(t *testing.T) {
 		}
 	}
 	// Round trip of everything cachectl renders.
-	for _, f := range Families {
+	for _, f := range netinfo.Families {
 		for _, r := range NewRuleset(Spec{Port: 1, UDPPort: 2, Allow: mixed, Loopback: true}, f).Rules {
 			if got, _, err := ParseRule(r.String()); err != nil || got != r {
 				t.Errorf("round trip of %s = %+v, %v", r, got, err)
@@ -74,13 +76,13 @@ func TestStatus(t *testing.T) {
 		{"not installed", func(*fake) {}, false, "not installed", "missing chains"},
 		{"rule deleted by hand", func(f *fake) {
 			mustApplyFake(f, specA)
-			rs := f.tables[IPv4].rules[PortChain(11211)]
-			f.tables[IPv4].rules[PortChain(11211)] = slices.Delete(rs, 2, 3)
+			rs := f.tables[netinfo.IPv4].rules[PortChain(11211)]
+			f.tables[netinfo.IPv4].rules[PortChain(11211)] = slices.Delete(rs, 2, 3)
 		}, false, "", "missing rules: -A CACHECTL-P11211 -s 10.0.0.1/32"},
 		{"other allowlist", func(f *fake) { mustApplyFake(f, specB) }, false, "", "unexpected rules"},
 		{"jump not first", func(f *fake) {
 			mustApplyFake(f, specA)
-			f.tables[IPv4].rules["INPUT"] = append([]string{hostRule}, f.tables[IPv4].rules["INPUT"]...)
+			f.tables[netinfo.IPv4].rules["INPUT"] = append([]string{hostRule}, f.tables[netinfo.IPv4].rules["INPUT"]...)
 		}, true, "not rule #1", ""},
 		{"host firewall, nat and other backend", func(f *fake) {
 			mustApplyFake(f, specA)
@@ -133,7 +135,7 @@ func TestStatusCounters(t *testing.T) {
 
 func TestStatusWithoutIPv6(t *testing.T) {
 	f := newFake()
-	f.unavailable[IPv6] = errNoIP6
+	f.unavailable[netinfo.IPv6] = errNoIP6
 	mustApplyFake(f, specA)
 	st := statusOf(t, f, specA)
 	if !st.OK() || st.Families[1].Available || !strings.Contains(strings.Join(st.Warnings(), " "), "ipv6 skipped") {

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cachectl/cachectl/firewall"
+	"github.com/cachectl/cachectl/netinfo"
 	"github.com/cachectl/cachectl/policy"
 )
 
@@ -22,7 +23,7 @@ func firewallSpec(p *policy.Policy) firewall.Spec {
 		UDPPort:  p.Bind.UDPPort,
 		Allow:    p.Prefixes(),
 		Loopback: p.LoopbackAllowed(),
-		Verdict:  firewall.Verdict(p.Firewall.Verdict),
+		Verdict:  p.Firewall.Verdict,
 	}
 }
 
@@ -65,7 +66,7 @@ func loadPolicyForFirewall(a *app, path string, missingOK bool) (*policy.Policy,
 // writePayloads prints, family by family, exactly the bytes apply loads.
 // Every payload starts with a # line naming its loader, which the loader
 // itself skips, so the output is the loaded bytes back to back.
-func writePayloads(w io.Writer, spec firewall.Spec, fams []firewall.Family) error {
+func writePayloads(w io.Writer, spec firewall.Spec, fams []netinfo.Family) error {
 	for _, f := range fams {
 		for _, p := range firewall.NewRuleset(spec, f).Payloads() {
 			if _, err := w.Write(p.Bytes); err != nil {

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cachectl/cachectl/firewall"
+	"github.com/cachectl/cachectl/netinfo"
 )
 
 type firewallRemoveOptions struct {
@@ -37,7 +38,7 @@ rules again; set it to false to stop that.
 }
 
 type removeReport struct {
-	Removed []firewall.Family `json:"removed"`
+	Removed []netinfo.Family `json:"removed"`
 }
 
 func runFirewallRemove(a *app, o firewallRemoveOptions) error {
@@ -51,7 +52,7 @@ func runFirewallRemove(a *app, o firewallRemoveOptions) error {
 		return fmt.Errorf("removing cachectl's firewall rules: %w", err)
 	}
 	if rep.Removed == nil {
-		rep.Removed = []firewall.Family{}
+		rep.Removed = []netinfo.Family{}
 	}
 	return printer{w: a.stdout, json: o.json}.print(rep, func(w io.Writer) error {
 		if len(rep.Removed) == 0 {

@@ -11,6 +11,8 @@ import (
 
 	"github.com/mdlayher/netlink"
 	"github.com/ti-mo/conntrack"
+
+	"github.com/cachectl/cachectl/firewall"
 )
 
 // Reader reads one network namespace's conntrack table. It is the seam
@@ -73,8 +75,8 @@ func fromKernel(k *conntrack.Flow) Flow {
 		},
 		Assured:       k.Status.Assured(),
 		SeenReply:     k.Status.SeenReply(),
-		OrigCounters:  Counters{Packets: k.CountersOrig.Packets, Bytes: k.CountersOrig.Bytes},
-		ReplyCounters: Counters{Packets: k.CountersReply.Packets, Bytes: k.CountersReply.Bytes},
+		OrigCounters:  firewall.Counters{Packets: k.CountersOrig.Packets, Bytes: k.CountersOrig.Bytes},
+		ReplyCounters: firewall.Counters{Packets: k.CountersReply.Packets, Bytes: k.CountersReply.Bytes},
 		Timeout:       time.Duration(k.Timeout) * time.Second,
 	}
 	if k.ProtoInfo.TCP != nil {
