@@ -9,7 +9,6 @@ import (
 	"maps"
 	"net/netip"
 	"slices"
-	"strings"
 
 	"github.com/cachectl/cachectl/netinfo"
 )
@@ -28,16 +27,6 @@ type FamilyResult struct {
 type Result struct {
 	Families []FamilyResult `json:"families"`
 	Warnings []string       `json:"warnings,omitempty"`
-}
-
-// Payloads renders the exact bytes Apply loads, per family, in load order.
-// Apply loads exactly these, so a dry-run printing them is truthful.
-func Payloads(s Spec) map[netinfo.Family][]byte {
-	m := map[netinfo.Family][]byte{}
-	for _, f := range netinfo.Families {
-		m[f] = NewRuleset(s, f).Render()
-	}
-	return m
 }
 
 // Apply makes cachectl's chains match s in every available family,
@@ -123,7 +112,7 @@ func check(ctx context.Context, a Applier, fams []netinfo.Family, sets map[netin
 		}
 	}
 	for _, f := range fams {
-		if err := a.Restore(ctx, f, sets[f].Render(), true); err != nil {
+		if err := a.Restore(ctx, f, sets[f].Render(), Check); err != nil {
 			return fmt.Errorf("checking %s allowlist (nothing was changed): %w", f, err)
 		}
 	}
@@ -161,7 +150,7 @@ func applyFamily(ctx context.Context, a Applier, rs Ruleset) (FamilyResult, erro
 			return fr, fmt.Errorf("loading the allowlist set: %w", err)
 		}
 	}
-	if err := a.Restore(ctx, rs.Family, rs.Render(), false); err != nil {
+	if err := a.Restore(ctx, rs.Family, rs.Render(), Load); err != nil {
 		return fr, err
 	}
 	cur, err := readOwned(ctx, a, rs.Family)
@@ -176,7 +165,7 @@ func applyFamily(ctx context.Context, a Applier, rs Ruleset) (FamilyResult, erro
 		}
 	}
 	if len(fr.Pruned) > 0 {
-		if err := a.Restore(ctx, rs.Family, deletePayload(fr.Pruned), false); err != nil {
+		if err := a.Restore(ctx, rs.Family, deletePayload(fr.Pruned), Load); err != nil {
 			return fr, fmt.Errorf("deleting stale chains %v: %w", fr.Pruned, err)
 		}
 	}
@@ -196,13 +185,9 @@ func applyFamily(ctx context.Context, a Applier, rs Ruleset) (FamilyResult, erro
 		}
 		fr.Pruned = append(fr.Pruned, staleSets...)
 	}
-	ok, err := a.JumpExists(rs.Family)
-	if err != nil {
-		return fr, fmt.Errorf("checking the INPUT jump: %w", err)
-	}
-	if !ok {
-		if err := a.InsertJump(rs.Family); err != nil {
-			return fr, fmt.Errorf("inserting the INPUT jump: %w", err)
+	if !cur.jump {
+		if err := insertJump(ctx, a, rs.Family); err != nil {
+			return fr, err
 		}
 		fr.JumpInserted = true
 	}
@@ -221,52 +206,9 @@ func applyFamily(ctx context.Context, a Applier, rs Ruleset) (FamilyResult, erro
 	return fr, nil
 }
 
-// owned is cachectl's part of a family's filter table, as iptables-save
-// shows it.
-type owned struct {
-	chains []string
-	rules  []Rule
-	lines  []string // the raw -A lines, for a byte-faithful restore
-}
-
-func readOwned(ctx context.Context, a Applier, f netinfo.Family) (owned, error) {
-	save, err := a.Save(ctx, f, Table)
-	if err != nil {
-		return owned{}, fmt.Errorf("reading back %s rules: %w", f, err)
-	}
-	return parseOwned(save)
-}
-
-// parseOwned keeps the CACHECTL chains and rules of an iptables-save dump.
-func parseOwned(save []byte) (owned, error) {
-	var o owned
-	inFilter := false
-	for _, l := range strings.Split(string(save), "\n") {
-		l = strings.TrimSpace(l)
-		switch {
-		case strings.HasPrefix(l, "*"):
-			inFilter = l == "*"+Table
-		case !inFilter:
-		case strings.HasPrefix(l, ":"+ChainPrefix):
-			o.chains = append(o.chains, strings.Fields(l[1:])[0])
-		case strings.HasPrefix(l, "-A "+ChainPrefix), strings.HasPrefix(l, "["):
-			r, _, err := ParseRule(l)
-			if err != nil {
-				return o, err
-			}
-			if strings.HasPrefix(r.Chain, ChainPrefix) {
-				o.rules = append(o.rules, r)
-				o.lines = append(o.lines, l)
-			}
-		}
-	}
-	return o, nil
-}
-
 // snapshot is a family's cachectl state before Apply touched it.
 type snapshot struct {
 	owned
-	jump bool
 	sets map[string][]netip.Prefix
 }
 
@@ -275,15 +217,11 @@ func takeSnapshot(ctx context.Context, a Applier, f netinfo.Family) (snapshot, e
 	if err != nil {
 		return snapshot{}, err
 	}
-	jump, err := a.JumpExists(f)
-	if err != nil {
-		return snapshot{}, fmt.Errorf("checking the INPUT jump: %w", err)
-	}
 	sets, err := readSets(ctx, a, f)
 	if err != nil {
 		return snapshot{}, err
 	}
-	return snapshot{owned: o, jump: jump, sets: sets}, nil
+	return snapshot{owned: o, sets: sets}, nil
 }
 
 // rollback puts each family back as its snapshot found it, newest first.
@@ -299,8 +237,8 @@ func rollback(ctx context.Context, a Applier, fams []netinfo.Family, snaps map[n
 
 func restoreSnapshot(ctx context.Context, a Applier, f netinfo.Family, sn snapshot) error {
 	if !sn.jump {
-		if err := a.DeleteJump(f); err != nil {
-			return fmt.Errorf("deleting the INPUT jump: %w", err)
+		if err := deleteJump(ctx, a, f); err != nil {
+			return err
 		}
 	}
 	// The snapshot's rules may name sets the failed apply destroyed: refill
@@ -326,16 +264,16 @@ func restoreSnapshot(ctx context.Context, a Applier, f netinfo.Family, sn snapsh
 		}
 	}
 	b.WriteString("COMMIT\n")
-	if err := a.Restore(ctx, f, b.Bytes(), false); err != nil {
+	if err := a.Restore(ctx, f, b.Bytes(), Load); err != nil {
 		return err
 	}
 	if err := dropSetsExcept(ctx, a, f, sn.sets); err != nil {
 		return err
 	}
 	if sn.jump {
-		ok, err := a.JumpExists(f)
-		if err == nil && !ok {
-			err = a.InsertJump(f)
+		now, err := readOwned(ctx, a, f)
+		if err == nil && !now.jump {
+			err = insertJump(ctx, a, f)
 		}
 		if err != nil {
 			return fmt.Errorf("restoring the INPUT jump: %w", err)
@@ -403,7 +341,7 @@ func Remove(ctx context.Context, a Applier) ([]netinfo.Family, error) {
 	}
 	// Jumps first: a chain still referenced cannot be deleted (EBUSY).
 	for _, f := range fams {
-		if err := a.DeleteJump(f); err != nil {
+		if err := deleteJump(ctx, a, f); err != nil {
 			return removed, fmt.Errorf("removing %s INPUT jump: %w", f, err)
 		}
 	}
@@ -420,7 +358,7 @@ func Remove(ctx context.Context, a Applier) ([]netinfo.Family, error) {
 			continue
 		}
 		if len(cur.chains) > 0 {
-			if err := a.Restore(ctx, f, deletePayload(cur.chains), false); err != nil {
+			if err := a.Restore(ctx, f, deletePayload(cur.chains), Load); err != nil {
 				return removed, fmt.Errorf("removing %s chains: %w", f, err)
 			}
 		}

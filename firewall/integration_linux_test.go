@@ -220,12 +220,12 @@ type breakFamily struct {
 	family netinfo.Family
 }
 
-func (b breakFamily) Restore(ctx context.Context, f netinfo.Family, payload []byte, test bool) error {
-	if f == b.family && !test && strings.HasPrefix(string(payload), RestoreHeader(f)) {
+func (b breakFamily) Restore(ctx context.Context, f netinfo.Family, payload []byte, mode RestoreMode) error {
+	if f == b.family && mode == Load && strings.HasPrefix(string(payload), RestoreHeader(f)) {
 		bad := strings.Replace(string(payload), "COMMIT\n", "-A "+InputChain+" -j NO-SUCH-CHAIN\nCOMMIT\n", 1)
 		payload = []byte(bad)
 	}
-	return b.Applier.Restore(ctx, f, payload, test)
+	return b.Applier.Restore(ctx, f, payload, mode)
 }
 
 func TestApplyFailureKeepsPreviousRules(t *testing.T) {
@@ -269,7 +269,7 @@ func TestRestoreErrorNamesLine(t *testing.T) {
 	ns := nstest.New(t)
 	a := realApplier(t, ns)
 	payload := []byte("*filter\n:CACHECTL-INPUT - [0:0]\n-A CACHECTL-INPUT -p tcp --dport 1 -j ACCEPT\n-A CACHECTL-INPUT --bogus -j ACCEPT\nCOMMIT\n")
-	err := a.Restore(context.Background(), netinfo.IPv4, payload, true)
+	err := a.Restore(context.Background(), netinfo.IPv4, payload, Check)
 	var re *RestoreError
 	if !errors.As(err, &re) {
 		t.Fatalf("Restore(bad) = %v, want *RestoreError", err)

@@ -159,11 +159,7 @@ func familyStatus(ctx context.Context, a Applier, s Spec, f netinfo.Family) (Fam
 	if err != nil {
 		return fs, err
 	}
-	jump, err := a.JumpExists(f)
-	if err != nil {
-		return fs, fmt.Errorf("checking the INPUT jump: %w", err)
-	}
-	fs.Installed = jump && slices.Contains(cur.chains, InputChain)
+	fs.Installed = cur.jump && slices.Contains(cur.chains, InputChain)
 	want := NewRuleset(s, f)
 	fs.Diff = Compare(want, cur.rules, cur.chains)
 	sets, err := readSets(ctx, a, f)
@@ -172,43 +168,16 @@ func familyStatus(ctx context.Context, a Applier, s Spec, f netinfo.Family) (Fam
 	}
 	fs.Diff.Sets = compareSets(want.Sets, sets)
 	fs.InSync = fs.Diff.InSync()
-	for _, c := range cur.chains {
-		rc, err := chainCounters(a, f, c)
-		if err != nil {
-			return fs, err
-		}
-		fs.Rules = append(fs.Rules, rc...)
+	for i, r := range cur.rules {
+		fs.Rules = append(fs.Rules, RuleCounter{Chain: r.Chain, Comment: r.Comment, Source: r.Source,
+			Proto: r.Proto, Verdict: verdictOf(r.Target), Counters: cur.counters[i]})
 	}
-	if jump {
-		if fs.JumpFirst, err = jumpFirst(a, f); err != nil {
-			return fs, err
-		}
-	}
+	fs.JumpFirst = cur.jumpFirst
 	if fs.Env, err = a.Environment(ctx, f); err != nil {
 		return fs, err
 	}
 	fs.Warnings = append(fs.Warnings, warnings(fs, s)...)
 	return fs, nil
-}
-
-func chainCounters(a Applier, f netinfo.Family, chain string) ([]RuleCounter, error) {
-	lines, err := a.ListRules(f, chain)
-	if err != nil {
-		return nil, fmt.Errorf("listing %s: %w", chain, err)
-	}
-	var out []RuleCounter
-	for _, l := range lines {
-		if !strings.HasPrefix(l, "-A ") {
-			continue
-		}
-		r, c, err := ParseRule(l)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, RuleCounter{Chain: r.Chain, Comment: r.Comment, Source: r.Source,
-			Proto: r.Proto, Verdict: verdictOf(r.Target), Counters: c})
-	}
-	return out, nil
 }
 
 // verdictOf names a builtin target in lower case and keeps a chain's name.
@@ -222,22 +191,6 @@ func verdictOf(target string) string {
 		return strings.ToLower(target)
 	}
 	return target
-}
-
-// jumpFirst: rules above the jump (added by another tool) see the cache
-// port's packets first and may accept what cachectl would refuse.
-func jumpFirst(a Applier, f netinfo.Family) (bool, error) {
-	lines, err := a.ListRules(f, "INPUT")
-	if err != nil {
-		return false, fmt.Errorf("listing INPUT: %w", err)
-	}
-	for _, l := range lines {
-		if strings.HasPrefix(l, "-A ") {
-			r, _, err := ParseRule(l)
-			return err == nil && r.Target == InputChain && r.Comment == JumpComment, nil
-		}
-	}
-	return false, nil
 }
 
 func warnings(fs FamilyStatus, s Spec) []string {

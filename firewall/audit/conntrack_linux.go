@@ -51,16 +51,6 @@ func (r *Reader) Flows() ([]Flow, error) {
 	return out, nil
 }
 
-// Delete removes one flow from the table. It does not close the socket
-// behind it: only the firewall can do that.
-func (r *Reader) Delete(f Flow) error {
-	k := conntrack.NewFlow(uint8(f.Proto), 0, f.Orig.Src.Addr(), f.Orig.Dst.Addr(), f.Orig.Src.Port(), f.Orig.Dst.Port(), 0, 0)
-	if err := r.c.Delete(k); err != nil {
-		return fmt.Errorf("deleting conntrack flow %s %s->%s: %w", f.Proto, f.Orig.Src, f.Orig.Dst, err)
-	}
-	return nil
-}
-
 // fromKernel converts at the edge: netip stays, the rest becomes ours.
 func fromKernel(k *conntrack.Flow) Flow {
 	f := Flow{
