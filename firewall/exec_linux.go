@@ -39,10 +39,6 @@ func NewExec(netns string) (*Exec, error) {
 	return e, nil
 }
 
-// Close releases nothing today; it stays so that callers need not change
-// when the applier holds a resource again.
-func (e *Exec) Close() error { return nil }
-
 func iptablesBinary(f netinfo.Family) string {
 	if f == netinfo.IPv6 {
 		return "ip6tables"

@@ -30,7 +30,6 @@ func realApplier(t testing.TB, ns *nstest.NS) *Exec {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { e.Close() })
 	for _, f := range netinfo.Families {
 		if err := e.Available(f); err != nil {
 			nstest.Unavailable(t, "%s: %v", f, err)

@@ -83,7 +83,7 @@ func runApply(a *app, o applyOptions) error {
 	if !p.Firewall.Managed {
 		fmt.Fprintln(a.stderr, "note: firewall.managed is false in the policy: allow/revoke will not re-apply, and status will not report drift as a violation")
 	}
-	err = withApplier(o.netns, func(ap firewall.Applier) error {
+	err = a.withApplier(o.netns, func(ap firewall.Applier) error {
 		res, err := firewall.Apply(context.Background(), ap, spec, firewallLogger(a))
 		rep.Families, rep.Warnings = res.Families, res.Warnings
 		return err

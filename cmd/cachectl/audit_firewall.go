@@ -12,9 +12,9 @@ import (
 // addBlocked puts the firewall's default-deny counters into the report: a
 // rejected attempt never reaches conntrack, so they are the only record of
 // peers the firewall turned away.
-func addBlocked(ctx context.Context, rep *audit.Report, p *policy.Policy) {
+func (a *app) addBlocked(ctx context.Context, rep *audit.Report, p *policy.Policy, netns string) {
 	var st firewall.Status
-	err := withApplier("", func(ap firewall.Applier) error {
+	err := a.withApplier(netns, func(ap firewall.Applier) error {
 		var err error
 		st, err = firewall.ReadStatus(ctx, ap, firewallSpec(p))
 		return err

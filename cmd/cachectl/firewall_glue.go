@@ -34,15 +34,14 @@ func addNetnsFlag(a *app, cmd *cobra.Command, dst *string) {
 	cmd.Flags().StringVar(dst, "netns", a.getenv("CACHECTL_NETNS"), "network namespace whose firewall to manage (env CACHECTL_NETNS)")
 }
 
-// withApplier runs fn with the real iptables applier for netns ("" = this
+// withApplier runs fn with the app's iptables applier for netns ("" = this
 // host's namespace).
-func withApplier(netns string, fn func(firewall.Applier) error) error {
-	e, err := firewall.NewExec(netns)
+func (a *app) withApplier(netns string, fn func(firewall.Applier) error) error {
+	ap, err := a.applier(netns)
 	if err != nil {
 		return usageError(err)
 	}
-	defer e.Close()
-	return fn(e)
+	return fn(ap)
 }
 
 // loadPolicyForFirewall reads the policy; a missing file yields the
@@ -88,7 +87,7 @@ func reapplyIfManaged(a *app, p *policy.Policy) error {
 	if !p.Firewall.Managed {
 		return nil
 	}
-	err := withApplier(a.getenv("CACHECTL_NETNS"), func(ap firewall.Applier) error {
+	err := a.withApplier(a.getenv("CACHECTL_NETNS"), func(ap firewall.Applier) error {
 		res, err := firewall.Apply(context.Background(), ap, firewallSpec(p), firewallLogger(a))
 		for _, w := range res.Warnings {
 			fmt.Fprintf(a.stderr, "warning: %s\n", w)

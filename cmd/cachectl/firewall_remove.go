@@ -43,7 +43,7 @@ type removeReport struct {
 
 func runFirewallRemove(a *app, o firewallRemoveOptions) error {
 	var rep removeReport
-	err := withApplier(o.netns, func(ap firewall.Applier) error {
+	err := a.withApplier(o.netns, func(ap firewall.Applier) error {
 		var err error
 		rep.Removed, err = firewall.Remove(context.Background(), ap)
 		return err

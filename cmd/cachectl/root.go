@@ -5,6 +5,9 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/cachectl/cachectl/firewall"
+	"github.com/cachectl/cachectl/firewall/audit"
 )
 
 // app carries what every command needs from its caller, so that commands
@@ -14,10 +17,28 @@ type app struct {
 	stdout io.Writer
 	stderr io.Writer
 	getenv func(string) string
+
+	// The kernel edges of the firewall commands and the audit, for a
+	// namespace name ("" = this one). Tests put firewalltest doubles here
+	// to run those commands without root.
+	applier func(netns string) (firewall.Applier, error)
+	flows   func(netns string) (audit.Source, error)
 }
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv}
+	return newApp(stdin, stdout, stderr).run(args)
+}
+
+// newApp is the app with the real kernel edges.
+func newApp(stdin io.Reader, stdout, stderr io.Writer) *app {
+	return &app{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv,
+		applier: func(netns string) (firewall.Applier, error) { return firewall.NewExec(netns) },
+		flows:   func(netns string) (audit.Source, error) { return audit.OpenNamed(netns) },
+	}
+}
+
+func (a *app) run(args []string) int {
+	stderr := a.stderr
 	root := newRootCmd(a)
 	root.SetArgs(args)
 	err := root.Execute()

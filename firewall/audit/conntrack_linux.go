@@ -11,6 +11,7 @@ import (
 
 	"github.com/mdlayher/netlink"
 	"github.com/ti-mo/conntrack"
+	"github.com/vishvananda/netns"
 
 	"github.com/cachectl/cachectl/firewall"
 )
@@ -19,7 +20,8 @@ import (
 // between the kernel and the pure audit: everything it returns is already
 // in this package's types.
 type Reader struct {
-	c *conntrack.Conn
+	c     *conntrack.Conn
+	netns string // the namespace's name, for reading its firewall rules
 }
 
 // Open dials ctnetlink in the namespace behind nsFD (an open netns handle),
@@ -31,6 +33,31 @@ func Open(nsFD int) (*Reader, error) {
 		return nil, fmt.Errorf("opening conntrack netlink socket: %w", err)
 	}
 	return &Reader{c: c}, nil
+}
+
+// OpenNamed opens the conntrack table of the named network namespace (as
+// `ip netns` names it), or of the caller's namespace for "".
+func OpenNamed(name string) (*Reader, error) {
+	if name == "" {
+		return Open(0)
+	}
+	h, err := netns.GetFromName(name)
+	if err != nil {
+		return nil, fmt.Errorf("opening network namespace %q: %w", name, err)
+	}
+	defer h.Close() // the socket keeps the namespace it was opened in
+	r, err := Open(int(h))
+	if err != nil {
+		return nil, err
+	}
+	r.netns = name
+	return r, nil
+}
+
+// Tracking implements Source: ProbeTracking with the rules of the
+// reader's own namespace.
+func (r *Reader) Tracking(ctx context.Context, dumpErr error, flows int) Tracking {
+	return r.ProbeTracking(dumpErr, flows, func() (string, error) { return SaveRules(ctx, r.netns) })
 }
 
 // Close releases the netlink socket.
@@ -97,14 +124,17 @@ func (r *Reader) ProbeTracking(dumpErr error, flows int, rules func() (string, e
 	return t
 }
 
-// SaveRules reads the current namespace's firewall as text: iptables-save,
+// SaveRules reads a namespace's firewall (the caller's for "") as text: iptables-save,
 // ip6tables-save and, when nft is installed, nft list ruleset (native nft
 // tables such as firewalld's are invisible to iptables-save). It fails only
 // when none of them could be read.
-func SaveRules(ctx context.Context) (string, error) {
+func SaveRules(ctx context.Context, netns string) (string, error) {
 	var b strings.Builder
 	var errs []error
 	for _, argv := range [][]string{{"iptables-save"}, {"ip6tables-save"}, {"nft", "list", "ruleset"}} {
+		if netns != "" {
+			argv = append([]string{"ip", "netns", "exec", netns}, argv...)
+		}
 		out, err := exec.CommandContext(ctx, argv[0], argv[1:]...).Output()
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", strings.Join(argv, " "), err))
