@@ -12,8 +12,9 @@ import (
 )
 
 type firewallRemoveOptions struct {
-	netns string
-	json  bool
+	policy string // accepted like every firewall command's; removal needs nothing from it
+	netns  string
+	json   bool
 }
 
 func newFirewallRemoveCmd(a *app) *cobra.Command {
@@ -32,6 +33,7 @@ rules again; set it to false to stop that.
 		Args: noArgs,
 		RunE: func(*cobra.Command, []string) error { return runFirewallRemove(a, o) },
 	}
+	addPolicyFlag(a, cmd, &o.policy)
 	addNetnsFlag(a, cmd, &o.netns)
 	cmd.Flags().BoolVar(&o.json, "json", false, "print JSON")
 	return cmd

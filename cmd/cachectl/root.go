@@ -58,6 +58,8 @@ func newRootCmd(a *app) *cobra.Command {
   "cachectl allow ADDR" chooses which PEERS may connect (policy + firewall).
 
 ` + exitCodesHelp,
+		Args:          unknownCommand,
+		RunE:          showHelp,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 	}
@@ -98,6 +100,18 @@ func addPolicyFlag(a *app, cmd *cobra.Command, dst *string) {
 	}
 	cmd.Flags().StringVar(dst, "policy", def, "policy file (env CACHECTL_POLICY)")
 }
+
+// unknownCommand is the root's argument check: cobra sends a word that
+// names no subcommand here, and it is bad usage (exit code 2).
+func unknownCommand(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usageErrorf("unknown command %q for %q; see '%s --help'", args[0], cmd.CommandPath(), cmd.CommandPath())
+	}
+	return nil
+}
+
+// showHelp is what a command that only groups others does when run alone.
+func showHelp(cmd *cobra.Command, _ []string) error { return cmd.Help() }
 
 // noArgs rejects positional arguments as bad usage (exit code 2).
 func noArgs(cmd *cobra.Command, args []string) error {
