@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -141,7 +142,10 @@ func (e *Exec) Environment(ctx context.Context, f netinfo.Family) (Environment, 
 		env.Backend = "nf_tables"
 		other = iptablesBinary(f) + "-legacy-save"
 	}
-	if _, err := exec.LookPath(other); err == nil {
+	// Saving a legacy table that does not exist makes the kernel create it
+	// empty, and from then on every iptables command on the host warns that
+	// legacy tables are present. So look before reading.
+	if _, err := exec.LookPath(other); err == nil && (env.Backend == "legacy" || e.hasLegacyTable(ctx, f, Table)) {
 		// Reading the other backend is best effort: it may have no tables.
 		if o, err := e.command(ctx, other, "-t", Table).Output(); err == nil {
 			env.OtherBackendRules = bytes.Contains(o, []byte(ChainPrefix))
@@ -180,4 +184,20 @@ func containsString(ss []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// hasLegacyTable reports whether the kernel's x_tables hold the family's
+// table in this namespace: /proc/net/ip_tables_names (ip6_tables_names)
+// lists the tables that exist, and reading it creates nothing. It is read
+// by a child process so that `ip netns exec` puts it in the namespace.
+func (e *Exec) hasLegacyTable(ctx context.Context, f netinfo.Family, table string) bool {
+	names := "/proc/net/ip_tables_names"
+	if f == netinfo.IPv6 {
+		names = "/proc/net/ip6_tables_names"
+	}
+	out, err := e.command(ctx, "cat", names).Output()
+	if err != nil { // no x_tables module loaded: no legacy table at all
+		return false
+	}
+	return slices.Contains(strings.Fields(string(out)), table)
 }
