@@ -7,28 +7,25 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/cachectl/cachectl/netinfo"
 )
 
-// Applier is the kernel edge: the few iptables operations Apply, Status and
-// Remove need, per family. Exec is the real one; tests use a fake that
-// models the tables.
+// Applier is the kernel edge: the few operations Apply, Status and Remove
+// need, per family. Everything else (the jump from INPUT, counters, what is
+// installed) is a restore payload or is read from Save, so a double only has
+// to model restore and save. Exec is the real one; firewalltest.Tables
+// models the tables for tests.
 type Applier interface {
 	// Available says why a family cannot be managed here (nil: it can).
-	Available(f Family) error
+	Available(f netinfo.Family) error
 	// Restore loads payload with `iptables-restore --noflush` (never a
-	// flushing restore); with test set it only checks it (--test).
-	Restore(ctx context.Context, f Family, payload []byte, test bool) error
-	// Save returns `iptables-save -t TABLE` for the family.
-	Save(ctx context.Context, f Family, table string) ([]byte, error)
-	// JumpExists, InsertJump and DeleteJump handle the rule
-	// `-A INPUT -m comment --comment cachectl -j CACHECTL-INPUT`;
-	// InsertJump puts it at position 1, DeleteJump ignores a missing one.
-	JumpExists(f Family) (bool, error)
-	InsertJump(f Family) error
-	DeleteJump(f Family) error
-	// ListRules is `iptables -v -S CHAIN` of the filter table: rules with
-	// "-c PACKETS BYTES" counters.
-	ListRules(f Family, chain string) ([]string, error)
+	// flushing restore), or with Check only tests it (--test). A payload
+	// that fails changes nothing.
+	Restore(ctx context.Context, f netinfo.Family, payload []byte, mode RestoreMode) error
+	// Save returns `iptables-save -c -t TABLE` for the family: rules with
+	// "[packets:bytes]" counters in front.
+	Save(ctx context.Context, f netinfo.Family, table string) ([]byte, error)
 	// SetsAvailable says why ipsets cannot be used (nil: they can); only
 	// allowlists above SetThreshold need them.
 	SetsAvailable() error
@@ -38,8 +35,18 @@ type Applier interface {
 	// (then cachectl cannot have made any set).
 	SaveSets(ctx context.Context) ([]byte, error)
 	// Environment reports what else on the host can interfere.
-	Environment(ctx context.Context, f Family) (Environment, error)
+	Environment(ctx context.Context, f netinfo.Family) (Environment, error)
 }
+
+// RestoreMode says whether a restore loads its payload or only checks it.
+type RestoreMode int
+
+const (
+	// Load applies the payload atomically.
+	Load RestoreMode = iota
+	// Check runs iptables-restore --test: parsed and verified, nothing changed.
+	Check
+)
 
 // Environment is what Status warns about besides cachectl's own chains.
 type Environment struct {
@@ -56,18 +63,18 @@ type Environment struct {
 // RestoreError is a failed iptables-restore, naming the offending payload
 // line with its neighbours.
 type RestoreError struct {
-	Family  Family
-	Test    bool   // the failure was in the --test check, nothing changed
-	Line    int    // 1-based line of payload that failed; 0 if unknown
-	Context string // that line with its neighbours, numbered
-	Output  string // what iptables-restore printed
+	Family  netinfo.Family
+	Mode    RestoreMode // Check: the failure was in the --test check, nothing changed
+	Line    int         // 1-based line of payload that failed; 0 if unknown
+	Context string      // that line with its neighbours, numbered
+	Output  string      // what iptables-restore printed
 	Err     error
 	binary  string // when not the family's iptables-restore
 }
 
 func (e *RestoreError) Error() string {
 	what := "loading"
-	if e.Test {
+	if e.Mode == Check {
 		what = "checking"
 	}
 	bin, subject := e.binary, "sets"
@@ -87,12 +94,21 @@ func (e *RestoreError) Unwrap() error { return e.Err }
 // kernel refused at COMMIT) or "Error occurred at line: N" (a parse error).
 var lineFailed = regexp.MustCompile(`line (\d+) failed|Error occurred at line: (\d+)`)
 
-// newRestoreError locates "line N failed" in output within payload.
-func newRestoreError(f Family, test bool, payload []byte, output string, err error) *RestoreError {
-	re := &RestoreError{Family: f, Test: test, Output: output, Err: err}
+// NewRestoreError locates "line N failed" in output within payload.
+func NewRestoreError(f netinfo.Family, mode RestoreMode, payload []byte, output string, err error) *RestoreError {
+	re := &RestoreError{Family: f, Mode: mode, Output: output, Err: err}
 	if m := lineFailed.FindStringSubmatch(output); m != nil {
 		re.Line, _ = strconv.Atoi(m[1] + m[2])
 		re.Context = lineContext(payload, re.Line, 1)
+	}
+	return re
+}
+
+// NewSetsRestoreError is a failed `ipset restore`, at line (0: unknown).
+func NewSetsRestoreError(payload []byte, line int, output string, err error) *RestoreError {
+	re := &RestoreError{Output: output, Err: err, binary: "ipset restore", Line: line}
+	if line > 0 {
+		re.Context = lineContext(payload, line, 1)
 	}
 	return re
 }

@@ -9,33 +9,24 @@ import (
 	"maps"
 	"net/netip"
 	"slices"
-	"strings"
+
+	"github.com/cachectl/cachectl/netinfo"
 )
 
 // FamilyResult is what Apply did for one family.
 type FamilyResult struct {
-	Family       Family   `json:"family"`
-	Applied      bool     `json:"applied"`
-	Skipped      string   `json:"skipped,omitempty"` // why the family was not managed
-	Rules        int      `json:"rules"`
-	JumpInserted bool     `json:"jump_inserted"`
-	Pruned       []string `json:"pruned_chains,omitempty"` // stale owned chains deleted
+	Family       netinfo.Family `json:"family"`
+	Applied      bool           `json:"applied"`
+	Skipped      string         `json:"skipped,omitempty"` // why the family was not managed
+	Rules        int            `json:"rules"`
+	JumpInserted bool           `json:"jump_inserted"`
+	Pruned       []string       `json:"pruned_chains,omitempty"` // stale owned chains deleted
 }
 
 // Result is what Apply did.
 type Result struct {
 	Families []FamilyResult `json:"families"`
 	Warnings []string       `json:"warnings,omitempty"`
-}
-
-// Payloads renders the exact bytes Apply loads, per family, in load order.
-// Apply loads exactly these, so a dry-run printing them is truthful.
-func Payloads(s Spec) map[Family][]byte {
-	m := map[Family][]byte{}
-	for _, f := range Families {
-		m[f] = NewRuleset(s, f).Render()
-	}
-	return m
 }
 
 // Apply makes cachectl's chains match s in every available family,
@@ -51,13 +42,13 @@ func Apply(ctx context.Context, a Applier, s Spec, log *slog.Logger) (Result, er
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	var fams []Family
-	for _, f := range Families {
+	var fams []netinfo.Family
+	for _, f := range netinfo.Families {
 		if err := a.Available(f); err != nil {
-			if f == IPv4 {
+			if f == netinfo.IPv4 {
 				return res, fmt.Errorf("ipv4 firewall unavailable: %w", err)
 			}
-			msg := fmt.Sprintf("ipv6 skipped: %v; IPv6 peers are not filtered by cachectl", err)
+			msg := fmt.Sprintf("ipv6 skipped: %v; netinfo.IPv6 peers are not filtered by cachectl", err)
 			res.Warnings = append(res.Warnings, msg)
 			res.Families = append(res.Families, FamilyResult{Family: f, Skipped: err.Error()})
 			log.Warn("ipv6 firewall skipped", "reason", err)
@@ -65,7 +56,7 @@ func Apply(ctx context.Context, a Applier, s Spec, log *slog.Logger) (Result, er
 		}
 		fams = append(fams, f)
 	}
-	sets := map[Family]Ruleset{}
+	sets := map[netinfo.Family]Ruleset{}
 	needSets := false
 	for _, f := range fams {
 		sets[f] = NewRuleset(s, f)
@@ -76,7 +67,7 @@ func Apply(ctx context.Context, a Applier, s Spec, log *slog.Logger) (Result, er
 			return res, fmt.Errorf("an allowlist of more than %d peers is matched with an ipset, and ipset is unusable (nothing was changed): %w", SetThreshold, err)
 		}
 	}
-	snaps := map[Family]snapshot{}
+	snaps := map[netinfo.Family]snapshot{}
 	for _, f := range fams {
 		sn, err := takeSnapshot(ctx, a, f)
 		if err != nil {
@@ -90,7 +81,7 @@ func Apply(ctx context.Context, a Applier, s Spec, log *slog.Logger) (Result, er
 		}
 		return res, err
 	}
-	var done []Family
+	var done []netinfo.Family
 	for _, f := range fams {
 		done = append(done, f)
 		fr, err := applyFamily(ctx, a, sets[f])
@@ -111,7 +102,7 @@ func Apply(ctx context.Context, a Applier, s Spec, log *slog.Logger) (Result, er
 
 // check makes sure the sets the rules name exist (empty if new: nothing
 // in force changes) and runs iptables-restore --test on every payload.
-func check(ctx context.Context, a Applier, fams []Family, sets map[Family]Ruleset) error {
+func check(ctx context.Context, a Applier, fams []netinfo.Family, sets map[netinfo.Family]Ruleset) error {
 	for _, f := range fams {
 		if len(sets[f].Sets) == 0 {
 			continue
@@ -121,7 +112,7 @@ func check(ctx context.Context, a Applier, fams []Family, sets map[Family]Rulese
 		}
 	}
 	for _, f := range fams {
-		if err := a.Restore(ctx, f, sets[f].Render(), true); err != nil {
+		if err := a.Restore(ctx, f, sets[f].Render(), Check); err != nil {
 			return fmt.Errorf("checking %s allowlist (nothing was changed): %w", f, err)
 		}
 	}
@@ -129,7 +120,7 @@ func check(ctx context.Context, a Applier, fams []Family, sets map[Family]Rulese
 }
 
 // dropNewSets destroys the sets check created that did not exist before.
-func dropNewSets(ctx context.Context, a Applier, fams []Family, snaps map[Family]snapshot) error {
+func dropNewSets(ctx context.Context, a Applier, fams []netinfo.Family, snaps map[netinfo.Family]snapshot) error {
 	var errs []error
 	for _, f := range fams {
 		cur, err := readSets(ctx, a, f)
@@ -159,7 +150,7 @@ func applyFamily(ctx context.Context, a Applier, rs Ruleset) (FamilyResult, erro
 			return fr, fmt.Errorf("loading the allowlist set: %w", err)
 		}
 	}
-	if err := a.Restore(ctx, rs.Family, rs.Render(), false); err != nil {
+	if err := a.Restore(ctx, rs.Family, rs.Render(), Load); err != nil {
 		return fr, err
 	}
 	cur, err := readOwned(ctx, a, rs.Family)
@@ -174,7 +165,7 @@ func applyFamily(ctx context.Context, a Applier, rs Ruleset) (FamilyResult, erro
 		}
 	}
 	if len(fr.Pruned) > 0 {
-		if err := a.Restore(ctx, rs.Family, deletePayload(fr.Pruned), false); err != nil {
+		if err := a.Restore(ctx, rs.Family, deletePayload(fr.Pruned), Load); err != nil {
 			return fr, fmt.Errorf("deleting stale chains %v: %w", fr.Pruned, err)
 		}
 	}
@@ -194,13 +185,9 @@ func applyFamily(ctx context.Context, a Applier, rs Ruleset) (FamilyResult, erro
 		}
 		fr.Pruned = append(fr.Pruned, staleSets...)
 	}
-	ok, err := a.JumpExists(rs.Family)
-	if err != nil {
-		return fr, fmt.Errorf("checking the INPUT jump: %w", err)
-	}
-	if !ok {
-		if err := a.InsertJump(rs.Family); err != nil {
-			return fr, fmt.Errorf("inserting the INPUT jump: %w", err)
+	if !cur.jump {
+		if err := insertJump(ctx, a, rs.Family); err != nil {
+			return fr, err
 		}
 		fr.JumpInserted = true
 	}
@@ -219,73 +206,26 @@ func applyFamily(ctx context.Context, a Applier, rs Ruleset) (FamilyResult, erro
 	return fr, nil
 }
 
-// owned is cachectl's part of a family's filter table, as iptables-save
-// shows it.
-type owned struct {
-	chains []string
-	rules  []Rule
-	lines  []string // the raw -A lines, for a byte-faithful restore
-}
-
-func readOwned(ctx context.Context, a Applier, f Family) (owned, error) {
-	save, err := a.Save(ctx, f, Table)
-	if err != nil {
-		return owned{}, fmt.Errorf("reading back %s rules: %w", f, err)
-	}
-	return parseOwned(save)
-}
-
-// parseOwned keeps the CACHECTL chains and rules of an iptables-save dump.
-func parseOwned(save []byte) (owned, error) {
-	var o owned
-	inFilter := false
-	for _, l := range strings.Split(string(save), "\n") {
-		l = strings.TrimSpace(l)
-		switch {
-		case strings.HasPrefix(l, "*"):
-			inFilter = l == "*"+Table
-		case !inFilter:
-		case strings.HasPrefix(l, ":"+ChainPrefix):
-			o.chains = append(o.chains, strings.Fields(l[1:])[0])
-		case strings.HasPrefix(l, "-A "+ChainPrefix), strings.HasPrefix(l, "["):
-			r, _, err := ParseRule(l)
-			if err != nil {
-				return o, err
-			}
-			if strings.HasPrefix(r.Chain, ChainPrefix) {
-				o.rules = append(o.rules, r)
-				o.lines = append(o.lines, l)
-			}
-		}
-	}
-	return o, nil
-}
-
 // snapshot is a family's cachectl state before Apply touched it.
 type snapshot struct {
 	owned
-	jump bool
 	sets map[string][]netip.Prefix
 }
 
-func takeSnapshot(ctx context.Context, a Applier, f Family) (snapshot, error) {
+func takeSnapshot(ctx context.Context, a Applier, f netinfo.Family) (snapshot, error) {
 	o, err := readOwned(ctx, a, f)
 	if err != nil {
 		return snapshot{}, err
-	}
-	jump, err := a.JumpExists(f)
-	if err != nil {
-		return snapshot{}, fmt.Errorf("checking the INPUT jump: %w", err)
 	}
 	sets, err := readSets(ctx, a, f)
 	if err != nil {
 		return snapshot{}, err
 	}
-	return snapshot{owned: o, jump: jump, sets: sets}, nil
+	return snapshot{owned: o, sets: sets}, nil
 }
 
 // rollback puts each family back as its snapshot found it, newest first.
-func rollback(ctx context.Context, a Applier, fams []Family, snaps map[Family]snapshot) error {
+func rollback(ctx context.Context, a Applier, fams []netinfo.Family, snaps map[netinfo.Family]snapshot) error {
 	var errs []error
 	for i := len(fams) - 1; i >= 0; i-- {
 		if err := restoreSnapshot(ctx, a, fams[i], snaps[fams[i]]); err != nil {
@@ -295,10 +235,10 @@ func rollback(ctx context.Context, a Applier, fams []Family, snaps map[Family]sn
 	return errors.Join(errs...)
 }
 
-func restoreSnapshot(ctx context.Context, a Applier, f Family, sn snapshot) error {
+func restoreSnapshot(ctx context.Context, a Applier, f netinfo.Family, sn snapshot) error {
 	if !sn.jump {
-		if err := a.DeleteJump(f); err != nil {
-			return fmt.Errorf("deleting the INPUT jump: %w", err)
+		if err := deleteJump(ctx, a, f); err != nil {
+			return err
 		}
 	}
 	// The snapshot's rules may name sets the failed apply destroyed: refill
@@ -324,16 +264,16 @@ func restoreSnapshot(ctx context.Context, a Applier, f Family, sn snapshot) erro
 		}
 	}
 	b.WriteString("COMMIT\n")
-	if err := a.Restore(ctx, f, b.Bytes(), false); err != nil {
+	if err := a.Restore(ctx, f, b.Bytes(), Load); err != nil {
 		return err
 	}
 	if err := dropSetsExcept(ctx, a, f, sn.sets); err != nil {
 		return err
 	}
 	if sn.jump {
-		ok, err := a.JumpExists(f)
-		if err == nil && !ok {
-			err = a.InsertJump(f)
+		now, err := readOwned(ctx, a, f)
+		if err == nil && !now.jump {
+			err = insertJump(ctx, a, f)
 		}
 		if err != nil {
 			return fmt.Errorf("restoring the INPUT jump: %w", err)
@@ -343,7 +283,7 @@ func restoreSnapshot(ctx context.Context, a Applier, f Family, sn snapshot) erro
 }
 
 // refillSets gives the family's sets in want exactly those members.
-func refillSets(ctx context.Context, a Applier, f Family, want map[string][]netip.Prefix) error {
+func refillSets(ctx context.Context, a Applier, f netinfo.Family, want map[string][]netip.Prefix) error {
 	if len(want) == 0 {
 		return nil
 	}
@@ -359,7 +299,7 @@ func refillSets(ctx context.Context, a Applier, f Family, want map[string][]neti
 
 // dropSetsExcept destroys the family's owned sets not in keep; the rules
 // must no longer reference them.
-func dropSetsExcept(ctx context.Context, a Applier, f Family, keep map[string][]netip.Prefix) error {
+func dropSetsExcept(ctx context.Context, a Applier, f netinfo.Family, keep map[string][]netip.Prefix) error {
 	cur, err := readSets(ctx, a, f)
 	if err != nil {
 		return err
@@ -391,17 +331,17 @@ func union(a, b []string) []string {
 
 // Remove deletes the INPUT jumps, then every owned chain, in every
 // available family: the tables end as they were before the first Apply.
-func Remove(ctx context.Context, a Applier) ([]Family, error) {
-	var removed []Family
-	var fams []Family
-	for _, f := range Families {
+func Remove(ctx context.Context, a Applier) ([]netinfo.Family, error) {
+	var removed []netinfo.Family
+	var fams []netinfo.Family
+	for _, f := range netinfo.Families {
 		if a.Available(f) == nil {
 			fams = append(fams, f)
 		}
 	}
 	// Jumps first: a chain still referenced cannot be deleted (EBUSY).
 	for _, f := range fams {
-		if err := a.DeleteJump(f); err != nil {
+		if err := deleteJump(ctx, a, f); err != nil {
 			return removed, fmt.Errorf("removing %s INPUT jump: %w", f, err)
 		}
 	}
@@ -418,7 +358,7 @@ func Remove(ctx context.Context, a Applier) ([]Family, error) {
 			continue
 		}
 		if len(cur.chains) > 0 {
-			if err := a.Restore(ctx, f, deletePayload(cur.chains), false); err != nil {
+			if err := a.Restore(ctx, f, deletePayload(cur.chains), Load); err != nil {
 				return removed, fmt.Errorf("removing %s chains: %w", f, err)
 			}
 		}

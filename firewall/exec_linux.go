@@ -3,37 +3,25 @@ package firewall
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
-	"github.com/coreos/go-iptables/iptables"
+	"github.com/cachectl/cachectl/netinfo"
 )
 
-// lockWait is how long every iptables call waits for the xtables lock;
-// go-iptables' default is forever.
-const lockWait = 5
-
-// Exec is the real Applier: iptables-restore/-save through os/exec for
-// bulk loads and reads, go-iptables for the jump rule and listings.
+// Exec is the real Applier: iptables-restore/-save and ipset through
+// os/exec.
 //
 // With a namespace name every command runs as `ip netns exec NAME ...`.
-// That is explicit rather than relying on the calling thread's netns:
-// go-iptables starts a child process per call, which enters the caller's
-// namespace only if the fork happens on a thread locked into it. As
-// go-iptables execs a single path, it is pointed at a small wrapper script
-// that adds the prefix.
+// That is explicit rather than relying on the calling thread's netns: a
+// child process enters the caller's namespace only if the fork happens on
+// a thread locked into it.
 type Exec struct {
-	netns  string
 	prefix []string
-	dir    string // wrapper scripts, removed by Close
-	ipt    map[Family]*iptables.IPTables
-	iptErr map[Family]error
 }
 
 var netnsName = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
@@ -42,75 +30,31 @@ var netnsName = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
 // or for the named one. Families whose binaries are missing are reported
 // by Available, not here.
 func NewExec(netns string) (*Exec, error) {
-	e := &Exec{netns: netns, ipt: map[Family]*iptables.IPTables{}, iptErr: map[Family]error{}}
+	e := &Exec{}
 	if netns != "" {
 		if !netnsName.MatchString(netns) {
 			return nil, fmt.Errorf("network namespace name %q has characters other than letters, digits, _ . -", netns)
 		}
 		e.prefix = []string{"ip", "netns", "exec", netns}
-		dir, err := os.MkdirTemp("", "cachectl-ipt-")
-		if err != nil {
-			return nil, fmt.Errorf("creating iptables wrapper directory: %w", err)
-		}
-		e.dir = dir
-	}
-	for _, f := range Families {
-		if e.dir == "" {
-			e.ipt[f], e.iptErr[f] = iptables.New(iptables.IPFamily(protocol(f)), iptables.Timeout(lockWait))
-			continue
-		}
-		w, err := e.wrapper(iptablesBinary(f))
-		if err != nil {
-			e.Close()
-			return nil, err
-		}
-		e.ipt[f], e.iptErr[f] = iptables.New(iptables.IPFamily(protocol(f)), iptables.Timeout(lockWait), iptables.Path(w))
 	}
 	return e, nil
 }
 
-// Close removes the wrapper scripts, if any.
-func (e *Exec) Close() error {
-	if e.dir == "" {
-		return nil
-	}
-	return os.RemoveAll(e.dir)
-}
-
-func (e *Exec) wrapper(bin string) (string, error) {
-	path := filepath.Join(e.dir, bin)
-	script := fmt.Sprintf("#!/bin/sh\nexec ip netns exec %s %s \"$@\"\n", e.netns, bin)
-	if err := os.WriteFile(path, []byte(script), 0o700); err != nil {
-		return "", fmt.Errorf("writing iptables wrapper: %w", err)
-	}
-	return path, nil
-}
-
-func protocol(f Family) iptables.Protocol {
-	if f == IPv6 {
-		return iptables.ProtocolIPv6
-	}
-	return iptables.ProtocolIPv4
-}
-
-func iptablesBinary(f Family) string {
-	if f == IPv6 {
+func iptablesBinary(f netinfo.Family) string {
+	if f == netinfo.IPv6 {
 		return "ip6tables"
 	}
 	return "iptables"
 }
 
-func saveBinary(f Family) string { return iptablesBinary(f) + "-save" }
+func saveBinary(f netinfo.Family) string { return iptablesBinary(f) + "-save" }
 
 // Available needs iptables, -restore and -save of the family.
-func (e *Exec) Available(f Family) error {
-	for _, bin := range []string{restoreBinary(f), saveBinary(f)} {
+func (e *Exec) Available(f netinfo.Family) error {
+	for _, bin := range []string{iptablesBinary(f), restoreBinary(f), saveBinary(f)} {
 		if _, err := exec.LookPath(bin); err != nil {
 			return fmt.Errorf("%s not found: %w", bin, err)
 		}
-	}
-	if err := e.iptErr[f]; err != nil {
-		return fmt.Errorf("%s unusable: %w", iptablesBinary(f), err)
 	}
 	return nil
 }
@@ -122,23 +66,23 @@ func (e *Exec) command(ctx context.Context, name string, args ...string) *exec.C
 
 // Restore always passes --noflush: without it iptables-restore replaces
 // every chain of the table, including the host's own rules.
-func (e *Exec) Restore(ctx context.Context, f Family, payload []byte, test bool) error {
+func (e *Exec) Restore(ctx context.Context, f netinfo.Family, payload []byte, mode RestoreMode) error {
 	args := []string{"-w", fmt.Sprint(lockWait), "--noflush"}
-	if test {
+	if mode == Check {
 		args = append(args, "--test")
 	}
 	cmd := e.command(ctx, restoreBinary(f), args...)
 	cmd.Stdin = bytes.NewReader(payload)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return newRestoreError(f, test, payload, string(out), err)
+		return NewRestoreError(f, mode, payload, string(out), err)
 	}
 	return nil
 }
 
-func (e *Exec) Save(ctx context.Context, f Family, table string) ([]byte, error) {
+func (e *Exec) Save(ctx context.Context, f netinfo.Family, table string) ([]byte, error) {
 	var stderr bytes.Buffer
-	cmd := e.command(ctx, saveBinary(f), "-t", table)
+	cmd := e.command(ctx, saveBinary(f), "-c", "-t", table)
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
@@ -159,12 +103,11 @@ func (e *Exec) RestoreSets(ctx context.Context, payload []byte) error {
 	cmd.Stdin = bytes.NewReader(payload)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		// ipset says "Error in line N: ..."
-		re := &RestoreError{Output: string(out), Err: err, binary: "ipset restore"}
+		line := 0
 		if m := ipsetLine.FindStringSubmatch(string(out)); m != nil {
-			re.Line, _ = strconv.Atoi(m[1])
-			re.Context = lineContext(payload, re.Line, 1)
+			line, _ = strconv.Atoi(m[1])
 		}
-		return re
+		return NewSetsRestoreError(payload, line, string(out), err)
 	}
 	return nil
 }
@@ -185,43 +128,9 @@ func (e *Exec) SaveSets(ctx context.Context) ([]byte, error) {
 	return out, nil
 }
 
-func (e *Exec) JumpExists(f Family) (bool, error) {
-	ok, err := e.ipt[f].Exists(Table, "INPUT", JumpRule()...)
-	if notExist(err) { // our chain is gone, so no rule can jump to it
-		return false, nil
-	}
-	return ok, err
-}
-
-func (e *Exec) InsertJump(f Family) error {
-	return e.ipt[f].Insert(Table, "INPUT", 1, JumpRule()...)
-}
-
-func (e *Exec) DeleteJump(f Family) error {
-	err := e.ipt[f].DeleteIfExists(Table, "INPUT", JumpRule()...)
-	if notExist(err) {
-		return nil
-	}
-	return err
-}
-
-func (e *Exec) ListRules(f Family, chain string) ([]string, error) {
-	return e.ipt[f].ListWithCounters(Table, chain)
-}
-
-// notExist treats iptables-nft's "incompatible, use 'nft' tool" like the
-// classic "No chain/target/match": the thing is not there in a form we own.
-func notExist(err error) bool {
-	var ie *iptables.Error
-	if errors.As(err, &ie) {
-		return ie.IsNotExist() || strings.Contains(ie.Error(), "incompatible")
-	}
-	return false
-}
-
 // Environment probes the backend, the other backend's tables, host
 // firewalls whose reload can drop cachectl's chains, and nat rules.
-func (e *Exec) Environment(ctx context.Context, f Family) (Environment, error) {
+func (e *Exec) Environment(ctx context.Context, f netinfo.Family) (Environment, error) {
 	var env Environment
 	out, err := e.command(ctx, iptablesBinary(f), "--version").Output()
 	if err != nil {
@@ -233,7 +142,10 @@ func (e *Exec) Environment(ctx context.Context, f Family) (Environment, error) {
 		env.Backend = "nf_tables"
 		other = iptablesBinary(f) + "-legacy-save"
 	}
-	if _, err := exec.LookPath(other); err == nil {
+	// Saving a legacy table that does not exist makes the kernel create it
+	// empty, and from then on every iptables command on the host warns that
+	// legacy tables are present. So look before reading.
+	if _, err := exec.LookPath(other); err == nil && (env.Backend == "legacy" || e.hasLegacyTable(ctx, f, Table)) {
 		// Reading the other backend is best effort: it may have no tables.
 		if o, err := e.command(ctx, other, "-t", Table).Output(); err == nil {
 			env.OtherBackendRules = bytes.Contains(o, []byte(ChainPrefix))
@@ -258,7 +170,7 @@ func (e *Exec) Environment(ctx context.Context, f Family) (Environment, error) {
 func natRedirects(save []byte) []string {
 	var out []string
 	for _, l := range strings.Split(string(save), "\n") {
-		if strings.HasPrefix(l, "-A ") && (strings.Contains(l, "-j DNAT") || strings.Contains(l, "-j REDIRECT")) {
+		if l = stripCounters(l); strings.HasPrefix(l, "-A ") && (strings.Contains(l, "-j DNAT") || strings.Contains(l, "-j REDIRECT")) {
 			out = append(out, l)
 		}
 	}
@@ -272,4 +184,20 @@ func containsString(ss []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// hasLegacyTable reports whether the kernel's x_tables hold the family's
+// table in this namespace: /proc/net/ip_tables_names (ip6_tables_names)
+// lists the tables that exist, and reading it creates nothing. It is read
+// by a child process so that `ip netns exec` puts it in the namespace.
+func (e *Exec) hasLegacyTable(ctx context.Context, f netinfo.Family, table string) bool {
+	names := "/proc/net/ip_tables_names"
+	if f == netinfo.IPv6 {
+		names = "/proc/net/ip6_tables_names"
+	}
+	out, err := e.command(ctx, "cat", names).Output()
+	if err != nil { // no x_tables module loaded: no legacy table at all
+		return false
+	}
+	return slices.Contains(strings.Fields(string(out)), table)
 }

@@ -15,60 +15,8 @@ import (
 	"fmt"
 	"net/netip"
 	"strconv"
-)
 
-// Family is an address family with its own iptables binaries and tables.
-type Family int
-
-const (
-	IPv4 Family = 4
-	IPv6 Family = 6
-)
-
-// Families lists both families in the order they are applied.
-var Families = []Family{IPv4, IPv6}
-
-func (f Family) String() string {
-	if f == IPv6 {
-		return "ipv6"
-	}
-	return "ipv4"
-}
-
-// MarshalText makes a Family read as "ipv4"/"ipv6" in JSON.
-func (f Family) MarshalText() ([]byte, error) { return []byte(f.String()), nil }
-
-// UnmarshalText reads "ipv4"/"ipv6" (or "4"/"6").
-func (f *Family) UnmarshalText(b []byte) error {
-	switch string(b) {
-	case "ipv4", "4":
-		*f = IPv4
-	case "ipv6", "6":
-		*f = IPv6
-	default:
-		return fmt.Errorf("address family %q is neither ipv4 nor ipv6", b)
-	}
-	return nil
-}
-
-// FamilyOf is the one place an address is sorted into a family. An
-// IPv4-mapped IPv6 address is IPv4: that is how the kernel sees its packets.
-func FamilyOf(a netip.Addr) Family {
-	if a.Unmap().Is6() {
-		return IPv6
-	}
-	return IPv4
-}
-
-// Verdict is what happens to packets from peers not on the allowlist.
-type Verdict string
-
-const (
-	// VerdictReject answers with a TCP reset (or ICMP port unreachable for
-	// UDP), so a refused client fails at once instead of timing out.
-	VerdictReject Verdict = "reject"
-	// VerdictDrop discards silently: the client hangs until its own timeout.
-	VerdictDrop Verdict = "drop"
+	"github.com/cachectl/cachectl/policy"
 )
 
 // Spec is everything the firewall needs from the policy.
@@ -77,7 +25,7 @@ type Spec struct {
 	UDPPort  uint16         // UDP port; 0 means UDP is off (nothing rendered for it)
 	Allow    []netip.Prefix // peers allowed to connect, both families mixed
 	Loopback bool           // whether local processes may connect (see loopbackRule)
-	Verdict  Verdict        // default for everyone else; "" means reject
+	Verdict  policy.Verdict // default for everyone else; "" means reject
 }
 
 // ErrInvalidSpec is wrapped by every Spec validation error.
@@ -89,9 +37,9 @@ func (s Spec) Validate() error {
 		return fmt.Errorf("%w: the TCP port is 0; set bind.port in the policy", ErrInvalidSpec)
 	}
 	switch s.Verdict {
-	case "", VerdictReject, VerdictDrop:
+	case "", policy.VerdictReject, policy.VerdictDrop:
 	default:
-		return fmt.Errorf("%w: verdict %q is neither %q nor %q", ErrInvalidSpec, s.Verdict, VerdictReject, VerdictDrop)
+		return fmt.Errorf("%w: verdict %q is neither %q nor %q", ErrInvalidSpec, s.Verdict, policy.VerdictReject, policy.VerdictDrop)
 	}
 	for _, p := range s.Allow {
 		if !p.IsValid() {
@@ -101,12 +49,17 @@ func (s Spec) Validate() error {
 	return nil
 }
 
-func (s Spec) verdict() Verdict {
+func (s Spec) verdict() policy.Verdict {
 	if s.Verdict == "" {
-		return VerdictReject
+		return policy.VerdictReject
 	}
 	return s.Verdict
 }
+
+// lockWait is how long, in seconds, every iptables call waits for the
+// xtables lock; go-iptables' default is forever. It is part of the rendered
+// command line, so it lives beside the render rather than the kernel edge.
+const lockWait = 5
 
 // Chain names. iptables limits them to 28 characters; the longest here is
 // CACHECTL-P65535 (15).

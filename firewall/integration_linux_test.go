@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cachectl/cachectl/netinfo"
+
 	"github.com/cachectl/cachectl/netinfo/nstest"
 )
 
@@ -28,8 +30,7 @@ func realApplier(t testing.TB, ns *nstest.NS) *Exec {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { e.Close() })
-	for _, f := range Families {
+	for _, f := range netinfo.Families {
 		if err := e.Available(f); err != nil {
 			nstest.Unavailable(t, "%s: %v", f, err)
 		}
@@ -184,7 +185,7 @@ func TestApplyEnforcesAllowlist(t *testing.T) {
 		if n := counterOf(fs, "cachectl: default reject tcp"); n < 1 {
 			t.Errorf("%s: default reject counter = %d after a refused attempt, want >= 1", fs.Family, n)
 		}
-		if n := counterOf(fs, "cachectl: allow "+specFor(star, 0).Allow[map[Family]int{IPv4: 0, IPv6: 1}[fs.Family]].String()); n < 1 {
+		if n := counterOf(fs, "cachectl: allow "+specFor(star, 0).Allow[map[netinfo.Family]int{netinfo.IPv4: 0, netinfo.IPv6: 1}[fs.Family]].String()); n < 1 {
 			t.Errorf("%s: allow counter = %d after an allowed connection, want >= 1", fs.Family, n)
 		}
 	}
@@ -215,15 +216,15 @@ func counterOf(fs FamilyStatus, comment string) uint64 {
 // added after the rules, which --test does not see.
 type breakFamily struct {
 	Applier
-	family Family
+	family netinfo.Family
 }
 
-func (b breakFamily) Restore(ctx context.Context, f Family, payload []byte, test bool) error {
-	if f == b.family && !test && strings.HasPrefix(string(payload), RestoreHeader(f)) {
+func (b breakFamily) Restore(ctx context.Context, f netinfo.Family, payload []byte, mode RestoreMode) error {
+	if f == b.family && mode == Load && strings.HasPrefix(string(payload), RestoreHeader(f)) {
 		bad := strings.Replace(string(payload), "COMMIT\n", "-A "+InputChain+" -j NO-SUCH-CHAIN\nCOMMIT\n", 1)
 		payload = []byte(bad)
 	}
-	return b.Applier.Restore(ctx, f, payload, test)
+	return b.Applier.Restore(ctx, f, payload, mode)
 }
 
 func TestApplyFailureKeepsPreviousRules(t *testing.T) {
@@ -235,7 +236,7 @@ func TestApplyFailureKeepsPreviousRules(t *testing.T) {
 	clean := saveAll(t, star.Server)
 
 	// From nothing installed: a v6 failure must leave v4 not installed too.
-	_, err := Apply(ctx, breakFamily{a, IPv6}, specFor(star, 0), nil)
+	_, err := Apply(ctx, breakFamily{a, netinfo.IPv6}, specFor(star, 0), nil)
 	var re *RestoreError
 	if !errors.As(err, &re) || re.Line == 0 || !strings.Contains(re.Context, "NO-SUCH-CHAIN") {
 		t.Fatalf("Apply with a broken v6 load: %v, want a RestoreError naming the line", err)
@@ -251,7 +252,7 @@ func TestApplyFailureKeepsPreviousRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	installed := saveAll(t, star.Server)
-	if _, err := Apply(ctx, breakFamily{a, IPv6}, specFor(star, 1), nil); err == nil {
+	if _, err := Apply(ctx, breakFamily{a, netinfo.IPv6}, specFor(star, 1), nil); err == nil {
 		t.Fatal("Apply with a broken v6 load succeeded")
 	}
 	if got := saveAll(t, star.Server); got != installed {
@@ -267,7 +268,7 @@ func TestRestoreErrorNamesLine(t *testing.T) {
 	ns := nstest.New(t)
 	a := realApplier(t, ns)
 	payload := []byte("*filter\n:CACHECTL-INPUT - [0:0]\n-A CACHECTL-INPUT -p tcp --dport 1 -j ACCEPT\n-A CACHECTL-INPUT --bogus -j ACCEPT\nCOMMIT\n")
-	err := a.Restore(context.Background(), IPv4, payload, true)
+	err := a.Restore(context.Background(), netinfo.IPv4, payload, Check)
 	var re *RestoreError
 	if !errors.As(err, &re) {
 		t.Fatalf("Restore(bad) = %v, want *RestoreError", err)
@@ -296,7 +297,7 @@ func TestApplyLargeAllowlistWithIPSet(t *testing.T) {
 		refused(t, star.Clients[1], addr)
 	}
 	first := saveAll(t, star.Server)
-	if !strings.Contains(first, "--match-set "+SetName(IPv4)+" src") || !strings.Contains(first, "add "+SetName(IPv6)+" fd64::12b") {
+	if !strings.Contains(first, "--match-set "+SetName(netinfo.IPv4)+" src") || !strings.Contains(first, "add "+SetName(netinfo.IPv6)+" fd64::12b") {
 		t.Fatalf("no set in use:\n%.2000s", first)
 	}
 	if _, err := Apply(ctx, a, big, nil); err != nil {
@@ -310,7 +311,7 @@ func TestApplyLargeAllowlistWithIPSet(t *testing.T) {
 	}
 
 	// A failing v6 load while switching to a small list keeps the sets.
-	if _, err := Apply(ctx, breakFamily{a, IPv6}, specFor(star, 1), nil); err == nil {
+	if _, err := Apply(ctx, breakFamily{a, netinfo.IPv6}, specFor(star, 1), nil); err == nil {
 		t.Fatal("broken apply succeeded")
 	}
 	if got := saveAll(t, star.Server); got != first {

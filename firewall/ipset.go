@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+
+	"github.com/cachectl/cachectl/netinfo"
 )
 
 // SetThreshold is the allowlist size above which a family's peers are
@@ -33,33 +35,33 @@ const setParams = "hash:net family %s hashsize 1024 maxelem 1048576"
 // Set is an ipset holding a family's allowed peers.
 type Set struct {
 	Name    string
-	Family  Family
+	Family  netinfo.Family
 	Members []netip.Prefix // canonical: masked, sorted, no duplicates, no /0
 }
 
 // SetName is the family's allowlist set. The family is in the name because
 // ipsets, unlike chains, are shared by both families of a namespace.
-func SetName(f Family) string { return fmt.Sprintf("%sallow-v%d", SetPrefix, int(f)) }
+func SetName(f netinfo.Family) string { return fmt.Sprintf("%sallow-v%d", SetPrefix, int(f)) }
 
-func setFamily(name string) Family {
+func setFamily(name string) netinfo.Family {
 	if strings.HasSuffix(name, "-v6") {
-		return IPv6
+		return netinfo.IPv6
 	}
-	return IPv4
+	return netinfo.IPv4
 }
 
 func (s Set) tmpName() string { return s.Name + "-tmp" }
 
 func (s Set) createLine(name string) string {
 	fam := "inet"
-	if s.Family == IPv6 {
+	if s.Family == netinfo.IPv6 {
 		fam = "inet6"
 	}
 	return "create " + name + " " + fmt.Sprintf(setParams, fam) + " -exist"
 }
 
 // SetsHeader opens every ipset payload; ipset restore skips # lines.
-func SetsHeader(f Family) string {
+func SetsHeader(f netinfo.Family) string {
 	return fmt.Sprintf("# cachectl %s allowlist sets (ipset restore)", f)
 }
 
@@ -111,7 +113,7 @@ func destroySetsPayload(names []string) []byte {
 }
 
 // parseSets reads the owned sets of one family from `ipset save`.
-func parseSets(save []byte, f Family) (map[string][]netip.Prefix, error) {
+func parseSets(save []byte, f netinfo.Family) (map[string][]netip.Prefix, error) {
 	sets := map[string][]netip.Prefix{}
 	for _, l := range strings.Split(string(save), "\n") {
 		fields := strings.Fields(l)
@@ -135,7 +137,7 @@ func parseSets(save []byte, f Family) (map[string][]netip.Prefix, error) {
 		}
 	}
 	for n, ms := range sets {
-		slices.SortFunc(ms, comparePrefix)
+		slices.SortFunc(ms, netinfo.ComparePrefix)
 		sets[n] = slices.Compact(ms)
 	}
 	return sets, nil
@@ -152,12 +154,12 @@ func compareSets(want []Set, got map[string][]netip.Prefix) []string {
 		}
 		var missing, extra int
 		for _, p := range s.Members {
-			if _, found := slices.BinarySearchFunc(have, p, comparePrefix); !found {
+			if _, found := slices.BinarySearchFunc(have, p, netinfo.ComparePrefix); !found {
 				missing++
 			}
 		}
 		for _, p := range have {
-			if _, found := slices.BinarySearchFunc(s.Members, p, comparePrefix); !found {
+			if _, found := slices.BinarySearchFunc(s.Members, p, netinfo.ComparePrefix); !found {
 				extra++
 			}
 		}
@@ -173,7 +175,7 @@ func compareSets(want []Set, got map[string][]netip.Prefix) []string {
 	return out
 }
 
-func readSets(ctx context.Context, a Applier, f Family) (map[string][]netip.Prefix, error) {
+func readSets(ctx context.Context, a Applier, f netinfo.Family) (map[string][]netip.Prefix, error) {
 	save, err := a.SaveSets(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("reading %s sets: %w", f, err)

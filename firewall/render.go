@@ -2,17 +2,19 @@ package firewall
 
 import (
 	"bytes"
-	"cmp"
 	"fmt"
 	"maps"
 	"net/netip"
 	"slices"
+
+	"github.com/cachectl/cachectl/netinfo"
+	"github.com/cachectl/cachectl/policy"
 )
 
 // Ruleset is the complete content of cachectl's chains for one family.
 // It is a value: building and rendering it touch nothing.
 type Ruleset struct {
-	Family Family
+	Family netinfo.Family
 	Chains []string // owned chains, InputChain first
 	Rules  []Rule   // in load order
 	Sets   []Set    // ipsets the rules match, for large allowlists
@@ -27,7 +29,7 @@ type Ruleset struct {
 // prefix, and ends in the default verdict. There is deliberately no
 // ESTABLISHED shortcut: revoking a peer cuts its open connections on their
 // next packet.
-func NewRuleset(s Spec, f Family) Ruleset {
+func NewRuleset(s Spec, f netinfo.Family) Ruleset {
 	rs := Ruleset{Family: f, Chains: []string{InputChain}}
 	ports := map[uint16][]string{s.Port: {"tcp"}}
 	if s.UDPPort != 0 {
@@ -54,7 +56,7 @@ func NewRuleset(s Spec, f Family) Ruleset {
 
 // splitAllow moves the peers into a set when there are more than
 // SetThreshold. A /0 (anyone) stays a rule: hash:net cannot hold it.
-func splitAllow(allow []netip.Prefix, f Family) ([]netip.Prefix, *Set) {
+func splitAllow(allow []netip.Prefix, f netinfo.Family) ([]netip.Prefix, *Set) {
 	var rules, members []netip.Prefix
 	for _, p := range allow {
 		if p.Bits() == 0 {
@@ -69,7 +71,7 @@ func splitAllow(allow []netip.Prefix, f Family) ([]netip.Prefix, *Set) {
 	return rules, &Set{Name: SetName(f), Family: f, Members: members}
 }
 
-func portRules(chain string, protos []string, allow []netip.Prefix, set *Set, s Spec, f Family) []Rule {
+func portRules(chain string, protos []string, allow []netip.Prefix, set *Set, s Spec, f netinfo.Family) []Rule {
 	rules := []Rule{{Chain: chain, CTState: "INVALID", Target: "DROP",
 		Comment: "cachectl: drop invalid packets (also turns on conntrack for the audit)"}}
 	if s.Loopback {
@@ -103,14 +105,14 @@ func loopbackRule(chain string) Rule {
 	return Rule{Chain: chain, InIface: "lo", Target: "ACCEPT", Comment: "cachectl: allow loopback"}
 }
 
-func denyRule(chain, proto string, v Verdict, f Family) Rule {
+func denyRule(chain, proto string, v policy.Verdict, f netinfo.Family) Rule {
 	r := Rule{Chain: chain, Proto: proto, Comment: fmt.Sprintf("cachectl: default %s %s", v, proto)}
 	switch {
-	case v == VerdictDrop:
+	case v == policy.VerdictDrop:
 		r.Target = "DROP"
 	case proto == "tcp":
 		r.Target, r.RejectWith = "REJECT", "tcp-reset"
-	case f == IPv6:
+	case f == netinfo.IPv6:
 		r.Target, r.RejectWith = "REJECT", "icmp6-port-unreachable"
 	default:
 		r.Target, r.RejectWith = "REJECT", "icmp-port-unreachable"
@@ -118,35 +120,18 @@ func denyRule(chain, proto string, v Verdict, f Family) Rule {
 	return r
 }
 
-// Canonical returns the family's prefixes masked, sorted and without exact
-// duplicates. Overlaps are kept: they are what the operator asked for.
-func Canonical(ps []netip.Prefix, f Family) []netip.Prefix {
-	var out []netip.Prefix
-	for _, p := range ps {
-		if FamilyOf(p.Addr()) != f {
-			continue
-		}
-		if p.Addr().Is4In6() {
-			bits := max(p.Bits()-96, 0)
-			p = netip.PrefixFrom(p.Addr().Unmap(), bits)
-		}
-		out = append(out, p.Masked())
-	}
-	slices.SortFunc(out, comparePrefix)
-	return slices.Compact(out)
-}
-
-func comparePrefix(a, b netip.Prefix) int {
-	if c := a.Addr().Compare(b.Addr()); c != 0 {
-		return c
-	}
-	return cmp.Compare(a.Bits(), b.Bits())
+// Canonical returns the family's prefixes in netinfo's canonical form and
+// order; overlaps are kept, they are what the operator asked for.
+func Canonical(ps []netip.Prefix, f netinfo.Family) []netip.Prefix {
+	return slices.DeleteFunc(netinfo.CanonicalPrefixes(ps), func(p netip.Prefix) bool {
+		return netinfo.FamilyOf(p.Addr()) != f
+	})
 }
 
 // RestoreHeader is the comment line that opens every payload. It is part of
 // the loaded bytes (iptables-restore skips # lines), so a dry-run that
 // prints both families back to back is still exactly what gets loaded.
-func RestoreHeader(f Family) string {
+func RestoreHeader(f netinfo.Family) string {
 	return fmt.Sprintf("# cachectl %s ruleset (%s --noflush)", f, restoreBinary(f))
 }
 
@@ -202,8 +187,8 @@ func deletePayload(chains []string) []byte {
 	return b.Bytes()
 }
 
-func restoreBinary(f Family) string {
-	if f == IPv6 {
+func restoreBinary(f netinfo.Family) string {
+	if f == netinfo.IPv6 {
 		return "ip6tables-restore"
 	}
 	return "iptables-restore"

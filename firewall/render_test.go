@@ -6,6 +6,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cachectl/cachectl/netinfo"
+	"github.com/cachectl/cachectl/policy"
+
 	"github.com/cachectl/cachectl/netinfo/nstest"
 )
 
@@ -23,18 +26,18 @@ func TestRenderGolden(t *testing.T) {
 	tests := []struct {
 		name   string
 		spec   Spec
-		family Family
+		family netinfo.Family
 	}{
-		{"v4-tcp-reject.rules", Spec{Port: 11211, Allow: mixed, Loopback: true}, IPv4},
-		{"v6-tcp-reject.rules", Spec{Port: 11211, Allow: mixed, Loopback: true}, IPv6},
-		{"v4-tcp-udp-reject.rules", Spec{Port: 11211, UDPPort: 11211, Allow: mixed, Loopback: true, Verdict: VerdictReject}, IPv4},
-		{"v6-tcp-udp-reject.rules", Spec{Port: 11211, UDPPort: 11211, Allow: mixed, Loopback: true, Verdict: VerdictReject}, IPv6},
-		{"v4-tcp-udp-otherport-drop.rules", Spec{Port: 11211, UDPPort: 11311, Allow: mixed, Verdict: VerdictDrop}, IPv4},
-		{"v6-tcp-drop.rules", Spec{Port: 11211, Allow: mixed, Verdict: VerdictDrop}, IPv6},
-		{"v4-empty.rules", Spec{Port: 11211}, IPv4},
-		{"v4-large-set.rules", Spec{Port: 11211, Allow: append(peers(SetThreshold+1), prefixes("0.0.0.0/0", "10.100.0.1/32")...), Loopback: true}, IPv4},
-		{"v6-at-threshold.rules", Spec{Port: 11211, Allow: peers6(SetThreshold)}, IPv6},
-		{"v6-empty.rules", Spec{Port: 11211}, IPv6},
+		{"v4-tcp-reject.rules", Spec{Port: 11211, Allow: mixed, Loopback: true}, netinfo.IPv4},
+		{"v6-tcp-reject.rules", Spec{Port: 11211, Allow: mixed, Loopback: true}, netinfo.IPv6},
+		{"v4-tcp-udp-reject.rules", Spec{Port: 11211, UDPPort: 11211, Allow: mixed, Loopback: true, Verdict: policy.VerdictReject}, netinfo.IPv4},
+		{"v6-tcp-udp-reject.rules", Spec{Port: 11211, UDPPort: 11211, Allow: mixed, Loopback: true, Verdict: policy.VerdictReject}, netinfo.IPv6},
+		{"v4-tcp-udp-otherport-drop.rules", Spec{Port: 11211, UDPPort: 11311, Allow: mixed, Verdict: policy.VerdictDrop}, netinfo.IPv4},
+		{"v6-tcp-drop.rules", Spec{Port: 11211, Allow: mixed, Verdict: policy.VerdictDrop}, netinfo.IPv6},
+		{"v4-empty.rules", Spec{Port: 11211}, netinfo.IPv4},
+		{"v4-large-set.rules", Spec{Port: 11211, Allow: append(peers(SetThreshold+1), prefixes("0.0.0.0/0", "10.100.0.1/32")...), Loopback: true}, netinfo.IPv4},
+		{"v6-at-threshold.rules", Spec{Port: 11211, Allow: peers6(SetThreshold)}, netinfo.IPv6},
+		{"v6-empty.rules", Spec{Port: 11211}, netinfo.IPv6},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -56,7 +59,7 @@ func TestRenderGolden(t *testing.T) {
 func TestRenderIndependentOfInputOrder(t *testing.T) {
 	a := Spec{Port: 11211, Allow: prefixes("10.0.0.2/32", "10.0.0.1/32", "10.0.0.0/8")}
 	b := Spec{Port: 11211, Allow: prefixes("10.0.0.0/8", "10.0.0.1/32", "10.0.0.2/32", "10.0.0.1/32")}
-	if !bytes.Equal(NewRuleset(a, IPv4).Render(), NewRuleset(b, IPv4).Render()) {
+	if !bytes.Equal(NewRuleset(a, netinfo.IPv4).Render(), NewRuleset(b, netinfo.IPv4).Render()) {
 		t.Error("allowlist order or duplicates change the render")
 	}
 }
@@ -87,9 +90,9 @@ func TestSpecValidate(t *testing.T) {
 }
 
 func TestFamilyOf(t *testing.T) {
-	for s, want := range map[string]Family{"10.0.0.1": IPv4, "::ffff:10.0.0.1": IPv4, "::1": IPv6, "fd00::1": IPv6} {
-		if got := FamilyOf(netip.MustParseAddr(s)); got != want {
-			t.Errorf("FamilyOf(%s) = %v, want %v", s, got, want)
+	for s, want := range map[string]netinfo.Family{"10.0.0.1": netinfo.IPv4, "::ffff:10.0.0.1": netinfo.IPv4, "::1": netinfo.IPv6, "fd00::1": netinfo.IPv6} {
+		if got := netinfo.FamilyOf(netip.MustParseAddr(s)); got != want {
+			t.Errorf("netinfo.FamilyOf(%s) = %v, want %v", s, got, want)
 		}
 	}
 }

@@ -76,7 +76,9 @@ func (r Rule) String() string {
 	return b.String()
 }
 
-// Counters are a rule's packet and byte counts as the kernel reports them.
+// Counters are packets and bytes as the kernel counted them: for an
+// iptables rule, or for one direction of a conntrack flow (the audit's,
+// zero there unless net.netfilter.nf_conntrack_acct=1).
 type Counters struct {
 	Packets uint64 `json:"packets"`
 	Bytes   uint64 `json:"bytes"`

@@ -7,6 +7,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/cachectl/cachectl/netinfo"
+	"github.com/cachectl/cachectl/policy"
 )
 
 // Diff is how the kernel's owned chains differ from a Ruleset.
@@ -88,17 +91,21 @@ type RuleCounter struct {
 	Counters
 }
 
+// Refuses reports whether the rule turns packets away (reject or drop):
+// its counters are blocked attempts.
+func (r RuleCounter) Refuses() bool { return policy.Verdict(r.Verdict).Valid() }
+
 // FamilyStatus is one family's state against the policy.
 type FamilyStatus struct {
-	Family    Family        `json:"family"`
-	Available bool          `json:"available"`
-	Installed bool          `json:"installed"` // chains present and jumped to
-	JumpFirst bool          `json:"jump_first"`
-	InSync    bool          `json:"in_sync"`
-	Diff      Diff          `json:"diff"`
-	Rules     []RuleCounter `json:"rules"`
-	Env       Environment   `json:"environment"`
-	Warnings  []string      `json:"warnings,omitempty"`
+	Family    netinfo.Family `json:"family"`
+	Available bool           `json:"available"`
+	Installed bool           `json:"installed"` // chains present and jumped to
+	JumpFirst bool           `json:"jump_first"`
+	InSync    bool           `json:"in_sync"`
+	Diff      Diff           `json:"diff"`
+	Rules     []RuleCounter  `json:"rules"`
+	Env       Environment    `json:"environment"`
+	Warnings  []string       `json:"warnings,omitempty"`
 }
 
 // Status is the firewall's state in every family.
@@ -131,7 +138,7 @@ func (s Status) Warnings() []string {
 // counters. It changes nothing.
 func ReadStatus(ctx context.Context, a Applier, s Spec) (Status, error) {
 	var st Status
-	for _, f := range Families {
+	for _, f := range netinfo.Families {
 		fs, err := familyStatus(ctx, a, s, f)
 		if err != nil {
 			return st, fmt.Errorf("reading %s firewall status: %w", f, err)
@@ -141,7 +148,7 @@ func ReadStatus(ctx context.Context, a Applier, s Spec) (Status, error) {
 	return st, nil
 }
 
-func familyStatus(ctx context.Context, a Applier, s Spec, f Family) (FamilyStatus, error) {
+func familyStatus(ctx context.Context, a Applier, s Spec, f netinfo.Family) (FamilyStatus, error) {
 	fs := FamilyStatus{Family: f}
 	if err := a.Available(f); err != nil {
 		fs.Warnings = append(fs.Warnings, fmt.Sprintf("%s skipped: %v", f, err))
@@ -152,11 +159,7 @@ func familyStatus(ctx context.Context, a Applier, s Spec, f Family) (FamilyStatu
 	if err != nil {
 		return fs, err
 	}
-	jump, err := a.JumpExists(f)
-	if err != nil {
-		return fs, fmt.Errorf("checking the INPUT jump: %w", err)
-	}
-	fs.Installed = jump && slices.Contains(cur.chains, InputChain)
+	fs.Installed = cur.jump && slices.Contains(cur.chains, InputChain)
 	want := NewRuleset(s, f)
 	fs.Diff = Compare(want, cur.rules, cur.chains)
 	sets, err := readSets(ctx, a, f)
@@ -165,18 +168,11 @@ func familyStatus(ctx context.Context, a Applier, s Spec, f Family) (FamilyStatu
 	}
 	fs.Diff.Sets = compareSets(want.Sets, sets)
 	fs.InSync = fs.Diff.InSync()
-	for _, c := range cur.chains {
-		rc, err := chainCounters(a, f, c)
-		if err != nil {
-			return fs, err
-		}
-		fs.Rules = append(fs.Rules, rc...)
+	for i, r := range cur.rules {
+		fs.Rules = append(fs.Rules, RuleCounter{Chain: r.Chain, Comment: r.Comment, Source: r.Source,
+			Proto: r.Proto, Verdict: verdictOf(r.Target), Counters: cur.counters[i]})
 	}
-	if jump {
-		if fs.JumpFirst, err = jumpFirst(a, f); err != nil {
-			return fs, err
-		}
-	}
+	fs.JumpFirst = cur.jumpFirst
 	if fs.Env, err = a.Environment(ctx, f); err != nil {
 		return fs, err
 	}
@@ -184,49 +180,17 @@ func familyStatus(ctx context.Context, a Applier, s Spec, f Family) (FamilyStatu
 	return fs, nil
 }
 
-func chainCounters(a Applier, f Family, chain string) ([]RuleCounter, error) {
-	lines, err := a.ListRules(f, chain)
-	if err != nil {
-		return nil, fmt.Errorf("listing %s: %w", chain, err)
-	}
-	var out []RuleCounter
-	for _, l := range lines {
-		if !strings.HasPrefix(l, "-A ") {
-			continue
-		}
-		r, c, err := ParseRule(l)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, RuleCounter{Chain: r.Chain, Comment: r.Comment, Source: r.Source,
-			Proto: r.Proto, Verdict: verdictOf(r.Target), Counters: c})
-	}
-	return out, nil
-}
-
 // verdictOf names a builtin target in lower case and keeps a chain's name.
 func verdictOf(target string) string {
 	switch target {
-	case "ACCEPT", "DROP", "REJECT", "RETURN":
+	case "REJECT":
+		return string(policy.VerdictReject)
+	case "DROP":
+		return string(policy.VerdictDrop)
+	case "ACCEPT", "RETURN":
 		return strings.ToLower(target)
 	}
 	return target
-}
-
-// jumpFirst: rules above the jump (added by another tool) see the cache
-// port's packets first and may accept what cachectl would refuse.
-func jumpFirst(a Applier, f Family) (bool, error) {
-	lines, err := a.ListRules(f, "INPUT")
-	if err != nil {
-		return false, fmt.Errorf("listing INPUT: %w", err)
-	}
-	for _, l := range lines {
-		if strings.HasPrefix(l, "-A ") {
-			r, _, err := ParseRule(l)
-			return err == nil && r.Target == InputChain && r.Comment == JumpComment, nil
-		}
-	}
-	return false, nil
 }
 
 func warnings(fs FamilyStatus, s Spec) []string {

@@ -77,9 +77,9 @@ type NoUsableAddressError struct {
 func (e *NoUsableAddressError) Error() string {
 	fam := "address"
 	switch e.Family {
-	case FamilyV4:
+	case IPv4:
 		fam = "IPv4 address"
-	case FamilyV6:
+	case IPv6:
 		fam = "IPv6 address"
 	}
 	have := make([]string, len(e.Have))

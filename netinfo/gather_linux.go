@@ -204,3 +204,14 @@ func drain[T any](ch <-chan T) {
 	for range ch {
 	}
 }
+
+// LocalAddrs lists the addresses of this namespace a listener can bind now
+// (Snapshot.LocalAddrs): the one answer to "which addresses are this
+// host's own", for the daemon's peer judge and the audit alike.
+func (src Source) LocalAddrs() ([]netip.Addr, error) {
+	snap, err := src.Gather()
+	if err != nil {
+		return nil, err
+	}
+	return snap.LocalAddrs(), nil
+}

@@ -84,10 +84,10 @@ func TestResolve(t *testing.T) {
 		{name: "ipv4-mapped taken as ipv4", req: Request{Addrs: []string{"::ffff:10.0.0.5"}}, want: aps(0, "10.0.0.5")},
 		{name: "iface all families, link-local left out", req: Request{Interfaces: []string{"eth0"}, Port: 7},
 			want: aps(7, "10.0.0.5", "10.0.0.6", "fd00::5", "fd00::9")},
-		{name: "iface v4 only", req: Request{Interfaces: []string{"eth0"}, Family: FamilyV4}, want: aps(0, "10.0.0.5", "10.0.0.6")},
-		{name: "iface v6 only", req: Request{Interfaces: []string{"eth0"}, Family: FamilyV6}, want: aps(0, "fd00::5", "fd00::9")},
+		{name: "iface v4 only", req: Request{Interfaces: []string{"eth0"}, Family: IPv4}, want: aps(0, "10.0.0.5", "10.0.0.6")},
+		{name: "iface v6 only", req: Request{Interfaces: []string{"eth0"}, Family: IPv6}, want: aps(0, "fd00::5", "fd00::9")},
 		{name: "iface with only link-local gets zones", req: Request{Interfaces: []string{"eth1"}}, want: aps(0, "fe80::1%eth1", "fe80::2%eth1")},
-		{name: "iface by index", req: Request{Interfaces: []string{"4"}, Family: FamilyV6}, want: aps(0, "2001:db8::1")},
+		{name: "iface by index", req: Request{Interfaces: []string{"4"}, Family: IPv6}, want: aps(0, "2001:db8::1")},
 		{name: "loopback iface", req: Request{Interfaces: []string{"lo"}}, want: aps(0, "127.0.0.1", "::1")},
 		{name: "dedupe across iface and addr", req: Request{Interfaces: []string{"lo", "lo"}, Addrs: []string{"::1", "127.0.0.1", "10.0.0.5", "10.0.0.5"}},
 			want: aps(0, "127.0.0.1", "::1", "10.0.0.5")},
@@ -107,10 +107,10 @@ func TestResolve(t *testing.T) {
 		{name: "address on interface without carrier", req: Request{Addrs: []string{"192.168.8.1"}}, err: new(*InterfaceDownError), msg: "no carrier"},
 		{name: "unknown interface", req: Request{Interfaces: []string{"eth9"}}, err: new(*UnknownInterfaceError), msg: "lo, eth0, eth1", bad: true},
 		{name: "down interface", req: Request{Interfaces: []string{"down0"}}, err: new(*InterfaceDownError), msg: "--wait"},
-		{name: "only ipv6 when ipv4 asked", req: Request{Interfaces: []string{"v6only"}, Family: FamilyV4}, err: new(*NoUsableAddressError), msg: "2001:db8::1/64", bad: true},
+		{name: "only ipv6 when ipv4 asked", req: Request{Interfaces: []string{"v6only"}, Family: IPv4}, err: new(*NoUsableAddressError), msg: "2001:db8::1/64", bad: true},
 		{name: "interface without addresses", req: Request{Interfaces: []string{"empty"}}, err: new(*NoUsableAddressError), msg: "has: none", bad: true},
 		{name: "interface still in DAD", req: Request{Interfaces: []string{"dad"}}, err: new(*TentativeError), msg: "tentative"},
-		{name: "family mismatch", req: Request{Addrs: []string{"::1"}, Family: FamilyV4}, err: new(*InvalidAddressError), msg: "--family ipv4", bad: true},
+		{name: "family mismatch", req: Request{Addrs: []string{"::1"}, Family: IPv4}, err: new(*InvalidAddressError), msg: "--family ipv4", bad: true},
 		{name: "hostname", req: Request{Addrs: []string{"cache.example.com"}}, err: new(*InvalidAddressError), msg: "host names", bad: true},
 		{name: "garbage", req: Request{Addrs: []string{"10.0.0.300"}}, err: new(*InvalidAddressError), msg: "not an IP address", bad: true},
 		{name: "port in address", req: Request{Addrs: []string{"10.0.0.5:11211"}}, err: new(*InvalidAddressError), msg: "--port", bad: true},
@@ -189,7 +189,7 @@ func TestCheckListenErrorsCarryDetail(t *testing.T) {
 }
 
 func TestParseFamily(t *testing.T) {
-	for in, want := range map[string]Family{"": FamilyAny, "any": FamilyAny, "4": FamilyV4, "ipv4": FamilyV4, "v6": FamilyV6, "IPv6": FamilyV6} {
+	for in, want := range map[string]Family{"": FamilyAny, "any": FamilyAny, "4": IPv4, "ipv4": IPv4, "v6": IPv6, "IPv6": IPv6} {
 		if got, err := ParseFamily(in); err != nil || got != want {
 			t.Errorf("ParseFamily(%q) = %v, %v; want %v", in, got, err, want)
 		}

@@ -115,7 +115,7 @@ func TestWaitSeesInterfaceComeUp(t *testing.T) {
 		time.Sleep(500 * time.Millisecond)
 		_, _ = ns.Run("ip", "link", "set", "ni0", "up")
 	}()
-	aps, err := Wait(ctx, Request{Interfaces: []string{"ni0"}, Family: FamilyV4}, In(ns.Handle()))
+	aps, err := Wait(ctx, Request{Interfaces: []string{"ni0"}, Family: IPv4}, In(ns.Handle()))
 	if err != nil || len(aps) != 1 || aps[0].Addr() != netip.MustParseAddr("10.213.9.3") {
 		t.Fatalf("Wait = %v, %v; want 10.213.9.3 once ni0 is up", aps, err)
 	}

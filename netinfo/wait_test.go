@@ -34,7 +34,7 @@ func TestWaitReResolvesOnEachNotice(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	got, err := Wait(ctx, Request{Interfaces: []string{"eth0"}, Family: FamilyV4}, w)
+	got, err := Wait(ctx, Request{Interfaces: []string{"eth0"}, Family: IPv4}, w)
 	if err != nil || len(got) != 2 || got[0].Addr() != netip.MustParseAddr("10.0.0.5") {
 		t.Fatalf("Wait = %v, %v; want eth0's IPv4 addresses", got, err)
 	}

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/cachectl/cachectl/netinfo"
 )
 
 // LoopbackEntry is the entry name Permits reports for loopback peers.
@@ -179,17 +181,9 @@ func (p *Policy) permitsLinear(a netip.Addr) (string, bool) {
 func (p *Policy) Prefixes() []netip.Prefix {
 	out := make([]netip.Prefix, 0, len(p.Peers.Allowed))
 	for _, e := range p.Peers.Allowed {
-		out = append(out, e.Prefix.Masked())
+		out = append(out, e.Prefix)
 	}
-	slices.SortFunc(out, comparePrefix)
-	return slices.Compact(out)
-}
-
-func comparePrefix(a, b netip.Prefix) int {
-	if c := a.Addr().Compare(b.Addr()); c != 0 {
-		return c
-	}
-	return a.Bits() - b.Bits()
+	return netinfo.CanonicalPrefixes(out)
 }
 
 // AllowStatus is what Allow did.

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cachectl/cachectl/firewall"
+	"github.com/cachectl/cachectl/netinfo"
 )
 
 type applyOptions struct {
@@ -55,9 +56,9 @@ type applyReport struct {
 }
 
 type dryRunPayload struct {
-	Family  firewall.Family `json:"family"`
-	Command string          `json:"command"`
-	Payload string          `json:"payload"`
+	Family  netinfo.Family `json:"family"`
+	Command string         `json:"command"`
+	Payload string         `json:"payload"`
 }
 
 func runApply(a *app, o applyOptions) error {
@@ -72,17 +73,17 @@ func runApply(a *app, o applyOptions) error {
 	pr := printer{w: a.stdout, json: o.json}
 	rep := applyReport{Policy: o.policy, DryRun: o.dryRun, Managed: p.Firewall.Managed}
 	if o.dryRun {
-		for _, f := range firewall.Families {
+		for _, f := range netinfo.Families {
 			for _, pl := range firewall.NewRuleset(spec, f).Payloads() {
 				rep.Payloads = append(rep.Payloads, dryRunPayload{Family: f, Command: pl.Command, Payload: string(pl.Bytes)})
 			}
 		}
-		return pr.print(rep, func(w io.Writer) error { return writePayloads(w, spec, firewall.Families) })
+		return pr.print(rep, func(w io.Writer) error { return writePayloads(w, spec, netinfo.Families) })
 	}
 	if !p.Firewall.Managed {
 		fmt.Fprintln(a.stderr, "note: firewall.managed is false in the policy: allow/revoke will not re-apply, and status will not report drift as a violation")
 	}
-	err = withApplier(o.netns, func(ap firewall.Applier) error {
+	err = a.withApplier(o.netns, func(ap firewall.Applier) error {
 		res, err := firewall.Apply(context.Background(), ap, spec, firewallLogger(a))
 		rep.Families, rep.Warnings = res.Families, res.Warnings
 		return err

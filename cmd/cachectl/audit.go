@@ -5,13 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/netip"
 	"os/signal"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/vishvananda/netns"
 
 	"github.com/cachectl/cachectl/firewall/audit"
 	"github.com/cachectl/cachectl/policy"
@@ -19,6 +19,7 @@ import (
 
 type auditOptions struct {
 	policy  string
+	netns   string
 	json    bool
 	watch   bool
 	port    int
@@ -61,12 +62,13 @@ as clean. --watch streams new and closed connections as they happen, one line
 			if opts.watch {
 				ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 				defer stop()
-				return watchAudit(ctx, a.stdout, opts.json, ar.rules)
+				return watchAudit(ctx, a.stdout, opts, ar.rules)
 			}
 			return runAudit(cmd.Context(), a, opts, ar)
 		},
 	}
 	addPolicyFlag(a, cmd, &opts.policy)
+	addNetnsFlag(a, cmd, &opts.netns)
 	cmd.Flags().BoolVar(&opts.json, "json", false, "print JSON (with --watch: one object per line)")
 	cmd.Flags().BoolVar(&opts.watch, "watch", false, "stream connection events until SIGINT/SIGTERM")
 	cmd.Flags().IntVar(&opts.port, "port", 0, "cache TCP port to audit (default: the policy's)")
@@ -87,15 +89,15 @@ type auditRules struct {
 // runAudit reads the table, judges it, prints the report and maps it to
 // the exit code: 3 for a violation, 1 when the audit cannot vouch.
 func runAudit(ctx context.Context, a *app, opts auditOptions, ar auditRules) error {
-	rd, err := audit.Open(0)
+	src, err := a.flows(opts.netns)
 	if err != nil {
 		return fmt.Errorf("audit: %w (are you root? is nf_conntrack_netlink loaded?)", err)
 	}
-	defer rd.Close()
-	flows, dumpErr := rd.Flows()
+	defer src.Close()
+	flows, dumpErr := src.Flows()
 	rep := audit.Audit(flows, ar.rules)
-	rep.NoteTracking(rd.ProbeTracking(dumpErr, len(flows), func() (string, error) { return audit.SaveRules(ctx) }))
-	addBlocked(ctx, &rep, ar.policy)
+	rep.NoteTracking(src.Tracking(ctx, dumpErr, len(flows)))
+	a.addBlocked(ctx, &rep, ar.policy, opts.netns)
 	// The query comes after the dump so that its own connection is not in it.
 	if ar.skipDaemon != nil {
 		rep.DaemonUnreachable(ar.skipDaemon)
@@ -121,10 +123,15 @@ func runAudit(ctx context.Context, a *app, opts auditOptions, ar auditRules) err
 }
 
 // watchAudit prints one line or JSON object per event until ctx ends.
-func watchAudit(ctx context.Context, w io.Writer, asJSON bool, r audit.Rules) error {
+func watchAudit(ctx context.Context, w io.Writer, opts auditOptions, r audit.Rules) error {
+	fd, done, err := namespaceFD(opts.netns)
+	if err != nil {
+		return usageErrorf("audit --watch: %w", err)
+	}
+	defer done()
 	enc := json.NewEncoder(w)
-	err := audit.Watch(ctx, 0, r, func(e audit.Event) error {
-		if asJSON {
+	err = audit.Watch(ctx, fd, r, func(e audit.Event) error {
+		if opts.json {
 			return enc.Encode(e)
 		}
 		_, err := fmt.Fprintln(w, e.Text())
@@ -136,21 +143,17 @@ func watchAudit(ctx context.Context, w io.Writer, asJSON bool, r audit.Rules) er
 	return nil
 }
 
-// hostAddrs lists this host's addresses: with no bind addresses in the
-// policy the daemon listens on all of them, and only flows ending at one
-// of them are connections to this cache (not to another host's port).
-func hostAddrs() ([]netip.Addr, error) {
-	ifAddrs, err := net.InterfaceAddrs()
+// namespaceFD opens the named network namespace for a netlink socket
+// (0 and a no-op for the caller's own).
+func namespaceFD(name string) (int, func(), error) {
+	if name == "" {
+		return 0, func() {}, nil
+	}
+	h, err := netns.GetFromName(name)
 	if err != nil {
-		return nil, fmt.Errorf("listing local addresses: %w", err)
+		return 0, nil, fmt.Errorf("network namespace %q: %w", name, err)
 	}
-	var out []netip.Addr
-	for _, ia := range ifAddrs {
-		if p, err := netip.ParsePrefix(ia.String()); err == nil {
-			out = append(out, p.Addr().Unmap())
-		}
-	}
-	return out, nil
+	return int(h), func() { h.Close() }, nil
 }
 
 // daemonAddr picks the address to ask the daemon on: loopback when it is

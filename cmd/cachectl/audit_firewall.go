@@ -5,21 +5,22 @@ import (
 
 	"github.com/cachectl/cachectl/firewall"
 	"github.com/cachectl/cachectl/firewall/audit"
+	"github.com/cachectl/cachectl/netinfo"
 	"github.com/cachectl/cachectl/policy"
 )
 
 // addBlocked puts the firewall's default-deny counters into the report: a
 // rejected attempt never reaches conntrack, so they are the only record of
 // peers the firewall turned away.
-func addBlocked(ctx context.Context, rep *audit.Report, p *policy.Policy) {
+func (a *app) addBlocked(ctx context.Context, rep *audit.Report, p *policy.Policy, netns string) {
 	var st firewall.Status
-	err := withApplier("", func(ap firewall.Applier) error {
+	err := a.withApplier(netns, func(ap firewall.Applier) error {
 		var err error
 		st, err = firewall.ReadStatus(ctx, ap, firewallSpec(p))
 		return err
 	})
 	if err != nil {
-		rep.FirewallMissing("", err.Error())
+		rep.FirewallMissing(netinfo.FamilyAny, err.Error())
 		return
 	}
 	blocked, missing := blockedCounts(st)
@@ -29,7 +30,10 @@ func addBlocked(ctx context.Context, rep *audit.Report, p *policy.Policy) {
 	}
 }
 
-type missingFamily struct{ family, why string }
+type missingFamily struct {
+	family netinfo.Family
+	why    string
+}
 
 // blockedCounts sums, per family, the counters of the rules that refuse
 // (reject or drop); a family without cachectl's rules is reported missing.
@@ -39,15 +43,15 @@ func blockedCounts(st firewall.Status) ([]audit.Blocked, []missingFamily) {
 	for _, fs := range st.Families {
 		switch {
 		case !fs.Available:
-			missing = append(missing, missingFamily{fs.Family.String(), "its iptables is not available"})
+			missing = append(missing, missingFamily{fs.Family, "its iptables is not available"})
 			continue
 		case !fs.Installed:
-			missing = append(missing, missingFamily{fs.Family.String(), "cachectl's firewall is not installed, so nothing stops unpermitted peers"})
+			missing = append(missing, missingFamily{fs.Family, "cachectl's firewall is not installed, so nothing stops unpermitted peers"})
 			continue
 		}
-		b := audit.Blocked{Family: fs.Family.String()}
+		b := audit.Blocked{Family: fs.Family}
 		for _, r := range fs.Rules {
-			if r.Verdict == "reject" || r.Verdict == "drop" {
+			if r.Refuses() {
 				b.Packets += r.Packets
 				b.Bytes += r.Bytes
 			}

@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"slices"
 
+	"github.com/vishvananda/netns"
+
 	"github.com/cachectl/cachectl/firewall/audit"
 	"github.com/cachectl/cachectl/netinfo"
 	"github.com/cachectl/cachectl/policy"
@@ -24,16 +26,23 @@ func loadAuditRules(opts auditOptions) (auditRules, error) {
 		}
 		return auditRules{}, fmt.Errorf("audit: reading policy: %w", err)
 	}
-	local := hostLocalAddrs()
+	// One look at the host's addresses serves the judge, the bound
+	// addresses and the fallback to every address.
+	snap, err := gatherIn(opts.netns)
+	if err != nil {
+		return auditRules{}, fmt.Errorf("audit: listing local addresses: %w", err)
+	}
+	local := snap.LocalAddrs()
 	judge := peerJudge(p, local)
-	r := audit.Rules{Port: p.Bind.Port, UDPPort: p.Bind.UDPPort, Local: boundAddrs(p, local), Permits: judge}
+	r := audit.Rules{Port: p.Bind.Port, UDPPort: p.Bind.UDPPort, Local: boundAddrs(p, snap), Permits: judge}
 	if opts.port != 0 {
 		r.Port = uint16(opts.port)
 	}
 	if len(r.Local) == 0 {
-		// Bound to interfaces or to everything: any address of this host.
-		if r.Local, err = hostAddrs(); err != nil {
-			return auditRules{}, fmt.Errorf("audit: %w", err)
+		// Bound to everything: any address of this host. Conntrack
+		// addresses carry no zone.
+		for _, a := range local {
+			r.Local = append(r.Local, a.WithZone(""))
 		}
 	}
 	d, err := daemonAddr(opts.daemon, r.Local, r.Port)
@@ -55,15 +64,9 @@ func loadAuditRules(opts auditOptions) (auditRules, error) {
 // boundAddrs is where the daemon listens according to the policy: its
 // recorded addresses plus the current addresses of its interfaces (what
 // "cachectl bind --iface" resolves them to). Empty means every address.
-func boundAddrs(p *policy.Policy, local []netip.Addr) []netip.Addr {
+func boundAddrs(p *policy.Policy, snap netinfo.Snapshot) []netip.Addr {
 	out := slices.Clone(p.Bind.Addresses)
-	if len(p.Bind.Interfaces) == 0 {
-		return out
-	}
-	snap, err := netinfo.Gather()
-	if err != nil {
-		return out
-	}
+	local := snap.LocalAddrs()
 	for _, name := range p.Bind.Interfaces {
 		if ifc, ok := snap.Interface(name); ok {
 			for _, a := range ifc.Addrs {
@@ -74,4 +77,18 @@ func boundAddrs(p *policy.Policy, local []netip.Addr) []netip.Addr {
 		}
 	}
 	return out
+}
+
+// gatherIn reads the addresses of the named network namespace ("" = this
+// one) over netlink.
+func gatherIn(name string) (netinfo.Snapshot, error) {
+	if name == "" {
+		return netinfo.Gather()
+	}
+	h, err := netns.GetFromName(name)
+	if err != nil {
+		return netinfo.Snapshot{}, fmt.Errorf("network namespace %q: %w", name, err)
+	}
+	defer h.Close()
+	return netinfo.GatherIn(h)
 }

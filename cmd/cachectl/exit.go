@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 )
 
 // Exit codes are part of cachectl's contract with scripts and monitoring.
@@ -51,13 +50,9 @@ func exitCode(err error) int {
 	if errors.As(err, &ee) {
 		return ee.code
 	}
-	// cobra reports unknown commands and bad arguments as plain errors.
-	msg := err.Error()
-	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand flag", "invalid argument", "flag needs an argument", "accepts ", "requires at least", "requires at most", "required flag"} {
-		if strings.HasPrefix(msg, p) || strings.Contains(msg, " "+p) {
-			return exitUsage
-		}
-	}
+	// Every usage error is typed where it arises: flag errors through the
+	// root's SetFlagErrorFunc, arguments through noArgs, minArgs and
+	// unknownCommand. Anything else is a failure.
 	return exitFailure
 }
 

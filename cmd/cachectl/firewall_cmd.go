@@ -13,7 +13,8 @@ one jump to them at the top of INPUT; 'cachectl apply' loads them from the
 policy. These commands show their state and counters, or remove them.
 
 ` + exitCodesHelp,
-		Args: noArgs,
+		Args: unknownCommand,
+		RunE: showHelp,
 	}
 	cmd.AddCommand(newFirewallStatusCmd(a), newFirewallRemoveCmd(a))
 	return cmd

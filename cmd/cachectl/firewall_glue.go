@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cachectl/cachectl/firewall"
+	"github.com/cachectl/cachectl/netinfo"
 	"github.com/cachectl/cachectl/policy"
 )
 
@@ -22,7 +23,7 @@ func firewallSpec(p *policy.Policy) firewall.Spec {
 		UDPPort:  p.Bind.UDPPort,
 		Allow:    p.Prefixes(),
 		Loopback: p.LoopbackAllowed(),
-		Verdict:  firewall.Verdict(p.Firewall.Verdict),
+		Verdict:  p.Firewall.Verdict,
 	}
 }
 
@@ -33,15 +34,14 @@ func addNetnsFlag(a *app, cmd *cobra.Command, dst *string) {
 	cmd.Flags().StringVar(dst, "netns", a.getenv("CACHECTL_NETNS"), "network namespace whose firewall to manage (env CACHECTL_NETNS)")
 }
 
-// withApplier runs fn with the real iptables applier for netns ("" = this
+// withApplier runs fn with the app's iptables applier for netns ("" = this
 // host's namespace).
-func withApplier(netns string, fn func(firewall.Applier) error) error {
-	e, err := firewall.NewExec(netns)
+func (a *app) withApplier(netns string, fn func(firewall.Applier) error) error {
+	ap, err := a.applier(netns)
 	if err != nil {
 		return usageError(err)
 	}
-	defer e.Close()
-	return fn(e)
+	return fn(ap)
 }
 
 // loadPolicyForFirewall reads the policy; a missing file yields the
@@ -65,7 +65,7 @@ func loadPolicyForFirewall(a *app, path string, missingOK bool) (*policy.Policy,
 // writePayloads prints, family by family, exactly the bytes apply loads.
 // Every payload starts with a # line naming its loader, which the loader
 // itself skips, so the output is the loaded bytes back to back.
-func writePayloads(w io.Writer, spec firewall.Spec, fams []firewall.Family) error {
+func writePayloads(w io.Writer, spec firewall.Spec, fams []netinfo.Family) error {
 	for _, f := range fams {
 		for _, p := range firewall.NewRuleset(spec, f).Payloads() {
 			if _, err := w.Write(p.Bytes); err != nil {
@@ -87,7 +87,7 @@ func reapplyIfManaged(a *app, p *policy.Policy) error {
 	if !p.Firewall.Managed {
 		return nil
 	}
-	err := withApplier(a.getenv("CACHECTL_NETNS"), func(ap firewall.Applier) error {
+	err := a.withApplier(a.getenv("CACHECTL_NETNS"), func(ap firewall.Applier) error {
 		res, err := firewall.Apply(context.Background(), ap, firewallSpec(p), firewallLogger(a))
 		for _, w := range res.Warnings {
 			fmt.Fprintf(a.stderr, "warning: %s\n", w)

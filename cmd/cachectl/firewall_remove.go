@@ -8,11 +8,13 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cachectl/cachectl/firewall"
+	"github.com/cachectl/cachectl/netinfo"
 )
 
 type firewallRemoveOptions struct {
-	netns string
-	json  bool
+	policy string // accepted like every firewall command's; removal needs nothing from it
+	netns  string
+	json   bool
 }
 
 func newFirewallRemoveCmd(a *app) *cobra.Command {
@@ -31,18 +33,19 @@ rules again; set it to false to stop that.
 		Args: noArgs,
 		RunE: func(*cobra.Command, []string) error { return runFirewallRemove(a, o) },
 	}
+	addPolicyFlag(a, cmd, &o.policy)
 	addNetnsFlag(a, cmd, &o.netns)
 	cmd.Flags().BoolVar(&o.json, "json", false, "print JSON")
 	return cmd
 }
 
 type removeReport struct {
-	Removed []firewall.Family `json:"removed"`
+	Removed []netinfo.Family `json:"removed"`
 }
 
 func runFirewallRemove(a *app, o firewallRemoveOptions) error {
 	var rep removeReport
-	err := withApplier(o.netns, func(ap firewall.Applier) error {
+	err := a.withApplier(o.netns, func(ap firewall.Applier) error {
 		var err error
 		rep.Removed, err = firewall.Remove(context.Background(), ap)
 		return err
@@ -51,7 +54,7 @@ func runFirewallRemove(a *app, o firewallRemoveOptions) error {
 		return fmt.Errorf("removing cachectl's firewall rules: %w", err)
 	}
 	if rep.Removed == nil {
-		rep.Removed = []firewall.Family{}
+		rep.Removed = []netinfo.Family{}
 	}
 	return printer{w: a.stdout, json: o.json}.print(rep, func(w io.Writer) error {
 		if len(rep.Removed) == 0 {

@@ -61,7 +61,7 @@ func runFirewallStatus(a *app, o firewallStatusOptions) error {
 		return err
 	}
 	var st firewall.Status
-	err = withApplier(o.netns, func(ap firewall.Applier) error {
+	err = a.withApplier(o.netns, func(ap firewall.Applier) error {
 		st, err = firewall.ReadStatus(context.Background(), ap, firewallSpec(p))
 		return err
 	})

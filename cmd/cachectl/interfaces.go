@@ -55,18 +55,18 @@ type interfaceJSON struct {
 }
 
 type addressJSON struct {
-	Address    string `json:"address"` // as to pass to -l: with %zone for IPv6 link-local
-	Prefix     string `json:"prefix"`
-	Family     string `json:"family"`
-	Scope      string `json:"scope"`
-	Tentative  bool   `json:"tentative"`
-	DADFailed  bool   `json:"dad_failed"`
-	Optimistic bool   `json:"optimistic"`
-	Secondary  bool   `json:"secondary"`
-	Deprecated bool   `json:"deprecated"`
-	Permanent  bool   `json:"permanent"`
-	Listen     bool   `json:"listen"`
-	Reason     string `json:"reason,omitempty"` // why listen is false
+	Address    string         `json:"address"` // as to pass to -l: with %zone for IPv6 link-local
+	Prefix     string         `json:"prefix"`
+	Family     netinfo.Family `json:"family"`
+	Scope      string         `json:"scope"`
+	Tentative  bool           `json:"tentative"`
+	DADFailed  bool           `json:"dad_failed"`
+	Optimistic bool           `json:"optimistic"`
+	Secondary  bool           `json:"secondary"`
+	Deprecated bool           `json:"deprecated"`
+	Permanent  bool           `json:"permanent"`
+	Listen     bool           `json:"listen"`
+	Reason     string         `json:"reason,omitempty"` // why listen is false
 }
 
 func interfacesView(s netinfo.Snapshot) interfacesJSON {
@@ -79,12 +79,8 @@ func interfacesView(s netinfo.Snapshot) interfacesJSON {
 		}
 		for _, ad := range ifc.Addrs {
 			reason := listenReason(s, ad)
-			fam := "ipv4"
-			if ad.Addr.Is6() {
-				fam = "ipv6"
-			}
 			v.Addresses = append(v.Addresses, addressJSON{
-				Address: ad.Addr.String(), Prefix: ad.Prefix.String(), Family: fam, Scope: ad.Scope.String(),
+				Address: ad.Addr.String(), Prefix: ad.Prefix.String(), Family: netinfo.FamilyOf(ad.Addr), Scope: ad.Scope.String(),
 				Tentative: ad.Tentative, DADFailed: ad.DADFailed, Optimistic: ad.Optimistic,
 				Secondary: ad.Secondary, Deprecated: ad.Deprecated, Permanent: ad.Permanent,
 				Listen: reason == "", Reason: reason,

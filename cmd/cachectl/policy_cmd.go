@@ -18,7 +18,8 @@ Default location: /etc/cachectl/policy.yaml, or $CACHECTL_POLICY, or --policy.
 Without a file, the default policy applies: loopback peers only, UDP off.
 
 ` + exitCodesHelp,
-		Args: noArgs,
+		Args: unknownCommand,
+		RunE: showHelp,
 	}
 	cmd.AddCommand(newPolicyShowCmd(a), newPolicyCheckCmd(a), newPolicyInitCmd(a))
 	return cmd

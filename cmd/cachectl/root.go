@@ -5,6 +5,9 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/cachectl/cachectl/firewall"
+	"github.com/cachectl/cachectl/firewall/audit"
 )
 
 // app carries what every command needs from its caller, so that commands
@@ -14,10 +17,28 @@ type app struct {
 	stdout io.Writer
 	stderr io.Writer
 	getenv func(string) string
+
+	// The kernel edges of the firewall commands and the audit, for a
+	// namespace name ("" = this one). Tests put firewalltest doubles here
+	// to run those commands without root.
+	applier func(netns string) (firewall.Applier, error)
+	flows   func(netns string) (audit.Source, error)
 }
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv}
+	return newApp(stdin, stdout, stderr).run(args)
+}
+
+// newApp is the app with the real kernel edges.
+func newApp(stdin io.Reader, stdout, stderr io.Writer) *app {
+	return &app{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv,
+		applier: func(netns string) (firewall.Applier, error) { return firewall.NewExec(netns) },
+		flows:   func(netns string) (audit.Source, error) { return audit.OpenNamed(netns) },
+	}
+}
+
+func (a *app) run(args []string) int {
+	stderr := a.stderr
 	root := newRootCmd(a)
 	root.SetArgs(args)
 	err := root.Execute()
@@ -37,6 +58,8 @@ func newRootCmd(a *app) *cobra.Command {
   "cachectl allow ADDR" chooses which PEERS may connect (policy + firewall).
 
 ` + exitCodesHelp,
+		Args:          unknownCommand,
+		RunE:          showHelp,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 	}
@@ -77,6 +100,18 @@ func addPolicyFlag(a *app, cmd *cobra.Command, dst *string) {
 	}
 	cmd.Flags().StringVar(dst, "policy", def, "policy file (env CACHECTL_POLICY)")
 }
+
+// unknownCommand is the root's argument check: cobra sends a word that
+// names no subcommand here, and it is bad usage (exit code 2).
+func unknownCommand(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usageErrorf("unknown command %q for %q; see '%s --help'", args[0], cmd.CommandPath(), cmd.CommandPath())
+	}
+	return nil
+}
+
+// showHelp is what a command that only groups others does when run alone.
+func showHelp(cmd *cobra.Command, _ []string) error { return cmd.Help() }
 
 // noArgs rejects positional arguments as bad usage (exit code 2).
 func noArgs(cmd *cobra.Command, args []string) error {

@@ -3,7 +3,7 @@ package main
 import (
 	"github.com/spf13/cobra"
 
-	"github.com/cachectl/cachectl/firewall"
+	"github.com/cachectl/cachectl/netinfo"
 )
 
 type rulesOptions struct {
@@ -31,7 +31,7 @@ payload can be fed to its loader as is:
 		RunE: func(*cobra.Command, []string) error { return runRules(a, o) },
 	}
 	addPolicyFlag(a, cmd, &o.policy)
-	cmd.Flags().StringVar(&o.family, "family", "all", "address family: 4, 6 or all")
+	cmd.Flags().StringVar(&o.family, "family", "all", "address family: 4, 6 or all (also ipv4, ipv6)")
 	return cmd
 }
 
@@ -47,14 +47,10 @@ func runRules(a *app, o rulesOptions) error {
 	return writePayloads(a.stdout, firewallSpec(p), fams)
 }
 
-func parseFamilies(s string) ([]firewall.Family, error) {
-	switch s {
-	case "4", "ipv4":
-		return []firewall.Family{firewall.IPv4}, nil
-	case "6", "ipv6":
-		return []firewall.Family{firewall.IPv6}, nil
-	case "all", "":
-		return firewall.Families, nil
+func parseFamilies(s string) ([]netinfo.Family, error) {
+	f, err := netinfo.ParseFamily(s)
+	if err != nil {
+		return nil, usageErrorf("--family: %w", err)
 	}
-	return nil, usageErrorf("--family %q: use 4, 6 or all", s)
+	return f.Concrete(), nil
 }

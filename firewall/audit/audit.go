@@ -15,6 +15,9 @@ import (
 	"net/netip"
 	"slices"
 	"time"
+
+	"github.com/cachectl/cachectl/firewall"
+	"github.com/cachectl/cachectl/netinfo"
 )
 
 // Proto is a flow's layer-4 protocol number.
@@ -41,25 +44,19 @@ type Tuple struct {
 	Src, Dst netip.AddrPort
 }
 
-// Counters are one direction's packets and bytes; zero unless the kernel
-// accounts them (net.netfilter.nf_conntrack_acct=1).
-type Counters struct {
-	Packets uint64 `json:"packets"`
-	Bytes   uint64 `json:"bytes"`
-}
-
 // Flow is one conntrack entry, reduced to what the audit judges.
 type Flow struct {
 	Proto Proto
 	// Orig is the direction the peer sent; Reply is the direction the
 	// cache answers in. Under DNAT they are not mirror images: Reply.Src is
 	// where the connection really ends, Orig.Dst what the peer dialled.
-	Orig, Reply   Tuple
-	TCPState      TCPState
-	Assured       bool
-	SeenReply     bool
-	OrigCounters  Counters
-	ReplyCounters Counters
+	Orig, Reply Tuple
+	TCPState    TCPState
+	Assured     bool
+	SeenReply   bool
+	// The counters stay zero unless net.netfilter.nf_conntrack_acct=1.
+	OrigCounters  firewall.Counters
+	ReplyCounters firewall.Counters
 	Timeout       time.Duration
 }
 
@@ -96,17 +93,16 @@ type Peer struct {
 	Targets []string `json:"targets"`
 	// Dialled lists what the peer connected to when it differs from the
 	// cache endpoint (DNAT: port forwards, published container ports).
-	Dialled  []string `json:"dialled,omitempty"`
-	FromPeer Counters `json:"from_peer"`
-	ToPeer   Counters `json:"to_peer"`
+	Dialled  []string          `json:"dialled,omitempty"`
+	FromPeer firewall.Counters `json:"from_peer"`
+	ToPeer   firewall.Counters `json:"to_peer"`
 }
 
 // Blocked are the firewall's reject counters for one address family:
 // rejected attempts never reach the conntrack table, so only these show them.
 type Blocked struct {
-	Family  string `json:"family"` // "ipv4" or "ipv6"
-	Packets uint64 `json:"packets"`
-	Bytes   uint64 `json:"bytes"`
+	Family netinfo.Family `json:"family"`
+	firewall.Counters
 }
 
 // Summary is the report in numbers.
@@ -161,7 +157,7 @@ func Audit(flows []Flow, r Rules) Report {
 			byAddr[addr] = p
 		}
 		p.add(f)
-		if f.OrigCounters != (Counters{}) || f.ReplyCounters != (Counters{}) {
+		if f.OrigCounters != (firewall.Counters{}) || f.ReplyCounters != (firewall.Counters{}) {
 			rep.Accounting = true
 		}
 	}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cachectl/cachectl/firewall"
+	"github.com/cachectl/cachectl/netinfo"
 	"github.com/cachectl/cachectl/netinfo/nstest"
 )
 
@@ -233,10 +235,10 @@ func TestGolden(t *testing.T) {
 		flow(TCP, "10.213.0.11:40001", "10.213.0.1:11211", TCPEstablished),
 		dnat("[fd00:213::12]:5000", "[fd00:213::99]:8080", "[fd00:213::1]:11211", TCPSynRecv),
 	}
-	flows[0].OrigCounters = Counters{Packets: 6, Bytes: 400}
-	flows[0].ReplyCounters = Counters{Packets: 4, Bytes: 300}
+	flows[0].OrigCounters = firewall.Counters{Packets: 6, Bytes: 400}
+	flows[0].ReplyCounters = firewall.Counters{Packets: 4, Bytes: 300}
 	rep := Audit(flows, rules)
-	rep.AddBlocked([]Blocked{{Family: "ipv6", Packets: 2, Bytes: 160}, {Family: "ipv4", Packets: 3, Bytes: 180}})
+	rep.AddBlocked([]Blocked{{netinfo.IPv6, firewall.Counters{Packets: 2, Bytes: 160}}, {netinfo.IPv4, firewall.Counters{Packets: 3, Bytes: 180}}})
 	rep.CrossCheck([]DaemonConn{conn(27, "10.213.0.10:40000", "10.213.0.1:11211", "conn_parse_cmd")}, rules)
 	var text bytes.Buffer
 	if err := rep.WriteText(&text); err != nil {

@@ -11,13 +11,17 @@ import (
 
 	"github.com/mdlayher/netlink"
 	"github.com/ti-mo/conntrack"
+	"github.com/vishvananda/netns"
+
+	"github.com/cachectl/cachectl/firewall"
 )
 
 // Reader reads one network namespace's conntrack table. It is the seam
 // between the kernel and the pure audit: everything it returns is already
 // in this package's types.
 type Reader struct {
-	c *conntrack.Conn
+	c     *conntrack.Conn
+	netns string // the namespace's name, for reading its firewall rules
 }
 
 // Open dials ctnetlink in the namespace behind nsFD (an open netns handle),
@@ -29,6 +33,31 @@ func Open(nsFD int) (*Reader, error) {
 		return nil, fmt.Errorf("opening conntrack netlink socket: %w", err)
 	}
 	return &Reader{c: c}, nil
+}
+
+// OpenNamed opens the conntrack table of the named network namespace (as
+// `ip netns` names it), or of the caller's namespace for "".
+func OpenNamed(name string) (*Reader, error) {
+	if name == "" {
+		return Open(0)
+	}
+	h, err := netns.GetFromName(name)
+	if err != nil {
+		return nil, fmt.Errorf("opening network namespace %q: %w", name, err)
+	}
+	defer h.Close() // the socket keeps the namespace it was opened in
+	r, err := Open(int(h))
+	if err != nil {
+		return nil, err
+	}
+	r.netns = name
+	return r, nil
+}
+
+// Tracking implements Source: ProbeTracking with the rules of the
+// reader's own namespace.
+func (r *Reader) Tracking(ctx context.Context, dumpErr error, flows int) Tracking {
+	return r.ProbeTracking(dumpErr, flows, func() (string, error) { return SaveRules(ctx, r.netns) })
 }
 
 // Close releases the netlink socket.
@@ -49,16 +78,6 @@ func (r *Reader) Flows() ([]Flow, error) {
 	return out, nil
 }
 
-// Delete removes one flow from the table. It does not close the socket
-// behind it: only the firewall can do that.
-func (r *Reader) Delete(f Flow) error {
-	k := conntrack.NewFlow(uint8(f.Proto), 0, f.Orig.Src.Addr(), f.Orig.Dst.Addr(), f.Orig.Src.Port(), f.Orig.Dst.Port(), 0, 0)
-	if err := r.c.Delete(k); err != nil {
-		return fmt.Errorf("deleting conntrack flow %s %s->%s: %w", f.Proto, f.Orig.Src, f.Orig.Dst, err)
-	}
-	return nil
-}
-
 // fromKernel converts at the edge: netip stays, the rest becomes ours.
 func fromKernel(k *conntrack.Flow) Flow {
 	f := Flow{
@@ -73,8 +92,8 @@ func fromKernel(k *conntrack.Flow) Flow {
 		},
 		Assured:       k.Status.Assured(),
 		SeenReply:     k.Status.SeenReply(),
-		OrigCounters:  Counters{Packets: k.CountersOrig.Packets, Bytes: k.CountersOrig.Bytes},
-		ReplyCounters: Counters{Packets: k.CountersReply.Packets, Bytes: k.CountersReply.Bytes},
+		OrigCounters:  firewall.Counters{Packets: k.CountersOrig.Packets, Bytes: k.CountersOrig.Bytes},
+		ReplyCounters: firewall.Counters{Packets: k.CountersReply.Packets, Bytes: k.CountersReply.Bytes},
 		Timeout:       time.Duration(k.Timeout) * time.Second,
 	}
 	if k.ProtoInfo.TCP != nil {
@@ -105,14 +124,17 @@ func (r *Reader) ProbeTracking(dumpErr error, flows int, rules func() (string, e
 	return t
 }
 
-// SaveRules reads the current namespace's firewall as text: iptables-save,
+// SaveRules reads a namespace's firewall (the caller's for "") as text: iptables-save,
 // ip6tables-save and, when nft is installed, nft list ruleset (native nft
 // tables such as firewalld's are invisible to iptables-save). It fails only
 // when none of them could be read.
-func SaveRules(ctx context.Context) (string, error) {
+func SaveRules(ctx context.Context, netns string) (string, error) {
 	var b strings.Builder
 	var errs []error
 	for _, argv := range [][]string{{"iptables-save"}, {"ip6tables-save"}, {"nft", "list", "ruleset"}} {
+		if netns != "" {
+			argv = append([]string{"ip", "netns", "exec", netns}, argv...)
+		}
 		out, err := exec.CommandContext(ctx, argv[0], argv[1:]...).Output()
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", strings.Join(argv, " "), err))

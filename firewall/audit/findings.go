@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+
+	"github.com/cachectl/cachectl/netinfo"
 )
 
 // Severity says what a finding does to the audit's verdict.
@@ -158,11 +160,11 @@ func sortedKeys(m map[netip.Addr]int) []netip.Addr {
 const KindFirewallMissing = "firewall_missing"
 
 // FirewallMissing records that blocked attempts cannot be counted for
-// family ("ipv4", "ipv6", or "" for both), and why.
-func (rep *Report) FirewallMissing(family, why string) {
+// family (FamilyAny for both), and why.
+func (rep *Report) FirewallMissing(family netinfo.Family, why string) {
 	msg := "blocked attempts are not counted"
-	if family != "" {
-		msg += " for " + family
+	if family != netinfo.FamilyAny {
+		msg += " for " + family.String()
 	}
 	rep.addFinding(Finding{Kind: KindFirewallMissing, Severity: SeverityWarning,
 		Message: msg + ": " + why,
