@@ -18,10 +18,15 @@ import (
 // policy that fails to load is logged and the previous allowlist stays.
 type Reloader struct {
 	Path   string
-	Server *cached.Server
+	Server FilterSetter
 	// Filter turns a loaded policy into the server's peer filter.
 	Filter func(*policy.Policy) cached.PeerFilter
 	Log    *slog.Logger
+}
+
+// FilterSetter is the part of *cached.Server the reloader uses.
+type FilterSetter interface {
+	SetPeerFilter(cached.PeerFilter)
 }
 
 // reloadTrigger names what made the daemon re-read the policy, for the log.
