@@ -69,6 +69,10 @@ func TestFlagLines(t *testing.T) {
 			return c.Server.IdleTimeout.Seconds() == 5 && c.Server.Store.HashPower == 20
 		}, ""},
 		{"-o modern,no_lru_crawler,slab_reassign,lru_crawler_sleep=100", func(Config) bool { return true }, ""},
+		{"-o slab_chunk_max=4096", func(c Config) bool { return c.Server.Store.ChunkMax == 4096 }, ""},
+		{"-o no_modern", func(c Config) bool { return c.Server.Store.ChunkMax == 1<<20 }, ""},
+		{"-o slab_chunk_max=16384,no_modern", func(c Config) bool { return c.Server.Store.ChunkMax == 16384 }, ""},
+		{"-o no_modern,slab_chunk_max=16384", func(c Config) bool { return c.Server.Store.ChunkMax == 16384 }, ""},
 		{"-d", nil, "does not fork"},
 		{"-m lots", nil, "megabytes"},
 		{"-I 2g -m 8192", nil, "higher than a gigabyte"},
@@ -76,9 +80,9 @@ func TestFlagLines(t *testing.T) {
 		{"-m 1 -I 1m", nil, "1/2 of memory max"},
 		{"-f 1", nil, "factor (-f) must be greater than 1"},
 		{"-t 0", nil, "greater than 0"},
-		{"-o hashpower=5", nil, "between 12 and 31"},
-		{"-o frobnicate", nil, "illegal suboption"},
-		{"-o idle_timeout", nil, "needs a non-negative number"},
+		{"-o hashpower=5", nil, "Initial hashtable multiplier of 5 is too low"},
+		{"-o frobnicate", nil, `Illegal suboption "frobnicate"`},
+		{"-o idle_timeout", nil, "Missing numeric argument for idle_timeout"},
 
 		// -B takes memcached's three values.
 		{"", func(c Config) bool { return c.Server.Protocol == cached.ProtocolAuto }, ""},

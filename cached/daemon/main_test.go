@@ -14,7 +14,7 @@ func TestMainRefusals(t *testing.T) {
 		want string
 	}{
 		{[]string{"-d"}, "does not fork"},
-		{[]string{"-o", "frobnicate"}, "illegal suboption"},
+		{[]string{"-o", "frobnicate"}, "Illegal suboption"},
 		{[]string{"--no-such-flag"}, "unknown flag"},
 		{[]string{"-p", "11211", "extra"}, "takes no arguments"},
 	} {
