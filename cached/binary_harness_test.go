@@ -131,7 +131,7 @@ func isConnError(err error) bool {
 	return errors.As(err, &op) && !op.Timeout()
 }
 
-// startDaemon runs this daemon in-process on a free loopback port.
+// startInProcess runs this daemon in-process on a free loopback port.
 func startInProcess(t testing.TB, mutate func(*Config)) (*Server, string) {
 	t.Helper()
 	cfg := DefaultConfig()

@@ -6,7 +6,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -16,31 +15,13 @@ import (
 	"github.com/cachectl/cachectl/netinfo/nstest"
 )
 
-// The end-to-end tests run the real `cachectl serve` binary, built once
-// here, and stock memcached side by side on loopback ports.
+// The end-to-end tests run this daemon as a process of its own (the test
+// binary re-executed, see TestMain in main_test.go) and stock memcached side
+// by side on loopback ports.
 
-var cachectlBin string
-
-func TestMain(m *testing.M) {
-	os.Exit(runMain(m))
-}
-
-func runMain(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "cachedtest-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	bin := filepath.Join(dir, "cachectl")
-	build := exec.Command("go", "build", "-o", bin, "github.com/cachectl/cachectl/cmd/cachectl")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building cachectl for end-to-end tests: %v\n%s", err, out)
-		return 1
-	}
-	cachectlBin = bin
-	return m.Run()
-}
+// DaemonEnv, set in a process's environment, makes this package's test
+// binary run the daemon on its arguments instead of the tests.
+const DaemonEnv = "CACHED_TEST_RUN_DAEMON"
 
 // daemon is a server process started by a test.
 type daemon struct {
@@ -62,12 +43,18 @@ func freePort(t testing.TB) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// startCachectl runs `cachectl serve` on a free loopback port.
+// startCachectl runs the daemon, as `cachectl serve` would with these
+// flags, in a process of its own on a free loopback port.
 func startCachectl(t testing.TB, args ...string) *daemon {
 	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatalf("finding the test binary to run the daemon: %v", err)
+	}
 	return startDaemon(t, func(port int) *exec.Cmd {
-		a := append([]string{"serve", "-l", "127.0.0.1", "-p", strconv.Itoa(port)}, args...)
-		return exec.Command(cachectlBin, a...)
+		cmd := exec.Command(self, append([]string{"-l", "127.0.0.1", "-p", strconv.Itoa(port)}, args...)...)
+		cmd.Env = append(os.Environ(), DaemonEnv+"=1")
+		return cmd
 	})
 }
 

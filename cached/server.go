@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cachectl/cachectl/cached/settings"
 	"github.com/cachectl/cachectl/cached/store"
 	"golang.org/x/sys/unix"
 )
@@ -44,13 +45,13 @@ type Config struct {
 // DefaultConfig is memcached 1.6.18's default, on the default port.
 func DefaultConfig() Config {
 	return Config{
-		Port:         11211,
-		MaxConns:     1024,
-		Threads:      4,
-		Backlog:      1024,
-		ReqsPerEvent: 20,
+		Port:         settings.Port,
+		MaxConns:     settings.MaxConns,
+		Threads:      settings.Threads,
+		Backlog:      settings.Backlog,
+		ReqsPerEvent: settings.ReqsPerEvent,
 		FlushEnabled: true,
-		UnixMask:     DefaultUnixMask,
+		UnixMask:     settings.UnixMask,
 		Store:        store.DefaultConfig(),
 	}
 }

@@ -168,3 +168,26 @@ func TestGolden(t *testing.T) {
 		nstest.Golden(t, name+".policy.yaml", yml)
 	}
 }
+
+// TestMaxItemSizeUnits: the policy reads sizes with the daemon's -I units,
+// so what the command line takes the file takes too.
+func TestMaxItemSizeUnits(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want Size
+	}{
+		{"1048576", 1 << 20},
+		{"512k", 512 << 10},
+		{"2M", 2 << 20},
+		{"1g", 1 << 30},
+	} {
+		p, err := Parse("p.yaml", []byte("version: 1\ndaemon:\n  memory_limit_mb: 4096\n  max_item_size: "+tc.in+"\n"))
+		if err != nil {
+			t.Errorf("max_item_size: %s: %v", tc.in, err)
+			continue
+		}
+		if p.Daemon.MaxItemSize != tc.want {
+			t.Errorf("max_item_size: %s read as %d, want %d", tc.in, p.Daemon.MaxItemSize, tc.want)
+		}
+	}
+}

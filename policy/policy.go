@@ -10,18 +10,17 @@
 package policy
 
 import (
-	"fmt"
 	"net/netip"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/cachectl/cachectl/cached/settings"
 )
 
 // CurrentVersion is the only file format version this package reads and writes.
 const CurrentVersion = 1
 
 // DefaultPort is memcached's TCP port.
-const DefaultPort = 11211
+const DefaultPort = settings.Port
 
 // Policy is the effective policy: every default is filled in.
 type Policy struct {
@@ -87,12 +86,12 @@ type Daemon struct {
 
 // memcached's own defaults and limits (memcached -m, -c, -t, -I).
 const (
-	DefaultMemoryLimitMB  = 64
-	DefaultMaxConnections = 1024
-	DefaultThreads        = 4
-	DefaultMaxItemSize    = Size(1 << 20)
-	MinItemSize           = Size(1 << 10)
-	MaxItemSizeLimit      = Size(1 << 30)
+	DefaultMemoryLimitMB  = settings.MemoryLimitMB
+	DefaultMaxConnections = settings.MaxConns
+	DefaultThreads        = settings.Threads
+	DefaultMaxItemSize    = settings.MaxItemSize
+	MinItemSize           = settings.MinItemSize
+	MaxItemSizeLimit      = settings.MaxItemSizeLimit
 )
 
 // Default returns the policy a fresh install gets: loopback peers only,
@@ -117,46 +116,9 @@ func Default() *Policy {
 // LoopbackAllowed reports whether peers on 127.0.0.0/8 and ::1 may connect.
 func (p *Policy) LoopbackAllowed() bool { return p.Peers.AllowLoopback }
 
-// Size is a byte count written the way memcached's -I takes it: 1024, 512k, 1m.
-type Size int64
+// Size is a byte count written the way the daemon's -I takes it: 1024,
+// 512k, 1m, 1g. The flags and the policy share this one type and parser.
+type Size = settings.Size
 
-// ParseSize reads a size with an optional k or m suffix (powers of 1024).
-func ParseSize(s string) (Size, error) {
-	t := strings.ToLower(strings.TrimSpace(s))
-	mult := int64(1)
-	switch {
-	case strings.HasSuffix(t, "k"):
-		mult, t = 1<<10, strings.TrimSuffix(t, "k")
-	case strings.HasSuffix(t, "m"):
-		mult, t = 1<<20, strings.TrimSuffix(t, "m")
-	}
-	n, err := strconv.ParseInt(t, 10, 64)
-	if err != nil || n < 0 || n > (1<<40)/mult {
-		return 0, fmt.Errorf("%q is not a size: write bytes, or a number with k or m, such as 1m", s)
-	}
-	return Size(n * mult), nil
-}
-
-// String writes s in the shortest exact form ParseSize reads back.
-func (s Size) String() string {
-	switch {
-	case s != 0 && s%(1<<20) == 0:
-		return strconv.FormatInt(int64(s)>>20, 10) + "m"
-	case s != 0 && s%(1<<10) == 0:
-		return strconv.FormatInt(int64(s)>>10, 10) + "k"
-	}
-	return strconv.FormatInt(int64(s), 10)
-}
-
-// MarshalText writes s as ParseSize reads it, for JSON and YAML.
-func (s Size) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
-
-// UnmarshalText reads what MarshalText writes.
-func (s *Size) UnmarshalText(b []byte) error {
-	v, err := ParseSize(string(b))
-	if err != nil {
-		return err
-	}
-	*s = v
-	return nil
-}
+// ParseSize reads a size in bytes with an optional k, m or g suffix.
+func ParseSize(s string) (Size, error) { return settings.ParseSize(s, settings.Byte) }

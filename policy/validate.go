@@ -100,7 +100,7 @@ func (d *Daemon) check(ps *problems) {
 	}
 	switch {
 	case d.MaxItemSize < MinItemSize || d.MaxItemSize > MaxItemSizeLimit:
-		ps.add("daemon.max_item_size", "%s is out of range: memcached takes 1k to 1024m (default 1m)", d.MaxItemSize)
+		ps.add("daemon.max_item_size", "%s is out of range: memcached takes 1k to 1g (default 1m)", d.MaxItemSize)
 	case d.MemoryLimitMB >= 1 && int64(d.MaxItemSize) > int64(d.MemoryLimitMB)<<20/2:
 		ps.add("daemon.max_item_size", "%s is more than half of memory_limit_mb (%d MB): memcached refuses that; lower it or raise the memory limit", d.MaxItemSize, d.MemoryLimitMB)
 	}

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/cachectl/cachectl/cached/settings"
 )
 
 // Config holds the memcached settings the storage depends on.
@@ -35,12 +37,12 @@ type Config struct {
 // DefaultConfig is memcached 1.6.18's default.
 func DefaultConfig() Config {
 	return Config{
-		MemoryLimit:  64 << 20,
-		GrowthFactor: 1.25,
-		MinChunk:     48,
-		ItemSizeMax:  1 << 20,
-		PageSize:     1 << 20,
-		ChunkMax:     1 << 19,
+		MemoryLimit:  uint64(settings.MemoryLimit),
+		GrowthFactor: settings.GrowthFactor,
+		MinChunk:     settings.MinChunk,
+		ItemSizeMax:  uint32(settings.MaxItemSize),
+		PageSize:     uint32(settings.SlabPageSize),
+		ChunkMax:     uint32(settings.SlabChunkMax),
 		Evictions:    true,
 		CAS:          true,
 	}

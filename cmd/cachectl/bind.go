@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"os"
 	"os/signal"
 	"strconv"
 	"syscall"
@@ -17,6 +16,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/cachectl/cachectl/cached"
+	"github.com/cachectl/cachectl/cached/daemon"
 	"github.com/cachectl/cachectl/netinfo"
 	"github.com/cachectl/cachectl/policy"
 )
@@ -27,7 +27,7 @@ type bindOptions struct {
 	addrs  []string
 	family string
 	wait   time.Duration
-	daemon daemonFlags
+	daemon daemon.Flags
 }
 
 func newBindCmd(a *app) *cobra.Command {
@@ -61,7 +61,7 @@ supplies -p, when those flags are not given. SIGINT/SIGTERM stop it cleanly.
 	fs.StringVar(&o.family, "family", "any", "address family: any, 4 or 6")
 	fs.DurationVar(&o.wait, "wait", 0, "wait this long for the interfaces/addresses to appear and come up (e.g. 30s)")
 	// -p/--port is the daemon's own flag, shared rather than declared twice.
-	o.daemon.register(fs, false)
+	o.daemon.Register(fs, daemon.NoListen)
 	return cmd
 }
 
@@ -84,67 +84,69 @@ func runBind(a *app, fs *pflag.FlagSet, o *bindOptions) error {
 		}
 	}
 	// Recorded only now that the host has been shown to meet the request.
-	p, err := policy.Edit(o.policy, func(p *policy.Policy) error { return recordBinding(p, req, uint16(o.daemon.udpPort)) })
+	p, err := policy.Edit(o.policy, func(p *policy.Policy) error { return recordBinding(p, req, uint16(o.daemon.UDPPort)) })
 	if err != nil {
 		return policyFileError(err)
 	}
-	cfg.Listen = listenArgs(aps)
-	log := newLogger(a.stderr, o.daemon.verbose)
-	cfg.Logger = log
-	return daemonRun(a, &o.daemon, cfg, func(ctx context.Context, srv *cached.Server) error {
-		srv.SetPeerFilter(peerJudge(p, hostLocalAddrs()))
-		announcePeers(a.stderr, o.policy, p, srv.Addrs())
-		startReloader(ctx, o.policy, srv, log)
-		return nil
-	})
+	cfg.Server.Listen = listenArgs(aps)
+	filter := func(p *policy.Policy) cached.PeerFilter { return peerJudge(p, hostLocalAddrs()) }
+	return daemonError(daemon.Run(cfg, daemon.Options{
+		Stderr: a.stderr,
+		Setup: func(ctx context.Context, srv *cached.Server, log *slog.Logger) error {
+			srv.SetPeerFilter(filter(p))
+			announcePeers(a.stderr, o.policy, p, srv.Addrs())
+			daemon.Reloader{Path: o.policy, Server: srv, Filter: filter, Log: log}.Start(ctx)
+			return nil
+		},
+	}))
 }
 
 // prepareBind checks every flag and the policy file before the host is
 // looked at, and merges the policy's defaults into the daemon's settings.
-func prepareBind(fs *pflag.FlagSet, o *bindOptions) (cached.Config, netinfo.Request, error) {
+func prepareBind(fs *pflag.FlagSet, o *bindOptions) (daemon.Config, netinfo.Request, error) {
 	var req netinfo.Request
 	fam, err := netinfo.ParseFamily(o.family)
 	if err != nil {
-		return cached.Config{}, req, usageErrorf("--family: %v", err)
+		return daemon.Config{}, req, usageErrorf("--family: %v", err)
 	}
 	if o.wait < 0 {
-		return cached.Config{}, req, usageErrorf("--wait %s: give a positive duration such as 30s", o.wait)
+		return daemon.Config{}, req, usageErrorf("--wait %s: give a positive duration such as 30s", o.wait)
 	}
 	current, _, err := policy.LoadOrDefault(o.policy)
 	if err != nil {
-		return cached.Config{}, req, policyFileError(err)
+		return daemon.Config{}, req, policyFileError(err)
 	}
 	applyPolicyDefaults(fs, &o.daemon, current)
-	if o.daemon.port < 1 || o.daemon.port > 65535 {
-		return cached.Config{}, req, usageErrorf("-p %d: bind needs a TCP port in 1-65535", o.daemon.port)
+	if o.daemon.Port < 1 || o.daemon.Port > 65535 {
+		return daemon.Config{}, req, usageErrorf("-p %d: bind needs a TCP port in 1-65535", o.daemon.Port)
 	}
-	cfg, err := o.daemon.config()
+	cfg, err := o.daemon.Config()
 	if err != nil {
-		return cfg, req, err
+		return cfg, req, daemonError(err)
 	}
-	return cfg, bindRequest(o.ifaces, o.addrs, fam, uint16(o.daemon.port), current.Bind), nil
+	return cfg, bindRequest(o.ifaces, o.addrs, fam, uint16(o.daemon.Port), current.Bind), nil
 }
 
 // applyPolicyDefaults lets the policy's daemon: section and bind.port stand
 // in for the flags the operator did not give; given flags always win.
-func applyPolicyDefaults(fs *pflag.FlagSet, f *daemonFlags, p *policy.Policy) {
+func applyPolicyDefaults(fs *pflag.FlagSet, f *daemon.Flags, p *policy.Policy) {
 	if !fs.Changed("memory-limit") {
-		f.memoryMB = strconv.Itoa(p.Daemon.MemoryLimitMB)
+		f.MemoryLimit = strconv.Itoa(p.Daemon.MemoryLimitMB)
 	}
 	if !fs.Changed("conn-limit") {
-		f.maxConns = p.Daemon.MaxConnections
+		f.MaxConns = p.Daemon.MaxConnections
 	}
 	if !fs.Changed("threads") {
-		f.threads = p.Daemon.Threads
+		f.Threads = p.Daemon.Threads
 	}
 	if !fs.Changed("max-item-size") {
-		f.maxItemSize = strconv.FormatInt(int64(p.Daemon.MaxItemSize), 10)
+		f.MaxItemSize = p.Daemon.MaxItemSize.String()
 	}
 	if !fs.Changed("port") && p.Bind.Port != 0 {
-		f.port = int(p.Bind.Port)
+		f.Port = int(p.Bind.Port)
 	}
 	if !fs.Changed("udp-port") {
-		f.udpPort = int(p.Bind.UDPPort)
+		f.UDPPort = int(p.Bind.UDPPort)
 	}
 }
 
@@ -264,74 +266,4 @@ func listenArgs(aps []netip.AddrPort) []string {
 		out[i] = net.JoinHostPort(ap.Addr().String(), strconv.Itoa(int(ap.Port())))
 	}
 	return out
-}
-
-// reloadTrigger names what made the daemon re-read the policy, for the log.
-type reloadTrigger string
-
-const (
-	triggerSIGHUP reloadTrigger = "SIGHUP"
-	triggerWatch  reloadTrigger = "file changed"
-)
-
-// allowlistReloader swaps the daemon's allowlist when the policy changes. A
-// policy that fails to load is logged and the previous allowlist stays.
-type allowlistReloader struct {
-	path    string
-	srv     *cached.Server
-	log     *slog.Logger
-	reloads chan reloadTrigger
-}
-
-// startReloader catches SIGHUP before it returns (so an early SIGHUP cannot
-// kill the daemon with the default action) and reloads until ctx ends.
-func startReloader(ctx context.Context, path string, srv *cached.Server, log *slog.Logger) {
-	r := &allowlistReloader{path: path, srv: srv, log: log, reloads: make(chan reloadTrigger, 1)}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	go r.run(ctx, hup)
-}
-
-func (r *allowlistReloader) run(ctx context.Context, hup chan os.Signal) {
-	defer signal.Stop(hup)
-	go func() {
-		err := policy.Watch(ctx, r.path,
-			func(*policy.Policy) { r.request(triggerWatch) },
-			func(err error) {
-				r.log.Error("policy file changed but cannot be used; the previous allowlist stays in force", "policy", r.path, "err", err)
-			})
-		if err != nil {
-			r.log.Error("not watching the policy file; send SIGHUP after editing it", "policy", r.path, "err", err)
-		}
-	}()
-	// One goroutine applies reloads, each from a fresh read of the file, so
-	// a slow older read can never overwrite a newer allowlist.
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-hup:
-			r.reload(triggerSIGHUP)
-		case t := <-r.reloads:
-			r.reload(t)
-		}
-	}
-}
-
-func (r *allowlistReloader) request(t reloadTrigger) {
-	select {
-	case r.reloads <- t:
-	default: // a reload is already pending and will read the newest file
-	}
-}
-
-func (r *allowlistReloader) reload(t reloadTrigger) {
-	p, err := policy.Load(r.path)
-	if err != nil {
-		r.log.Error("cannot reload the policy; the previous allowlist stays in force", "trigger", string(t), "policy", r.path, "err", err)
-		return
-	}
-	r.srv.SetPeerFilter(peerJudge(p, hostLocalAddrs()))
-	// Warn, not Info: a change of who may connect must show at the default -v level.
-	r.log.Warn("allowlist reloaded", "trigger", string(t), "policy", r.path, "allowed", allowedList(p))
 }

@@ -4,28 +4,10 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
-	"strings"
 
+	"github.com/cachectl/cachectl/cached/daemon"
 	"github.com/cachectl/cachectl/policy"
 )
-
-// allowedList says who may connect under p, in one line.
-func allowedList(p *policy.Policy) string {
-	var parts []string
-	if p.LoopbackAllowed() {
-		parts = append(parts, "loopback (127.0.0.0/8, ::1)")
-	}
-	for _, pf := range p.Prefixes() {
-		parts = append(parts, pf.String())
-	}
-	if len(parts) == 0 {
-		return "nobody (loopback is off and no peer is allowed)"
-	}
-	if len(parts) == 1 && p.LoopbackAllowed() {
-		return "loopback only (127.0.0.0/8, ::1)"
-	}
-	return strings.Join(parts, ", ")
-}
 
 // allowsEveryone reports whether p admits every peer of some family.
 func allowsEveryone(p *policy.Policy) (netip.Prefix, bool) {
@@ -41,7 +23,7 @@ func allowsEveryone(p *policy.Policy) (netip.Prefix, bool) {
 // and how to change it, because a secure default that is not explained looks
 // like a broken cache.
 func announcePeers(w io.Writer, path string, p *policy.Policy, bound []netip.AddrPort) {
-	fmt.Fprintf(w, "cachectl bind: peers allowed to connect (policy %s): %s\n", path, allowedList(p))
+	fmt.Fprintf(w, "cachectl bind: peers allowed to connect (policy %s): %s\n", path, daemon.AllowedList(p))
 	fmt.Fprintf(w, "cachectl bind: other peers are disconnected right after they connect and counted as denied_connections;\n"+
 		"  let a host connect with 'cachectl allow ADDR --policy %s' (applies without a restart)\n", path)
 	wildcard := false

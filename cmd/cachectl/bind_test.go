@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/cachectl/cachectl/cached/daemon"
 	"github.com/cachectl/cachectl/netinfo"
 	"github.com/cachectl/cachectl/policy"
 )
@@ -22,32 +23,31 @@ func TestApplyPolicyDefaults(t *testing.T) {
 	p.Daemon = policy.Daemon{MemoryLimitMB: 256, MaxConnections: 50, Threads: 2, MaxItemSize: 2 << 20}
 	p.Bind.Port = 11300
 	tests := []struct {
-		name  string
-		args  []string
-		want  daemonFlags
-		check func(daemonFlags) daemonFlags
+		name string
+		args []string
+		want daemon.Flags
 	}{
 		{"policy fills every unset flag", nil,
-			daemonFlags{memoryMB: "256", maxConns: 50, threads: 2, maxItemSize: "2097152", port: 11300}, nil},
+			daemon.Flags{MemoryLimit: "256", MaxConns: 50, Threads: 2, MaxItemSize: "2m", Port: 11300}},
 		{"given flags win", []string{"-m", "32", "-c", "9", "-t", "1", "-I", "4m", "-p", "12000"},
-			daemonFlags{memoryMB: "32", maxConns: 9, threads: 1, maxItemSize: "4m", port: 12000}, nil},
+			daemon.Flags{MemoryLimit: "32", MaxConns: 9, Threads: 1, MaxItemSize: "4m", Port: 12000}},
 		{"long and short names count alike", []string{"--memory-limit=16", "--port", "11211"},
-			daemonFlags{memoryMB: "16", maxConns: 50, threads: 2, maxItemSize: "2097152", port: 11211}, nil},
+			daemon.Flags{MemoryLimit: "16", MaxConns: 50, Threads: 2, MaxItemSize: "2m", Port: 11211}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			fs := pflag.NewFlagSet("bind", pflag.ContinueOnError)
-			var f daemonFlags
-			f.register(fs, false)
+			var f daemon.Flags
+			f.Register(fs, daemon.NoListen)
 			if err := fs.Parse(tt.args); err != nil {
 				t.Fatal(err)
 			}
 			applyPolicyDefaults(fs, &f, p)
-			got := daemonFlags{memoryMB: f.memoryMB, maxConns: f.maxConns, threads: f.threads, maxItemSize: f.maxItemSize, port: f.port}
+			got := daemon.Flags{MemoryLimit: f.MemoryLimit, MaxConns: f.MaxConns, Threads: f.Threads, MaxItemSize: f.MaxItemSize, Port: f.Port}
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("got %+v, want %+v", got, tt.want)
 			}
-			if _, err := f.config(); err != nil {
+			if _, err := f.Config(); err != nil {
 				t.Errorf("config from the merged flags: %v", err)
 			}
 		})

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"io/fs"
 	"net"
 	"net/netip"
 	"os"
@@ -14,69 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/spf13/pflag"
-
-	"github.com/cachectl/cachectl/cached"
 	"github.com/cachectl/cachectl/netinfo/nstest"
 )
-
-func parseDaemonFlags(t *testing.T, args ...string) (cached.Config, error) {
-	t.Helper()
-	fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
-	var f daemonFlags
-	f.register(fs, true)
-	if err := fs.Parse(args); err != nil {
-		t.Fatalf("parsing %q: %v", args, err)
-	}
-	return f.config()
-}
-
-func TestDaemonTransportFlags(t *testing.T) {
-	tests := []struct {
-		name  string
-		args  []string
-		check func(cached.Config) bool
-		err   string
-	}{
-		{"UDP off by default", nil, func(c cached.Config) bool { return c.UDPPort == 0 && c.Port == 11211 && !c.UDPAnyPeer }, ""},
-		{"-U alone moves TCP too, as memcached", []string{"-U", "11300"}, func(c cached.Config) bool { return c.UDPPort == 11300 && c.Port == 11300 }, ""},
-		{"-U with -p keeps both", []string{"-p", "11211", "-U", "11300"}, func(c cached.Config) bool { return c.UDPPort == 11300 && c.Port == 11211 }, ""},
-		{"udp_any_peer opt-in", []string{"-U", "11211", "-o", "udp_any_peer"}, func(c cached.Config) bool { return c.UDPAnyPeer }, ""},
-		{"udp_any_peer without UDP", []string{"-o", "udp_any_peer"}, nil, "only makes sense with -U"},
-		{"-U out of range", []string{"-U", "70000"}, nil, "between 0 (off) and 65535"},
-		{"unix socket and mask", []string{"-s", "/run/c.sock", "-a", "660"}, func(c cached.Config) bool { return c.UnixSocket == "/run/c.sock" && c.UnixMask == 0o660 }, ""},
-		{"default mask", []string{"-s", "/run/c.sock"}, func(c cached.Config) bool { return c.UnixMask == fs.FileMode(0o700) }, ""},
-		{"bad mask", []string{"-s", "/run/c.sock", "-a", "999"}, nil, "octal permissions"},
-		{"TLS", []string{"-Z", "-o", "ssl_chain_cert=/c.pem,ssl_key=/k.pem,ssl_ca_cert=/ca.pem,ssl_verify_mode=2"}, func(c cached.Config) bool {
-			return c.TLS == cached.TLSConfig{Enabled: true, ChainCert: "/c.pem", Key: "/k.pem", CACert: "/ca.pem", VerifyMode: 2}
-		}, ""},
-		{"-Z without certificate", []string{"-Z"}, nil, "ssl_chain_cert=FILE,ssl_key=FILE"},
-		{"ssl options without -Z", []string{"-o", "ssl_chain_cert=/c.pem,ssl_key=/k.pem"}, nil, "add -Z"},
-		{"verify mode out of range", []string{"-Z", "-o", "ssl_chain_cert=/c.pem,ssl_key=/k.pem,ssl_verify_mode=5"}, nil, "3 (once)"},
-		{"OpenSSL cipher string", []string{"-Z", "-o", "ssl_ciphers=HIGH"}, nil, "Go's crypto/tls"},
-		{"ssl_keyformat DER", []string{"-Z", "-o", "ssl_keyformat=2"}, nil, "only 1 (PEM)"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			cfg, err := parseDaemonFlags(t, tt.args...)
-			if tt.err != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.err) {
-					t.Fatalf("err = %v, want one saying %q", err, tt.err)
-				}
-				if exitCode(err) != exitUsage {
-					t.Errorf("exit code %d, want %d", exitCode(err), exitUsage)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !tt.check(cfg) {
-				t.Errorf("config %+v", cfg)
-			}
-		})
-	}
-}
 
 // TestServeUDPAndUnix runs the cachectl binary with -U and then -s and
 // talks to each transport with a real client.

@@ -3,11 +3,12 @@ package main
 import (
 	"github.com/spf13/cobra"
 
+	"github.com/cachectl/cachectl/cached/daemon"
 	"github.com/cachectl/cachectl/netinfo"
 )
 
 func newServeCmd(a *app) *cobra.Command {
-	var f daemonFlags
+	var f daemon.Flags
 	cmd := &cobra.Command{
 		Use:   "serve [memcached flags]",
 		Short: "Run the memcached-compatible cache daemon in the foreground",
@@ -24,17 +25,17 @@ Without a policy, serve behaves like memcached and admits every peer.
 SIGINT/SIGTERM stop accepting, let in-flight replies finish, and exit 0.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := f.config()
+			cfg, err := f.Config()
 			if err != nil {
+				return daemonError(err)
+			}
+			if err := checkListenFlags(cfg.Server.Listen, cfg.Server.Port, netinfo.Gather, lookupHost); err != nil {
 				return err
 			}
-			if err := checkListenFlags(cfg.Listen, cfg.Port, netinfo.Gather, lookupHost); err != nil {
-				return err
-			}
-			return daemonRun(a, &f, cfg, nil)
+			return daemonError(daemon.Run(cfg, daemon.Options{Stderr: a.stderr}))
 		},
 	}
 	// memcached's -h is help; keep cobra's --help and free nothing else.
-	f.register(cmd.Flags(), true)
+	f.Register(cmd.Flags(), daemon.AllFlags)
 	return cmd
 }

@@ -1,0 +1,130 @@
+package daemon
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cachectl/cachectl/cached"
+)
+
+// extended is the state of reading -o options: memcached reads them in
+// order, and some depend on what came before.
+type extended struct {
+	cfg              *cached.Config
+	chunkMaxExplicit bool // slab_chunk_max was given, so no_modern keeps it
+}
+
+// apply handles one -o option, accepting and refusing what memcached 1.6.18
+// does, with its messages. A name given without "=" has no value (memcached's
+// getsubopt gives NULL); "name=" has an empty one.
+func (x *extended) apply(opt string) error {
+	if opt == "" {
+		return nil
+	}
+	name, val, hasVal := strings.Cut(opt, "=")
+	if known, err := x.applyStore(name, val, hasVal); known {
+		return err
+	}
+	if known, err := x.applyServer(name, val, hasVal); known {
+		return err
+	}
+	if check, ok := ignoredTunables[name]; ok {
+		return check(val, hasVal)
+	}
+	return fmt.Errorf("Illegal suboption %q", opt)
+}
+
+// applyStore handles the options that shape item memory.
+func (x *extended) applyStore(name, val string, hasVal bool) (bool, error) {
+	sc := &x.cfg.Store
+	switch name {
+	case "hashpower":
+		if !hasVal {
+			return true, errors.New("Missing numeric argument for hashpower")
+		}
+		n := atoi(val)
+		switch {
+		case n < 12:
+			return true, fmt.Errorf("Initial hashtable multiplier of %d is too low", n)
+		case n > 32:
+			return true, fmt.Errorf("Initial hashtable multiplier of %d is too high\nChoose a value based on \"STAT hash_power_level\" from a running instance", n)
+		case n == 32:
+			// memcached accepts 32 here and then cannot allocate the table.
+			return true, errors.New("Failed to init hashtable.")
+		}
+		sc.HashPower = uint32(n)
+	case "slab_chunk_max":
+		// Bytes, whatever memcached's -h says: 1.6.18 reads the number as is.
+		if !hasVal {
+			return true, errors.New("Missing slab_chunk_max argument")
+		}
+		n, err := strconv.ParseInt(strings.TrimSpace(val), 10, 32)
+		if err != nil || n <= 0 {
+			// memcached goes on with a garbage value and crashes; refuse instead.
+			return true, errors.New("could not parse argument to slab_chunk_max")
+		}
+		sc.ChunkMax = uint32(n)
+		x.chunkMaxExplicit = true
+	case "no_chunked_items":
+		sc.ChunkMax = sc.PageSize
+	case "no_modern":
+		// memcached's pre-1.5 layout: items are never chunked, unless a
+		// slab_chunk_max given earlier says otherwise. The rest of what
+		// no_modern turns off (segmented LRU, crawler, slab mover) this
+		// daemon does not have.
+		if !x.chunkMaxExplicit {
+			sc.ChunkMax = sc.PageSize
+		}
+	case "slab_sizes":
+		return true, errors.New("slab_sizes: not supported: chunk sizes come from -n and -f; drop the option")
+	default:
+		return false, nil
+	}
+	return true, nil
+}
+
+// applyServer handles the options of connections and TLS.
+func (x *extended) applyServer(name, val string, hasVal bool) (bool, error) {
+	cfg := x.cfg
+	switch name {
+	case "udp_any_peer": // cachectl's own: see README
+		cfg.UDPAnyPeer = true
+	case "idle_timeout":
+		if !hasVal {
+			return true, errors.New("Missing numeric argument for idle_timeout")
+		}
+		cfg.IdleTimeout = time.Duration(max(atoi(val), 0)) * time.Second
+	case "ssl_chain_cert", "ssl_key", "ssl_ca_cert", "ssl_min_version":
+		if !hasVal || val == "" {
+			return true, fmt.Errorf("-o %s: needs a value, e.g. -o %s=FILE", name, name)
+		}
+		switch name {
+		case "ssl_chain_cert":
+			cfg.TLS.ChainCert = val
+		case "ssl_key":
+			cfg.TLS.Key = val
+		case "ssl_ca_cert":
+			cfg.TLS.CACert = val
+		default:
+			cfg.TLS.MinVersion = val
+		}
+	case "ssl_verify_mode":
+		n, err := strconv.Atoi(val)
+		if !hasVal || err != nil || n < 0 || n > cached.VerifyOnce {
+			return true, fmt.Errorf("-o ssl_verify_mode=%s: should be 0 (none), 1 (request), 2 (require) or 3 (once)", val)
+		}
+		cfg.TLS.VerifyMode = n
+	case "ssl_ciphers", "ssl_session_cache", "ssl_kernel_tls", "ssl_wbuf_size":
+		return true, fmt.Errorf("-o %s: not supported: cachectl's TLS is Go's crypto/tls (TLS 1.2 or later, its own cipher suites, no kernel TLS); drop the option", name)
+	case "ssl_keyformat":
+		if val != "1" {
+			return true, fmt.Errorf("-o ssl_keyformat=%s: only 1 (PEM) is supported", val)
+		}
+	default:
+		return false, nil
+	}
+	return true, nil
+}

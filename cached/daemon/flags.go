@@ -1,0 +1,221 @@
+package daemon
+
+import (
+	"fmt"
+	"io/fs"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"github.com/cachectl/cachectl/cached"
+	"github.com/cachectl/cachectl/cached/settings"
+)
+
+// Flags are memcached's own flags, letter for letter, so existing memcached
+// command lines carry over. Callers may change a field between parsing and
+// Config, for example to let a policy file stand in for a flag not given.
+type Flags struct {
+	Port             int
+	UDPPort          int
+	Listen           []string
+	MemoryLimit      string // megabytes, or a size with a k, m or g suffix
+	DisableEvictions bool
+	MaxConns         int
+	MaxItemSize      string // bytes, or a size with a k, m or g suffix
+	GrowthFactor     float64
+	MinChunk         int
+	Threads          int
+	DisableCAS       bool
+	Verbose          int
+	User             string
+	EnableShutdown   bool
+	DisableFlush     bool
+	ReqsPerEvent     int
+	Backlog          int
+	Protocol         string
+	Extended         []string
+	Daemonize        bool
+	PidFile          string
+	UnixSocket       string
+	UnixMask         string
+	EnableTLS        bool
+
+	fs *pflag.FlagSet // to tell given flags from defaults
+}
+
+// Scope chooses which of memcached's flags a command takes.
+type Scope int
+
+const (
+	// AllFlags registers every flag, -l, -s and -a included.
+	AllFlags Scope = iota
+	// NoListen leaves out -l, -s and -a, for a command that chooses the
+	// addresses itself; a unix socket is guarded by its file mode rather
+	// than by an allowlist of peers, so it goes too.
+	NoListen
+)
+
+// Register declares the flags on fs with memcached's defaults.
+func (f *Flags) Register(fs *pflag.FlagSet, scope Scope) {
+	f.fs = fs
+	fs.IntVarP(&f.Port, "port", "p", settings.Port, "TCP port to listen on")
+	fs.IntVarP(&f.UDPPort, "udp-port", "U", 0, "UDP port (0 = off); answered only for peers the allowlist admits (loopback only without one, unless -o udp_any_peer)")
+	if scope == AllFlags {
+		fs.StringArrayVarP(&f.Listen, "listen", "l", nil, "LOCAL address(es) to listen on, comma-separated; not who may connect (default: all)")
+	}
+	fs.StringVarP(&f.MemoryLimit, "memory-limit", "m", strconv.Itoa(settings.MemoryLimitMB), "item memory in megabytes")
+	fs.BoolVarP(&f.DisableEvictions, "disable-evictions", "M", false, "return an error when memory is full instead of evicting")
+	fs.IntVarP(&f.MaxConns, "conn-limit", "c", settings.MaxConns, "max simultaneous connections")
+	fs.StringVarP(&f.MaxItemSize, "max-item-size", "I", settings.MaxItemSize.String(), "max item size (1k..1g)")
+	fs.Float64VarP(&f.GrowthFactor, "slab-growth-factor", "f", settings.GrowthFactor, "chunk size growth factor")
+	fs.IntVarP(&f.MinChunk, "slab-min-size", "n", settings.MinChunk, "min space used for key+value+flags")
+	fs.IntVarP(&f.Threads, "threads", "t", settings.Threads, "worker loops serving connections (memcached's worker threads)")
+	fs.BoolVarP(&f.DisableCAS, "disable-cas", "C", false, "disable CAS")
+	fs.CountVarP(&f.Verbose, "verbose", "v", "verbose (-vv: also log client commands)")
+	fs.StringVarP(&f.User, "user", "u", "", "drop privileges to this user after binding")
+	fs.BoolVarP(&f.EnableShutdown, "enable-shutdown", "A", false, "enable the ascii \"shutdown\" command")
+	fs.BoolVarP(&f.DisableFlush, "disable-flush-all", "F", false, "disable the flush_all command")
+	fs.IntVarP(&f.ReqsPerEvent, "max-reqs-per-event", "R", settings.ReqsPerEvent, "accepted for compatibility")
+	fs.IntVarP(&f.Backlog, "listen-backlog", "b", settings.Backlog, "accepted for compatibility (the kernel's somaxconn applies)")
+	fs.StringVarP(&f.Protocol, "protocol", "B", "auto", "protocol: auto (the first byte of each connection decides), ascii or binary")
+	fs.StringArrayVarP(&f.Extended, "extended", "o", nil, "extended options, comma-separated (idle_timeout=N, hashpower=N, slab_chunk_max=BYTES, udp_any_peer, ssl_*=..., ...)")
+	fs.BoolVarP(&f.Daemonize, "daemon", "d", false, "refused: cachectl runs in the foreground under your supervisor")
+	fs.StringVarP(&f.PidFile, "pidfile", "P", "", "write the process id to this file")
+	if scope == AllFlags {
+		fs.StringVarP(&f.UnixSocket, "unix-socket", "s", "", "serve on this unix socket instead of TCP and UDP")
+		fs.StringVarP(&f.UnixMask, "unix-mask", "a", fmt.Sprintf("%04o", settings.UnixMask), "permissions of the unix socket, octal")
+	}
+	fs.BoolVarP(&f.EnableTLS, "enable-ssl", "Z", false, "TLS on TCP (-o ssl_chain_cert=FILE,ssl_key=FILE[,ssl_ca_cert=FILE,ssl_verify_mode=0-3])")
+}
+
+// Changed reports whether the flag with this long name was given.
+func (f *Flags) Changed(name string) bool { return f.fs != nil && f.fs.Changed(name) }
+
+// Config is what Run needs: the server's configuration and what happens
+// around it in the process.
+type Config struct {
+	Server  cached.Config
+	User    string // -u: drop privileges to this user after binding
+	PidFile string // -P
+}
+
+// Config turns the flags into the daemon's configuration. Every refusal is
+// a *UsageError that says what to change.
+func (f *Flags) Config() (Config, error) {
+	cfg := Config{Server: cached.DefaultConfig(), User: f.User, PidFile: f.PidFile}
+	if f.Daemonize {
+		return cfg, usageErrorf("-d: cachectl does not fork into the background; run it in the foreground under systemd or another supervisor")
+	}
+	if err := f.serverConfig(&cfg.Server); err != nil {
+		return cfg, err
+	}
+	if err := f.storeConfig(&cfg.Server); err != nil {
+		return cfg, err
+	}
+	x := extended{cfg: &cfg.Server}
+	for _, opts := range f.Extended {
+		for _, o := range strings.Split(opts, ",") {
+			if err := x.apply(strings.TrimSpace(o)); err != nil {
+				return cfg, usageError(err)
+			}
+		}
+	}
+	return cfg, f.check(cfg.Server)
+}
+
+// serverConfig reads the flags of the listeners and connections.
+func (f *Flags) serverConfig(c *cached.Config) error {
+	proto, err := cached.ParseProtocol(f.Protocol)
+	if err != nil {
+		return usageErrorf("-B %q: should be one of auto, binary, or ascii", f.Protocol)
+	}
+	c.Protocol = proto
+	c.Port = f.Port
+	c.UDPPort = f.UDPPort
+	if f.UDPPort != 0 && f.Changed("udp-port") && !f.Changed("port") {
+		// memcached: -U without -p puts TCP on the UDP port too.
+		c.Port = f.UDPPort
+	}
+	maskText := f.UnixMask
+	if maskText == "" {
+		maskText = fmt.Sprintf("%04o", settings.UnixMask)
+	}
+	mask, err := strconv.ParseUint(maskText, 8, 32)
+	if err != nil || mask > 0o777 {
+		return usageErrorf("-a %q: should be octal permissions such as 0700 or 0660", f.UnixMask)
+	}
+	c.UnixSocket = f.UnixSocket
+	c.UnixMask = fs.FileMode(mask)
+	c.TLS.Enabled = f.EnableTLS
+	c.Listen = f.Listen
+	c.MaxConns = f.MaxConns
+	c.Threads = f.Threads
+	c.Backlog = f.Backlog
+	c.ReqsPerEvent = f.ReqsPerEvent
+	c.Verbosity = f.Verbose
+	c.EnableShutdown = f.EnableShutdown
+	c.FlushEnabled = !f.DisableFlush
+	return nil
+}
+
+// storeConfig reads the flags of item memory: -m, -M, -I, -f, -n, -C.
+func (f *Flags) storeConfig(c *cached.Config) error {
+	mem, err := settings.ParseSize(f.MemoryLimit, settings.Megabyte)
+	if err != nil {
+		return usageErrorf("-m %q: %w (megabytes, e.g. -m 64)", f.MemoryLimit, err)
+	}
+	item, err := settings.ParseSize(f.MaxItemSize, settings.Byte)
+	if err != nil {
+		return usageErrorf("-I %q: %w (e.g. -I 1m, -I 512k)", f.MaxItemSize, err)
+	}
+	if item > settings.MaxItemSizeLimit {
+		return usageErrorf("-I %q: cannot set item size limit higher than a gigabyte", f.MaxItemSize)
+	}
+	sc := &c.Store
+	sc.MemoryLimit = uint64(mem)
+	sc.Evictions = !f.DisableEvictions
+	sc.GrowthFactor = f.GrowthFactor
+	sc.MinChunk = f.MinChunk
+	sc.CAS = !f.DisableCAS
+	sc.ItemSizeMax = uint32(item)
+	if sc.ItemSizeMax < sc.ChunkMax {
+		sc.ChunkMax = sc.ItemSizeMax
+	}
+	return nil
+}
+
+// check refuses combinations that only make sense together.
+func (f *Flags) check(c cached.Config) error {
+	if f.Threads <= 0 {
+		return usageErrorf("-t %d: number of threads must be greater than 0", f.Threads)
+	}
+	if f.UDPPort < 0 || f.UDPPort > 65535 {
+		return usageErrorf("-U %d: UDP port must be between 0 (off) and 65535", f.UDPPort)
+	}
+	if c.UDPAnyPeer && f.UDPPort == 0 {
+		return usageErrorf("-o udp_any_peer: UDP is off; it only makes sense with -U PORT")
+	}
+	if err := checkTLSOptions(c.TLS); err != nil {
+		return err
+	}
+	if err := c.Store.Validate(); err != nil {
+		return usageError(err)
+	}
+	return nil
+}
+
+// checkTLSOptions catches ssl_* options given without -Z, which memcached
+// would ignore and leave the operator believing traffic is encrypted.
+func checkTLSOptions(t cached.TLSConfig) error {
+	if t.Enabled {
+		if t.ChainCert == "" || t.Key == "" {
+			return usageErrorf("-Z: TLS needs a certificate and key: -o ssl_chain_cert=FILE,ssl_key=FILE")
+		}
+		return nil
+	}
+	if t.ChainCert != "" || t.Key != "" || t.CACert != "" || t.VerifyMode != 0 || t.MinVersion != "" {
+		return usageErrorf("-o ssl_*: TLS options given without -Z; add -Z to enable TLS")
+	}
+	return nil
+}

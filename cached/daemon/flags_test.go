@@ -1,0 +1,151 @@
+package daemon
+
+import (
+	"io/fs"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/spf13/pflag"
+
+	"github.com/cachectl/cachectl/cached"
+	"github.com/cachectl/cachectl/cached/settings"
+)
+
+// parseFlags reads a flag line as `cachectl serve` (AllFlags) or `cachectl
+// bind` (NoListen) does and returns its Config.
+func parseFlags(t *testing.T, scope Scope, line string) (Config, error) {
+	t.Helper()
+	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+	var f Flags
+	f.Register(fs, scope)
+	if err := fs.Parse(strings.Fields(line)); err != nil {
+		return Config{}, usageError(err)
+	}
+	return f.Config()
+}
+
+// TestDefaultsMatchMemcached: no flags at all is memcached 1.6.18's
+// defaults, the same values the store and the policy use.
+func TestDefaultsMatchMemcached(t *testing.T) {
+	cfg, err := parseFlags(t, AllFlags, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := cfg.Server
+	if s.Port != settings.Port || s.MaxConns != settings.MaxConns || s.Threads != settings.Threads ||
+		s.Backlog != settings.Backlog || s.ReqsPerEvent != settings.ReqsPerEvent || s.UnixMask != settings.UnixMask ||
+		s.UDPPort != 0 || !s.FlushEnabled || s.Protocol != cached.ProtocolAuto {
+		t.Errorf("server defaults %+v", s)
+	}
+	if !reflect.DeepEqual(s.Store, cached.DefaultConfig().Store) {
+		t.Errorf("store defaults %+v, want %+v", s.Store, cached.DefaultConfig().Store)
+	}
+}
+
+func TestFlagLines(t *testing.T) {
+	tests := []struct {
+		line  string
+		check func(Config) bool
+		err   string // the refusal must say this; always a usage error
+	}{
+		{"-m 128 -c 10 -t 2 -I 2m -f 1.5 -n 64 -M -C -A -F -vv", func(c Config) bool {
+			s := c.Server
+			return s.Store.MemoryLimit == 128<<20 && s.MaxConns == 10 && s.Threads == 2 && s.Store.ItemSizeMax == 2<<20 &&
+				s.Store.GrowthFactor == 1.5 && s.Store.MinChunk == 64 && !s.Store.Evictions && !s.Store.CAS &&
+				s.EnableShutdown && !s.FlushEnabled && s.Verbosity == 2
+		}, ""},
+		{"--memory-limit=1g --conn-limit=5 --threads=1 --max-item-size=1024 --slab-growth-factor=2", func(c Config) bool {
+			s := c.Server.Store
+			return s.MemoryLimit == 1<<30 && c.Server.MaxConns == 5 && s.ItemSizeMax == 1024 && s.ChunkMax == 1024 && s.GrowthFactor == 2
+		}, ""},
+		{"-I 512k", func(c Config) bool {
+			return c.Server.Store.ItemSizeMax == 512<<10 && c.Server.Store.ChunkMax == 512<<10
+		}, ""},
+		{"-m 4096 -I 1g", func(c Config) bool { return c.Server.Store.ItemSizeMax == 1<<30 }, ""},
+		{"-u nobody -P /run/c.pid", func(c Config) bool { return c.User == "nobody" && c.PidFile == "/run/c.pid" }, ""},
+		{"-l 127.0.0.1,::1 -l 10.0.0.1:11300", func(c Config) bool { return len(c.Server.Listen) == 2 }, ""},
+		{"-o idle_timeout=5,hashpower=20", func(c Config) bool {
+			return c.Server.IdleTimeout.Seconds() == 5 && c.Server.Store.HashPower == 20
+		}, ""},
+		{"-o modern,no_lru_crawler,slab_reassign,lru_crawler_sleep=100", func(Config) bool { return true }, ""},
+		{"-o slab_chunk_max=4096", func(c Config) bool { return c.Server.Store.ChunkMax == 4096 }, ""},
+		{"-o no_modern", func(c Config) bool { return c.Server.Store.ChunkMax == 1<<20 }, ""},
+		{"-o slab_chunk_max=16384,no_modern", func(c Config) bool { return c.Server.Store.ChunkMax == 16384 }, ""},
+		{"-o no_modern,slab_chunk_max=16384", func(c Config) bool { return c.Server.Store.ChunkMax == 16384 }, ""},
+		{"-d", nil, "does not fork"},
+		{"-m lots", nil, "megabytes"},
+		{"-I 2g -m 8192", nil, "higher than a gigabyte"},
+		{"-I 100", nil, "less than 1024 bytes"},
+		{"-m 1 -I 1m", nil, "1/2 of memory max"},
+		{"-f 1", nil, "factor (-f) must be greater than 1"},
+		{"-t 0", nil, "greater than 0"},
+		{"-o hashpower=5", nil, "Initial hashtable multiplier of 5 is too low"},
+		{"-o frobnicate", nil, `Illegal suboption "frobnicate"`},
+		{"-o idle_timeout", nil, "Missing numeric argument for idle_timeout"},
+
+		// -B takes memcached's three values.
+		{"", func(c Config) bool { return c.Server.Protocol == cached.ProtocolAuto }, ""},
+		{"-B ascii", func(c Config) bool { return c.Server.Protocol == cached.ProtocolASCII }, ""},
+		{"--protocol=binary", func(c Config) bool { return c.Server.Protocol == cached.ProtocolBinary }, ""},
+		{"-B text", nil, "should be one of auto, binary, or ascii"},
+
+		// Transports.
+		{"", func(c Config) bool { return c.Server.UDPPort == 0 && c.Server.Port == 11211 && !c.Server.UDPAnyPeer }, ""},
+		{"-U 11300", func(c Config) bool { return c.Server.UDPPort == 11300 && c.Server.Port == 11300 }, ""},
+		{"-p 11211 -U 11300", func(c Config) bool { return c.Server.UDPPort == 11300 && c.Server.Port == 11211 }, ""},
+		{"-U 11211 -o udp_any_peer", func(c Config) bool { return c.Server.UDPAnyPeer }, ""},
+		{"-o udp_any_peer", nil, "only makes sense with -U"},
+		{"-U 70000", nil, "between 0 (off) and 65535"},
+		{"-s /run/c.sock -a 660", func(c Config) bool { return c.Server.UnixSocket == "/run/c.sock" && c.Server.UnixMask == 0o660 }, ""},
+		{"-s /run/c.sock", func(c Config) bool { return c.Server.UnixMask == fs.FileMode(0o700) }, ""},
+		{"-s /run/c.sock -a 999", nil, "octal permissions"},
+		{"-Z -o ssl_chain_cert=/c.pem,ssl_key=/k.pem,ssl_ca_cert=/ca.pem,ssl_verify_mode=2", func(c Config) bool {
+			return c.Server.TLS == cached.TLSConfig{Enabled: true, ChainCert: "/c.pem", Key: "/k.pem", CACert: "/ca.pem", VerifyMode: 2}
+		}, ""},
+		{"-Z", nil, "ssl_chain_cert=FILE,ssl_key=FILE"},
+		{"-o ssl_chain_cert=/c.pem,ssl_key=/k.pem", nil, "add -Z"},
+		{"-Z -o ssl_chain_cert=/c.pem,ssl_key=/k.pem,ssl_verify_mode=5", nil, "3 (once)"},
+		{"-Z -o ssl_ciphers=HIGH", nil, "Go's crypto/tls"},
+		{"-Z -o ssl_keyformat=2", nil, "only 1 (PEM)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.line, func(t *testing.T) {
+			cfg, err := parseFlags(t, AllFlags, tt.line)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("err = %v, want one saying %q", err, tt.err)
+				}
+				if !IsUsage(err) {
+					t.Errorf("%v is not a usage error", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tt.check(cfg) {
+				t.Errorf("config %+v", cfg)
+			}
+		})
+	}
+}
+
+// TestNoListenScope: a command that chooses its own addresses has no -l,
+// -s or -a, and keeps -p as the daemon's.
+func TestNoListenScope(t *testing.T) {
+	fs := pflag.NewFlagSet("bind", pflag.ContinueOnError)
+	var f Flags
+	f.Register(fs, NoListen)
+	for _, name := range []string{"listen", "unix-socket", "unix-mask"} {
+		if fs.Lookup(name) != nil {
+			t.Errorf("NoListen registers --%s", name)
+		}
+	}
+	if p := fs.Lookup("port"); p == nil || p.Shorthand != "p" {
+		t.Errorf("--port: %+v", p)
+	}
+	if _, err := parseFlags(t, NoListen, "-p 11300 -m 32"); err != nil {
+		t.Error(err)
+	}
+}
