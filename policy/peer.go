@@ -261,3 +261,26 @@ func (p *Policy) Revoke(prefix netip.Prefix) bool {
 	p.idx = nil
 	return len(p.Peers.Allowed) != n
 }
+
+// Judge is the policy's verdict on a peer as every enforcement point must
+// see it, given this host's own addresses. The firewall admits loopback with
+// "-i lo", and a connection from this host to one of its own LAN addresses
+// arrives over lo with that LAN address as its source; so when the policy
+// allows loopback, a peer whose address is one of this host's own counts as
+// loopback too. Without this the daemon would refuse what the firewall lets
+// in, and the audit would call the host's own health checks violations.
+func (p *Policy) Judge(own []netip.Addr) func(netip.Addr) (entry string, ok bool) {
+	mine := make(map[netip.Addr]bool, len(own))
+	for _, a := range own {
+		mine[a.WithZone("").Unmap()] = true
+	}
+	return func(a netip.Addr) (string, bool) {
+		if entry, ok := p.Permits(a); ok {
+			return entry, true
+		}
+		if p.LoopbackAllowed() && mine[a.WithZone("").Unmap()] {
+			return LoopbackEntry, true
+		}
+		return "", false
+	}
+}

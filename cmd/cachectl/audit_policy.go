@@ -33,7 +33,7 @@ func loadAuditRules(opts auditOptions) (auditRules, error) {
 		return auditRules{}, fmt.Errorf("audit: listing local addresses: %w", err)
 	}
 	local := snap.LocalAddrs()
-	judge := peerJudge(p, local)
+	judge := p.Judge(local)
 	r := audit.Rules{Port: p.Bind.Port, UDPPort: p.Bind.UDPPort, Local: boundAddrs(p, snap), Permits: judge}
 	if opts.port != 0 {
 		r.Port = uint16(opts.port)

@@ -89,7 +89,12 @@ func runBind(a *app, fs *pflag.FlagSet, o *bindOptions) error {
 		return policyFileError(err)
 	}
 	cfg.Server.Listen = listenArgs(aps)
-	filter := func(p *policy.Policy) cached.PeerFilter { return peerJudge(p, hostLocalAddrs()) }
+	filter := func(p *policy.Policy) cached.PeerFilter {
+		// Without the host's addresses the judge falls back to the policy
+		// alone, which only errs on the strict side.
+		own, _ := netinfo.Current().LocalAddrs()
+		return p.Judge(own)
+	}
 	return daemonError(daemon.Run(cfg, daemon.Options{
 		Stderr: a.stderr,
 		Setup: func(ctx context.Context, srv *cached.Server, log *slog.Logger) error {

@@ -1,4 +1,4 @@
-package main
+package policy_test
 
 import (
 	"net/netip"
@@ -8,7 +8,7 @@ import (
 	"github.com/cachectl/cachectl/policy"
 )
 
-func TestPeerJudgeCountsOwnAddressesAsLoopback(t *testing.T) {
+func TestJudgeCountsOwnAddressesAsLoopback(t *testing.T) {
 	local := []netip.Addr{netip.MustParseAddr("10.0.0.5"), netip.MustParseAddr("fe80::1%eth0")}
 	open := policy.Default()
 	open.Allow(netip.MustParsePrefix("192.0.2.0/24"), "", time.Unix(1700000000, 0))
@@ -33,7 +33,7 @@ func TestPeerJudgeCountsOwnAddressesAsLoopback(t *testing.T) {
 		{"loopback off: own address refused too", closed, "10.0.0.5", "", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			entry, ok := peerJudge(tc.p, local)(netip.MustParseAddr(tc.peer))
+			entry, ok := tc.p.Judge(local)(netip.MustParseAddr(tc.peer))
 			if entry != tc.entry || ok != tc.ok {
 				t.Errorf("judge(%s) = %q, %v; want %q, %v", tc.peer, entry, ok, tc.entry, tc.ok)
 			}
