@@ -1,6 +1,8 @@
 package cached
 
 import (
+	"github.com/cachectl/cachectl/cached/store"
+
 	"fmt"
 	"os"
 	"runtime/debug"
@@ -12,6 +14,7 @@ import (
 // The general `stats` group: memcached 1.6.18's keys in its order, then
 // the Go runtime's figures.
 
+// statsGeneral is plain `stats`.
 func (c *conn) statsGeneral() {
 	s := c.srv
 	st := s.store.Stats()
@@ -46,30 +49,7 @@ func (c *conn) statsGeneral() {
 	c.stat("read_buf_bytes_free", bufFree)
 	c.stat("read_buf_oom", 0)
 	c.stat("reserved_fds", 0)
-	c.stat("cmd_get", st.CmdGet)
-	c.stat("cmd_set", st.CmdSet)
-	c.stat("cmd_flush", st.CmdFlush)
-	c.stat("cmd_touch", st.CmdTouch)
-	c.stat("cmd_meta", s.metaCmds.Load())
-	c.stat("get_hits", st.GetHits)
-	c.stat("get_misses", st.GetMisses)
-	c.stat("get_expired", st.GetExpired)
-	c.stat("get_flushed", st.GetFlushed)
-	c.stat("delete_misses", st.DeleteMisses)
-	c.stat("delete_hits", st.DeleteHits)
-	c.stat("incr_misses", st.IncrMisses)
-	c.stat("incr_hits", st.IncrHits)
-	c.stat("decr_misses", st.DecrMisses)
-	c.stat("decr_hits", st.DecrHits)
-	c.stat("cas_misses", st.CASMisses)
-	c.stat("cas_hits", st.CASHits)
-	c.stat("cas_badval", st.CASBadval)
-	c.stat("touch_hits", st.TouchHits)
-	c.stat("touch_misses", st.TouchMisses)
-	c.stat("store_too_large", st.StoreTooLarge)
-	c.stat("store_no_memory", st.StoreNoMemory)
-	c.stat("auth_cmds", 0)
-	c.stat("auth_errors", 0)
+	c.statsCommands(&st)
 	if s.cfg.IdleTimeout > 0 {
 		c.stat("idle_kicks", s.idleKicks.Load())
 	}
@@ -108,6 +88,34 @@ func (c *conn) statsGeneral() {
 	c.stat("direct_reclaims", 0)
 	c.stat("lru_bumps_dropped", 0)
 	c.statsRuntime()
+}
+
+// statsCommands reports the command and hit counters.
+func (c *conn) statsCommands(st *store.Stats) {
+	c.stat("cmd_get", st.CmdGet)
+	c.stat("cmd_set", st.CmdSet)
+	c.stat("cmd_flush", st.CmdFlush)
+	c.stat("cmd_touch", st.CmdTouch)
+	c.stat("cmd_meta", c.srv.metaCmds.Load())
+	c.stat("get_hits", st.GetHits)
+	c.stat("get_misses", st.GetMisses)
+	c.stat("get_expired", st.GetExpired)
+	c.stat("get_flushed", st.GetFlushed)
+	c.stat("delete_misses", st.DeleteMisses)
+	c.stat("delete_hits", st.DeleteHits)
+	c.stat("incr_misses", st.IncrMisses)
+	c.stat("incr_hits", st.IncrHits)
+	c.stat("decr_misses", st.DecrMisses)
+	c.stat("decr_hits", st.DecrHits)
+	c.stat("cas_misses", st.CASMisses)
+	c.stat("cas_hits", st.CASHits)
+	c.stat("cas_badval", st.CASBadval)
+	c.stat("touch_hits", st.TouchHits)
+	c.stat("touch_misses", st.TouchMisses)
+	c.stat("store_too_large", st.StoreTooLarge)
+	c.stat("store_no_memory", st.StoreNoMemory)
+	c.stat("auth_cmds", 0)
+	c.stat("auth_errors", 0)
 }
 
 // runtimeSamples are the Go runtime figures `stats` reports after
