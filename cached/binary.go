@@ -67,13 +67,14 @@ func (c *conn) processBinary() error {
 		if err != nil || n == 0 {
 			return err
 		}
+		c.binReq = req
 		c.r += n
 		c.setState(stateParseCmd)
 		c.lastCmd.Store(c.srv.store.Now())
 		if c.srv.verbosity.Load() > 1 {
-			c.srv.log.Debug("binary request", "conn", c.id, "opcode", req.Opcode, "key", string(key), "bodylen", req.BodyLen)
+			c.srv.log.Debug("binary request", "conn", c.id, "opcode", c.binReq.Opcode, "key", string(key), "bodylen", c.binReq.BodyLen)
 		}
-		if err := c.dispatchBinary(&req, extras, key); err != nil {
+		if err := c.dispatchBinary(&c.binReq, extras, key); err != nil {
 			return err
 		}
 		if len(c.out) >= flushThreshold {

@@ -77,6 +77,9 @@ type conn struct {
 
 	negotiated bool // the protocol is decided (binary.go)
 	binary     bool
+	// binReq is the binary request being answered, kept here because the
+	// handler table's indirect calls would move a local one to the heap.
+	binReq protocol.BinaryRequest
 
 	scratch []byte
 	segs    [][]byte
