@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 
+	"github.com/cachectl/cachectl/cached/protocol"
 	"github.com/cachectl/cachectl/cached/store"
 )
 
@@ -11,10 +12,10 @@ import (
 // commands) or binError (always sent), as proto_bin.c does.
 
 // binGet serves the get, getk, touch and gat families.
-func (c *conn) binGet(req *binRequest, extras, key []byte) {
+func (c *conn) binGet(req *protocol.BinaryRequest, extras, key []byte) error {
 	st := c.srv.store
-	touch := req.cmd == opTouch || req.cmd == opGAT || req.cmd == opGATK
-	withKey := req.cmd == opGetK || req.cmd == opGATK
+	touch := req.Cmd == protocol.OpTouch || req.Cmd == protocol.OpGAT || req.Cmd == protocol.OpGATK
+	withKey := req.Cmd == protocol.OpGetK || req.Cmd == protocol.OpGATK
 	var m store.Meta
 	var hit bool
 	if touch {
@@ -25,47 +26,48 @@ func (c *conn) binGet(req *binRequest, extras, key []byte) {
 	}
 	if !hit {
 		switch {
-		case req.quiet:
+		case req.Quiet:
 		case withKey:
-			c.binHeaderOut(req, statusNotFound, 0, uint16(len(key)), uint32(len(key)), 0)
+			c.binHeaderOut(req, protocol.StatusNotFound, 0, uint16(len(key)), uint32(len(key)), 0)
 			c.out = append(c.out, key...)
 		default:
-			c.binError(req, statusNotFound, "")
+			c.binError(req, protocol.StatusNotFound, "")
 		}
-		return
+		return nil
 	}
 	value := c.scratch
-	if req.cmd == opTouch {
+	if req.Cmd == protocol.OpTouch {
 		value = nil
 	}
 	if !withKey {
 		key = nil
 	}
 	// A hit is answered even for the quiet forms: that is their point.
-	var flags [binFlagsLen]byte
+	var flags [protocol.FlagsLen]byte
 	binary.BigEndian.PutUint32(flags[:], m.Flags)
-	c.binHeaderOut(req, statusOK, binFlagsLen, uint16(len(key)), uint32(binFlagsLen+len(key)+len(value)), m.CAS)
+	c.binHeaderOut(req, protocol.StatusOK, protocol.FlagsLen, uint16(len(key)), uint32(protocol.FlagsLen+len(key)+len(value)), m.CAS)
 	c.out = append(c.out, flags[:]...)
 	c.out = append(c.out, key...)
 	c.out = append(c.out, value...)
 	if cap(c.scratch) > keepBuffer {
 		c.scratch = nil
 	}
+	return nil
 }
 
 // binUpdate serves set, add and replace; a CAS in the header makes any of
 // them a compare-and-swap, as in memcached.
-func (c *conn) binUpdate(req *binRequest, extras, key []byte) error {
+func (c *conn) binUpdate(req *protocol.BinaryRequest, extras, key []byte) error {
 	flags := binary.BigEndian.Uint32(extras[0:])
 	exp := binary.BigEndian.Uint32(extras[4:])
-	vlen := int64(req.bodylen) - int64(req.keylen) - int64(req.extlen)
+	vlen := req.ValueLen()
 	mode := store.ModeSet
 	switch {
-	case req.cas != 0:
+	case req.CAS != 0:
 		mode = store.ModeCAS
-	case req.cmd == opAdd:
+	case req.Cmd == protocol.OpAdd:
 		mode = store.ModeAdd
-	case req.cmd == opReplace:
+	case req.Cmd == protocol.OpReplace:
 		mode = store.ModeReplace
 	}
 	return c.binStore(req, key, flags, c.srv.store.RelTime(int64(exp)), vlen, mode)
@@ -73,27 +75,27 @@ func (c *conn) binUpdate(req *binRequest, extras, key []byte) error {
 
 // binAppend serves append and prepend: the value is joined to the existing
 // item, which keeps its flags and expiry.
-func (c *conn) binAppend(req *binRequest, key []byte) error {
-	vlen := int64(req.bodylen) - int64(req.keylen)
+func (c *conn) binAppend(req *protocol.BinaryRequest, _, key []byte) error {
+	vlen := req.ValueLen()
 	mode := store.ModeAppend
-	if req.cmd == opPrepend {
+	if req.Cmd == protocol.OpPrepend {
 		mode = store.ModePrepend
 	}
 	return c.binStore(req, key, 0, 0, vlen, mode)
 }
 
 // binStore allocates the item, reads the value into it and commits it.
-func (c *conn) binStore(req *binRequest, key []byte, flags, exp uint32, vlen int64, mode store.Mode) error {
+func (c *conn) binStore(req *protocol.BinaryRequest, key []byte, flags, exp uint32, vlen int64, mode store.Mode) error {
 	st := c.srv.store
 	p, err := st.Alloc(key, flags, exp, int(vlen))
 	if err != nil {
 		if errors.Is(err, store.ErrTooLarge) {
-			c.binError(req, statusTooLarge, "")
+			c.binError(req, protocol.StatusTooLarge, "")
 		} else {
-			c.binError(req, statusNoMemory, "Out of memory allocating item")
+			c.binError(req, protocol.StatusNoMemory, protocol.BinaryNoMemoryItem)
 		}
 		// A set that failed must not leave the old value readable.
-		if req.cmd == opSet {
+		if req.Cmd == protocol.OpSet {
 			st.Unlink(key)
 		}
 		return c.swallow(vlen)
@@ -106,49 +108,50 @@ func (c *conn) binStore(req *binRequest, key []byte, flags, exp uint32, vlen int
 			return err
 		}
 	}
-	res, cas := st.Commit(p, mode, req.cas)
+	res, cas := st.Commit(p, mode, req.CAS)
 	switch res {
 	case store.Stored:
 		c.binResponse(req, cas, nil, nil, nil)
 	case store.Exists:
-		c.binError(req, statusExists, "")
+		c.binError(req, protocol.StatusExists, "")
 	case store.NotFound:
-		c.binError(req, statusNotFound, "")
+		c.binError(req, protocol.StatusNotFound, "")
 	default:
 		switch mode {
 		case store.ModeAdd:
-			c.binError(req, statusExists, "")
+			c.binError(req, protocol.StatusExists, "")
 		case store.ModeReplace:
-			c.binError(req, statusNotFound, "")
+			c.binError(req, protocol.StatusNotFound, "")
 		default:
-			c.binError(req, statusNotStored, "")
+			c.binError(req, protocol.StatusNotStored, "")
 		}
 	}
 	return nil
 }
 
-func (c *conn) binDelete(req *binRequest, key []byte) {
-	switch c.srv.store.DeleteCAS(key, req.cas) {
+func (c *conn) binDelete(req *protocol.BinaryRequest, _, key []byte) error {
+	switch c.srv.store.DeleteCAS(key, req.CAS) {
 	case store.Deleted:
 		c.binResponse(req, 0, nil, nil, nil)
 	case store.DeleteExists:
-		c.binError(req, statusExists, "")
+		c.binError(req, protocol.StatusExists, "")
 	default:
-		c.binError(req, statusNotFound, "")
+		c.binError(req, protocol.StatusNotFound, "")
 	}
+	return nil
 }
 
 // binArith serves increment and decrement; expiration 0xffffffff means a
 // missing counter is not created.
-func (c *conn) binArith(req *binRequest, extras, key []byte) {
+func (c *conn) binArith(req *protocol.BinaryRequest, extras, key []byte) error {
 	st := c.srv.store
 	exp := binary.BigEndian.Uint32(extras[16:])
 	a := store.Arith{
-		Incr:    req.cmd == opIncrement,
+		Incr:    req.Cmd == protocol.OpIncrement,
 		Delta:   binary.BigEndian.Uint64(extras[0:]),
 		Initial: binary.BigEndian.Uint64(extras[8:]),
-		Create:  exp != binNoCreate,
-		CAS:     req.cas,
+		Create:  exp != protocol.NoCreate,
+		CAS:     req.CAS,
 	}
 	if a.Create {
 		a.Exp = st.RelTime(int64(exp))
@@ -160,23 +163,24 @@ func (c *conn) binArith(req *binRequest, extras, key []byte) {
 		binary.BigEndian.PutUint64(b[:], v)
 		c.binResponse(req, cas, nil, nil, b[:])
 	case store.ArithNonNumeric:
-		c.binError(req, statusBadDelta, "")
+		c.binError(req, protocol.StatusBadDelta, "")
 	case store.ArithNoMemory:
-		c.binError(req, statusNoMemory, "Out of memory incrementing value")
+		c.binError(req, protocol.StatusNoMemory, protocol.BinaryNoMemoryIncr)
 	case store.ArithNoMemoryCreate:
-		c.binError(req, statusNoMemory, "Out of memory allocating new item")
+		c.binError(req, protocol.StatusNoMemory, protocol.BinaryNoMemoryCreate)
 	case store.ArithExists:
-		c.binError(req, statusExists, "")
+		c.binError(req, protocol.StatusExists, "")
 	default:
-		c.binError(req, statusNotFound, "")
+		c.binError(req, protocol.StatusNotFound, "")
 	}
+	return nil
 }
 
-func (c *conn) binFlush(req *binRequest, extras []byte) {
+func (c *conn) binFlush(req *protocol.BinaryRequest, extras, _ []byte) error {
 	if !c.srv.cfg.FlushEnabled {
 		// memcached answers a refused flush as an auth failure.
-		c.binError(req, statusAuthError, "")
-		return
+		c.binError(req, protocol.StatusAuthError, "")
+		return nil
 	}
 	var exp uint32
 	if len(extras) == 4 {
@@ -184,4 +188,32 @@ func (c *conn) binFlush(req *binRequest, extras []byte) {
 	}
 	c.srv.store.FlushAll(int64(exp))
 	c.binResponse(req, 0, nil, nil, nil)
+	return nil
+}
+
+func (c *conn) binVersion(req *protocol.BinaryRequest, _, _ []byte) error {
+	c.binResponse(req, 0, nil, nil, []byte(ProtocolVersion))
+	return nil
+}
+
+// binNoop answers and pushes out everything queued before it.
+func (c *conn) binNoop(req *protocol.BinaryRequest, _, _ []byte) error {
+	c.binResponse(req, 0, nil, nil, nil)
+	return c.flush()
+}
+
+func (c *conn) binQuit(req *protocol.BinaryRequest, _, _ []byte) error {
+	c.binResponse(req, 0, nil, nil, nil)
+	c.closing = true
+	return nil
+}
+
+// binNoSASL answers the SASL commands as memcached without -S does:
+// unknown, and an authentication step's body beyond the key is skipped.
+func (c *conn) binNoSASL(req *protocol.BinaryRequest, _, _ []byte) error {
+	c.binError(req, protocol.StatusUnknownCmd, "")
+	if req.Cmd == protocol.OpSASLList {
+		return nil
+	}
+	return c.swallow(int64(req.BodyLen) - int64(req.KeyLen))
 }

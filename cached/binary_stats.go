@@ -1,27 +1,31 @@
 package cached
 
-import "bytes"
+import (
+	"bytes"
+
+	"github.com/cachectl/cachectl/cached/protocol"
+)
 
 // binStat serves the binary Stat command: the key names the group, each
 // statistic is one response packet (key = name, value = value), and an
 // empty packet ends the list, as in memcached. The groups reuse the text
 // builders, so both protocols report the same names and values.
-func (c *conn) binStat(req *binRequest, key []byte) {
+func (c *conn) binStat(req *protocol.BinaryRequest, _, key []byte) error {
 	// memcached matches these three by prefix.
 	switch {
 	case len(key) == 0:
 		c.binStats(req, c.statsGeneral)
-		return
+		return nil
 	case bytes.HasPrefix(key, []byte("reset")):
 		c.srv.resetStats()
 		c.binStats(req, func() {})
-		return
+		return nil
 	case bytes.HasPrefix(key, []byte("settings")):
 		c.binStats(req, c.statsSettings)
-		return
+		return nil
 	case bytes.HasPrefix(key, []byte("detail")):
 		c.binStatDetail(req, key[len("detail"):])
-		return
+		return nil
 	}
 	switch string(key) {
 	case "items":
@@ -29,18 +33,19 @@ func (c *conn) binStat(req *binRequest, key []byte) {
 	case "slabs":
 		c.binStats(req, c.statsSlabs)
 	case "sizes":
-		c.binStats(req, func() { c.stat("sizes_status", "disabled") })
+		c.binStats(req, c.statsSizes)
 	default:
-		c.binError(req, statusNotFound, "")
+		c.binError(req, protocol.StatusNotFound, "")
 	}
+	return nil
 }
 
-func (c *conn) binStatDetail(req *binRequest, arg []byte) {
+func (c *conn) binStatDetail(req *protocol.BinaryRequest, arg []byte) {
 	switch {
 	case bytes.HasPrefix(arg, []byte(" dump")):
 		// The dump holds CRLFs, so it cannot pass through a text builder.
-		c.binStatPacket(req, []byte("detailed"), []byte("END\r\n"))
-		c.binHeaderOut(req, statusOK, 0, 0, 0, 0)
+		c.binStatPacket(req, []byte("detailed"), []byte(protocol.ReplyEnd+"\r\n"))
+		c.binHeaderOut(req, protocol.StatusOK, 0, 0, 0, 0)
 	case bytes.HasPrefix(arg, []byte(" on")):
 		c.srv.detail.Store(true)
 		c.binStats(req, func() {})
@@ -48,13 +53,13 @@ func (c *conn) binStatDetail(req *binRequest, arg []byte) {
 		c.srv.detail.Store(false)
 		c.binStats(req, func() {})
 	default:
-		c.binError(req, statusNotFound, "")
+		c.binError(req, protocol.StatusNotFound, "")
 	}
 }
 
 // binStats runs a text stats builder and re-frames each "STAT name value"
 // line it produced as a binary packet, then adds the terminator.
-func (c *conn) binStats(req *binRequest, build func()) {
+func (c *conn) binStats(req *protocol.BinaryRequest, build func()) {
 	start := len(c.out)
 	build()
 	c.scratch = append(c.scratch[:0], c.out[start:]...)
@@ -74,11 +79,11 @@ func (c *conn) binStats(req *binRequest, build func()) {
 		name, value, _ := bytes.Cut(line, []byte(" "))
 		c.binStatPacket(req, name, value)
 	}
-	c.binHeaderOut(req, statusOK, 0, 0, 0, 0)
+	c.binHeaderOut(req, protocol.StatusOK, 0, 0, 0, 0)
 }
 
-func (c *conn) binStatPacket(req *binRequest, name, value []byte) {
-	c.binHeaderOut(req, statusOK, 0, uint16(len(name)), uint32(len(name)+len(value)), 0)
+func (c *conn) binStatPacket(req *protocol.BinaryRequest, name, value []byte) {
+	c.binHeaderOut(req, protocol.StatusOK, 0, uint16(len(name)), uint32(len(name)+len(value)), 0)
 	c.out = append(c.out, name...)
 	c.out = append(c.out, value...)
 }

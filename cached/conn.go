@@ -1,7 +1,6 @@
 package cached
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +10,7 @@ import (
 	"runtime/debug"
 	"sync/atomic"
 
+	"github.com/cachectl/cachectl/cached/protocol"
 	"github.com/cachectl/cachectl/cached/store"
 )
 
@@ -19,13 +19,6 @@ import (
 // input runs dry, so a pipeline of requests costs one write.
 const (
 	readBufferSize = 16 << 10
-	// lineLimitNoGet is memcached's rule: 2048 bytes without a newline is
-	// garbage, and the connection is closed — unless it is a get, whose
-	// key list may be long.
-	lineLimitNoGet = 2048
-	// maxGetLine bounds a multi-get line so one client cannot make the
-	// daemon buffer without limit (memcached grows without bound).
-	maxGetLine = 16 << 20
 	// flushThreshold sends replies early when a pipeline produces a lot.
 	flushThreshold = 64 << 10
 	// keepBuffer is the largest buffer a connection keeps between
@@ -52,7 +45,7 @@ func (s connState) String() string {
 }
 
 // errClose ends a connection without an error worth logging (quit, garbage).
-var errClose = errors.New("connection closed by protocol")
+var errClose = protocol.ErrClose
 
 // conn is one client connection: its buffers and protocol state.
 type conn struct {
@@ -84,11 +77,14 @@ type conn struct {
 
 	negotiated bool // the protocol is decided (binary.go)
 	binary     bool
+	// binReq is the binary request being answered, kept here because the
+	// handler table's indirect calls would move a local one to the heap.
+	binReq protocol.BinaryRequest
 
 	scratch []byte
 	segs    [][]byte
 	crlf    [2]byte
-	tokens  [maxTokens][]byte
+	tokens  protocol.Tokens
 
 	state   atomic.Uint32
 	lastCmd atomic.Uint32
@@ -175,39 +171,9 @@ func (c *conn) processBuffered() error {
 // nextLine returns the next complete line (without its newline) and
 // consumes it, or ok=false when more input is needed.
 func (c *conn) nextLine() (line []byte, ok bool, err error) {
-	buf := c.in[c.r:c.w]
-	i := bytes.IndexByte(buf, '\n')
-	if i < 0 {
-		if len(buf) > lineLimitNoGet && !isGetPrefix(buf) {
-			return nil, false, errClose
-		}
-		if len(buf) >= maxGetLine {
-			return nil, false, errClose
-		}
-		return nil, false, nil
-	}
-	line = buf[:i]
-	c.r += i + 1
-	if len(line) > 1 && line[len(line)-1] == '\r' {
-		line = line[:len(line)-1]
-	}
-	// memcached parses the line as a C string: it ends at a NUL byte.
-	if z := bytes.IndexByte(line, 0); z >= 0 {
-		line = line[:z]
-	}
-	return line, true, nil
-}
-
-func isGetPrefix(b []byte) bool {
-	i := 0
-	for i < len(b) && b[i] == ' ' {
-		i++
-	}
-	if i > 100 {
-		return false
-	}
-	b = b[i:]
-	return bytes.HasPrefix(b, []byte("get ")) || bytes.HasPrefix(b, []byte("gets "))
+	line, n, err := protocol.NextLine(c.in[c.r:c.w])
+	c.r += n
+	return line, n > 0, err
 }
 
 // fill reads more input, making room first.

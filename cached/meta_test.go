@@ -240,27 +240,6 @@ func TestMetaCmdStat(t *testing.T) {
 	}
 }
 
-func TestDecodeKey(t *testing.T) {
-	for _, tc := range []struct{ in, want string }{
-		{"Zm9v", "foo"},
-		{"Zg==", "f"},
-		{"Zh==", "f"},     // stray low bits are dropped, not refused
-		{"YQ==YQ==", "a"}, // decoding stops after the first padded quad
-		{"Z-g-=-=", "f"},  // bytes outside the alphabet are skipped
-		{"Zm9v\r", "foo"}, // even control bytes
-		{"Z=g=", "d"},     // padding counts as zero bits
-		{"AA==", "\x00"},  // a NUL byte is a key byte like any other
-		{"Zm9", ""},       // not a multiple of four
-		{"====", ""},      // three pads or more in a quad
-		{"=A==", ""},
-		{"", ""},
-	} {
-		if got := string(decodeKey([]byte(tc.in))); got != tc.want {
-			t.Errorf("decodeKey(%q) = %q, want %q", tc.in, got, tc.want)
-		}
-	}
-}
-
 // TestMetaRecacheTokenOnce races readers of an invalidated item: exactly
 // one of them may win the recache token (W); the rest are told Z.
 func TestMetaRecacheTokenOnce(t *testing.T) {

@@ -3,83 +3,72 @@ package cached
 import (
 	"strconv"
 
+	"github.com/cachectl/cachectl/cached/protocol"
 	"github.com/cachectl/cachectl/cached/store"
 )
 
 // ms and ma: the meta commands that change a value.
 
 var metaResult = [...]string{
-	store.Stored:    "HD",
-	store.NotStored: "NS",
-	store.Exists:    "EX",
-	store.NotFound:  "NF",
+	store.Stored:    protocol.MetaHit,
+	store.NotStored: protocol.MetaNotStored,
+	store.Exists:    protocol.MetaExists,
+	store.NotFound:  protocol.MetaNotFound,
+}
+
+// metaSetMode maps ms's M flag onto a store mode.
+func metaSetMode(m byte) (store.Mode, bool) {
+	switch m {
+	case 0, 'S':
+		return store.ModeSet, true
+	case 'E':
+		return store.ModeAdd, true
+	case 'A':
+		return store.ModeAppend, true
+	case 'P':
+		return store.ModePrepend, true
+	case 'R':
+		return store.ModeReplace, true
+	}
+	return 0, false
 }
 
 // metaSet is ms <key> <datalen> <flags>*. Once the length is known every
 // error swallows the data block, as memcached does.
-func (c *conn) metaSet(toks [][]byte) error {
-	ntokens := len(toks) + 1
-	switch {
-	case ntokens < 3:
-		c.reply("ERROR")
-		return nil
-	case len(toks[1]) > keyMaxLength, ntokens == 3:
-		c.metaError(errBadFormat)
-		return nil
-	case ntokens > metaMaxTokens:
-		c.metaError(errFlagsLong)
-		return nil
+func (c *conn) metaSet(toks [][]byte, _ []byte) error {
+	vlen, err := protocol.CheckMetaSet(toks)
+	if err != nil {
+		return c.metaError(err)
 	}
-	vlen, ok := parseInt32(toks[2])
-	if !ok || vlen < 0 || vlen > 1<<31-1-2 {
-		c.metaError(errBadFormat)
-		return nil
+	var of protocol.MetaFlags
+	key, err := protocol.ParseMetaFlags(toks, 3, &of)
+	if err != nil {
+		return c.metaSwallow(err, vlen)
 	}
-	var of metaFlags
-	key, errstr, ok := c.metaPreparse(toks, 3, &of)
-	if !ok {
-		return c.metaSwallow(errstr, int(vlen))
-	}
-	c.noreply = of.noReply
+	c.noreply = of.NoReply
 	for _, tok := range toks[2:] {
-		if tok[0] == 'O' && len(tok) > metaMaxOpaque {
-			errstr, ok = errOpaqueLong, false
+		if tok[0] == 'O' && len(tok) > protocol.MetaMaxOpaque {
+			err = protocol.ErrMetaOpaqueLong
 		}
 	}
-	var mode store.Mode
-	switch of.mode {
-	case 0, 'S':
-		mode = store.ModeSet
-	case 'E':
-		mode = store.ModeAdd
-	case 'A':
-		mode = store.ModeAppend
-	case 'P':
-		mode = store.ModePrepend
-	case 'R':
-		mode = store.ModeReplace
-	default:
-		return c.metaSwallow("CLIENT_ERROR invalid mode for ms M token", int(vlen))
+	mode, ok := metaSetMode(of.Mode)
+	if !ok {
+		return c.metaSwallow(protocol.ErrMetaSetMode, vlen)
 	}
 	// A compare value turns set and replace into cas; add and
 	// append/prepend check it themselves.
-	if of.hasCAS && (mode == store.ModeSet || mode == store.ModeReplace) {
+	if of.HasCAS && (mode == store.ModeSet || mode == store.ModeReplace) {
 		mode = store.ModeCAS
 	}
-	if !ok {
-		return c.metaSwallow(errstr, int(vlen))
+	if err != nil {
+		return c.metaSwallow(err, vlen)
 	}
 	st := c.srv.store
-	p, err := st.Alloc(key, of.clientFlags, of.exptime, int(vlen))
-	if err != nil {
-		if err == store.ErrTooLarge {
-			errstr = "SERVER_ERROR object too large for cache"
-		} else {
-			errstr = "SERVER_ERROR out of memory storing object"
-		}
+	p, aerr := st.Alloc(key, of.ClientFlags, c.relTime(of.Exptime), vlen)
+	if aerr != nil {
 		// A failed store must not leave the old value readable.
 		st.Unlink(key)
-		return c.metaSwallow(errstr, int(vlen))
+		return c.metaSwallow(storeFailure(aerr), vlen)
 	}
 	ok, err = c.readValue(p)
 	if err != nil {
@@ -88,12 +77,11 @@ func (c *conn) metaSet(toks [][]byte) error {
 	}
 	if !ok {
 		st.Abort(p, true)
-		c.metaError("CLIENT_ERROR bad data chunk")
-		return nil
+		return c.metaError(protocol.ErrBadDataChunk)
 	}
-	res, cas := st.CommitMeta(p, mode, of.reqCAS, of.setStale && mode == store.ModeCAS, of.keyBinary)
-	if res == store.Stored && of.noReply {
-		c.noreply = false
+	res, cas := st.CommitMeta(p, mode, of.ReqCAS, of.SetStale && mode == store.ModeCAS, of.KeyBinary)
+	c.noreply = false
+	if res == store.Stored && of.NoReply {
 		return nil
 	}
 	c.out = append(c.out, metaResult[res]...)
@@ -103,45 +91,44 @@ func (c *conn) metaSet(toks [][]byte) error {
 			c.out = append(c.out, ' ')
 			c.out = append(c.out, tok...)
 		case 'k':
-			c.out = appendKey(c.out, key, of.keyBinary)
+			c.out = protocol.AppendKey(c.out, key, of.KeyBinary)
 		case 'c':
 			c.out = append(c.out, " c"...)
 			c.out = strconv.AppendUint(c.out, cas, 10)
 		}
 	}
 	c.out = append(c.out, '\r', '\n')
-	c.noreply = false
 	return nil
 }
 
 // metaSwallow answers an ms error and drops its data block.
-func (c *conn) metaSwallow(errstr string, vlen int) error {
-	c.metaError(errstr)
+func (c *conn) metaSwallow(err error, vlen int) error {
+	if err := c.metaError(err); err != nil {
+		return err
+	}
 	c.setState(stateSwallow)
 	return c.discard(vlen + 2)
 }
 
 // metaArithmetic is ma <key> <flags>*: incr (default) or decr by D
 // (default 1), creating the item with J (default 0) when N is given.
-func (c *conn) metaArithmetic(toks [][]byte) {
-	if !c.metaCheck(toks, errFlagsLong) {
-		return
+func (c *conn) metaArithmetic(toks [][]byte, _ []byte) error {
+	if err := protocol.CheckMeta(toks, protocol.ErrMetaFlagsLong); err != nil {
+		return c.metaError(err)
 	}
-	of := metaFlags{delta: 1}
-	key, _, ok := c.metaPreparse(toks, 2, &of)
-	if !ok {
-		c.metaError(errInvalidFlag)
-		return
+	of := protocol.MetaFlags{Delta: 1}
+	key, err := protocol.ParseMetaFlags(toks, 2, &of)
+	if err != nil {
+		return c.metaError(protocol.ErrMetaInvalidFlag)
 	}
-	c.noreply = of.noReply
+	c.noreply = of.NoReply
 	incr := true
-	switch of.mode {
+	switch of.Mode {
 	case 0, 'I', '+':
 	case 'D', '-':
 		incr = false
 	default:
-		c.metaError("CLIENT_ERROR invalid mode for ma M token")
-		return
+		return c.metaError(protocol.ErrMetaArithMode)
 	}
 	start := len(c.out)
 	v := c.srv.store.OpenView(key)
@@ -149,56 +136,55 @@ func (c *conn) metaArithmetic(toks [][]byte) {
 	var digits [20]byte
 	num := digits[:0]
 	created, skip := false, false
-	if v.Found() {
+	switch {
+	case v.Found():
 		var res store.DeltaResult
-		num, res = v.Delta(num, incr, of.delta, of.reqCAS)
+		num, res = v.Delta(num, incr, of.Delta, of.ReqCAS)
 		switch res {
 		case store.DeltaOK:
-			skip = of.noReply
+			skip = of.NoReply
 		case store.DeltaNonNumeric:
-			c.metaError("CLIENT_ERROR cannot increment or decrement non-numeric value")
-			return
+			return c.metaError(protocol.ErrNonNumeric)
 		case store.DeltaNoMemory:
-			c.metaError("SERVER_ERROR out of memory")
-			return
+			return c.metaError(protocol.ErrNoMemory)
 		case store.DeltaExists:
-			c.out = append(c.out, "EX"...)
+			c.out = append(c.out, protocol.MetaExists...)
 			c.metaArithEcho(toks, key, &of, start)
-			return
+			return nil
 		}
-	} else if of.vivify {
-		num = strconv.AppendUint(num, of.initial, 10)
+	case of.Vivify:
+		num = strconv.AppendUint(num, of.Initial, 10)
 		if !v.Create(num, 0) {
-			c.metaError("SERVER_ERROR Out of memory allocating new item")
-			return
+			return c.metaError(protocol.ErrNoMemoryCreate)
 		}
 		created = true
-	} else {
+	default:
 		v.CountDeltaMiss(incr)
-		c.out = append(c.out, "NF"...)
+		c.out = append(c.out, protocol.MetaNotFound...)
 		c.metaArithEcho(toks, key, &of, start)
-		return
+		return nil
 	}
 	if c.metaArithHit(&v, toks, key, &of, num, created, start) && skip {
 		c.out = c.out[:start]
 	}
+	return nil
 }
 
 // metaArithEcho finishes an ma reply that has no item.
-func (c *conn) metaArithEcho(toks [][]byte, key []byte, of *metaFlags, start int) {
-	if c.metaEcho(toks, key, of.keyBinary, start) {
+func (c *conn) metaArithEcho(toks [][]byte, key []byte, of *protocol.MetaFlags, start int) {
+	if c.metaEcho(toks, key, of.KeyBinary, start) {
 		c.out = append(c.out, '\r', '\n')
 	}
 }
 
 // metaArithHit writes the reply for an updated or created item; false when
 // an opaque was too long and the error replaced it.
-func (c *conn) metaArithHit(v *store.View, toks [][]byte, key []byte, of *metaFlags, num []byte, created bool, start int) bool {
-	if of.value {
-		c.out = append(c.out, "VA "...)
+func (c *conn) metaArithHit(v *store.View, toks [][]byte, key []byte, of *protocol.MetaFlags, num []byte, created bool, start int) bool {
+	if of.Value {
+		c.out = append(c.out, protocol.MetaValue...)
 		c.out = strconv.AppendUint(c.out, uint64(len(num)), 10)
 	} else {
-		c.out = append(c.out, "HD"...)
+		c.out = append(c.out, protocol.MetaHit...)
 	}
 	for _, tok := range toks[2:] {
 		switch tok[0] {
@@ -207,21 +193,21 @@ func (c *conn) metaArithHit(v *store.View, toks [][]byte, key []byte, of *metaFl
 			c.out = strconv.AppendUint(c.out, v.CAS(), 10)
 		case 't':
 			c.out = append(c.out, " t"...)
-			c.out = appendTTL(c.out, v.Exp(), v.Now())
+			c.out = protocol.AppendTTL(c.out, v.Exp(), v.Now())
 		case 'T':
-			v.SetExp(of.exptime)
+			v.SetExp(c.relTime(of.Exptime))
 		case 'N':
 			if created {
-				v.SetExp(of.autovivExp)
+				v.SetExp(c.relTime(of.AutovivExp))
 			}
 		case 'O', 'k':
-			if !c.echoOpaqueOrKey(tok, key, of.keyBinary, start) {
+			if !c.echoOpaqueOrKey(tok, key, of.KeyBinary, start) {
 				return false
 			}
 		}
 	}
 	c.out = append(c.out, '\r', '\n')
-	if of.value {
+	if of.Value {
 		c.out = append(c.out, num...)
 		c.out = append(c.out, '\r', '\n')
 	}

@@ -1,6 +1,8 @@
 package cached
 
 import (
+	"github.com/cachectl/cachectl/cached/protocol"
+
 	"bytes"
 	"encoding/binary"
 	"errors"
@@ -232,7 +234,7 @@ func splitGetReply(out []byte, keys [][]byte) [][]byte {
 		}
 		units = append(units, out[start:pos])
 	}
-	if !bytes.Equal(out[pos:], []byte("END\r\n")) {
+	if !bytes.Equal(out[pos:], []byte(protocol.ReplyEnd+"\r\n")) {
 		return [][]byte{out}
 	}
 	last := len(units) - 1
@@ -243,8 +245,8 @@ func splitGetReply(out []byte, keys [][]byte) [][]byte {
 // valueBlockLen measures "VALUE key flags bytes [cas]\r\n<data>\r\n" at
 // the start of b, when it is for key.
 func valueBlockLen(b, key []byte) (int, bool) {
-	prefix := len("VALUE ") + len(key) + 1
-	if len(b) < prefix || !bytes.HasPrefix(b, []byte("VALUE ")) || !bytes.Equal(b[6:6+len(key)], key) || b[prefix-1] != ' ' {
+	prefix := len(protocol.ReplyValue) + len(key) + 1
+	if len(b) < prefix || !bytes.HasPrefix(b, []byte(protocol.ReplyValue)) || !bytes.Equal(b[6:6+len(key)], key) || b[prefix-1] != ' ' {
 		return 0, false
 	}
 	eol := bytes.Index(b, []byte("\r\n"))

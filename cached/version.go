@@ -1,6 +1,3 @@
-// Package cached is cachectl's memcached-compatible cache daemon: a slab
-// allocator with per-class LRU eviction, the memcached text protocol, and the
-// server loop that ties them to sockets.
 package cached
 
 // ProtocolVersion is the memcached release whose behaviour the daemon

@@ -1,15 +1,18 @@
-package cached
+package protocol
 
-import "encoding/base64"
+import (
+	"encoding/base64"
+	"strconv"
+)
 
 // Base64 keys (the b flag of the meta commands), decoded and encoded as
 // memcached 1.6.18 does.
 
-// decodeKey decodes a base64 key the lenient way memcached's decoder does:
+// DecodeKey decodes a base64 key the lenient way memcached's decoder does:
 // bytes outside the alphabet are skipped, the count of the rest must be a
 // multiple of four, and decoding stops after the first quad with padding
 // ("YQ==YQ==" is "a"). It returns nil where memcached's decoder returns 0.
-func decodeKey(src []byte) []byte {
+func DecodeKey(src []byte) []byte {
 	n := 0
 	for _, b := range src {
 		if b64Value(b) >= 0 {
@@ -69,12 +72,27 @@ func b64Value(b byte) int {
 	return -1
 }
 
-// appendKey writes " k<key>", base64 and a " b" marker for a binary key.
-func appendKey(out, key []byte, binary bool) []byte {
+// AppendKey writes the k flag of a meta reply: " k<key>", in base64 and
+// with a " b" marker for a binary key.
+func AppendKey(out, key []byte, binary bool) []byte {
 	out = append(out, " k"...)
 	if !binary {
 		return append(out, key...)
 	}
 	out = base64.StdEncoding.AppendEncode(out, key)
 	return append(out, " b"...)
+}
+
+// AppendBase64 writes a binary key as the me command shows it.
+func AppendBase64(out, key []byte) []byte {
+	return base64.StdEncoding.AppendEncode(out, key)
+}
+
+// AppendTTL writes the seconds left, -1 for never, with memcached's
+// unsigned arithmetic.
+func AppendTTL(out []byte, exp, now uint32) []byte {
+	if exp == 0 {
+		return append(out, "-1"...)
+	}
+	return strconv.AppendUint(out, uint64(exp-now), 10)
 }

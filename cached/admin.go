@@ -1,0 +1,71 @@
+package cached
+
+import "github.com/cachectl/cachectl/cached/protocol"
+
+// The text commands that act on the daemon rather than on items.
+
+func (c *conn) version([][]byte, []byte) error {
+	c.reply(protocol.ReplyVersion + ProtocolVersion)
+	return nil
+}
+
+func (c *conn) quit([][]byte, []byte) error {
+	c.closing = true
+	return nil
+}
+
+func (c *conn) flushAll(toks [][]byte, _ []byte) error {
+	req, err := protocol.ParseFlushAll(toks)
+	c.noreply = req.Noreply
+	// A refused flush_all still counts, as in memcached.
+	switch {
+	case !c.srv.cfg.FlushEnabled:
+		c.srv.store.CountFlush()
+		c.reply(protocol.ReplyFlushDisabled)
+	case err != nil:
+		c.srv.store.CountFlush()
+		return c.refuse(req.Noreply, err)
+	default:
+		c.srv.store.FlushAll(int64(req.Exptime))
+		c.reply(protocol.ReplyOK)
+	}
+	return nil
+}
+
+func (c *conn) verbosity(toks [][]byte, _ []byte) error {
+	req, err := protocol.ParseVerbosity(toks)
+	if err != nil {
+		return c.refuse(req.Noreply, err)
+	}
+	c.noreply = req.Noreply
+	c.srv.SetVerbosity(int(min(req.Level, maxVerbosity)))
+	c.reply(protocol.ReplyOK)
+	return nil
+}
+
+func (c *conn) memlimit(toks [][]byte, _ []byte) error {
+	req, err := protocol.ParseMemlimit(toks)
+	if err != nil {
+		return c.refuse(req.Noreply, err)
+	}
+	c.noreply = req.Noreply
+	if c.srv.store.SetMemoryLimit(uint64(req.Level) << 20) {
+		c.reply(protocol.ReplyOK)
+	} else {
+		c.reply(protocol.ReplyMemlimitFailed)
+	}
+	return nil
+}
+
+func (c *conn) shutdown(toks [][]byte, _ []byte) error {
+	if !c.srv.cfg.EnableShutdown {
+		c.reply(protocol.ReplyShutdownDisabled)
+		return nil
+	}
+	if err := protocol.ParseShutdown(toks); err != nil {
+		return c.refuse(false, err)
+	}
+	c.closing = true
+	c.srv.requestShutdown()
+	return nil
+}

@@ -1,0 +1,24 @@
+// Package cached is cachectl's memcached-compatible cache daemon. It
+// speaks memcached 1.6.18's three protocols reply for reply — the classic
+// text commands, the meta commands and the binary protocol, chosen per
+// connection by its first byte under -B auto — over TCP, UDP (text only,
+// one request per datagram, answered only for admitted peers), a unix
+// socket and TLS.
+//
+// The package is laid out by role:
+//   - protocol/ reads requests into values and holds every reply text;
+//     it never touches a socket, a Server or an item.
+//   - dispatch.go, text.go, admin.go, meta*.go and binary*.go run parsed
+//     requests against the store: one table entry and one handler each.
+//   - stats*.go build the stats groups, shared by both protocols.
+//   - conn.go and buffers.go hold a connection's buffers; loop*.go serve
+//     plain sockets from -t epoll worker loops, serve.go accepts and shuts
+//     down, udp.go, tls.go, unix.go and listen.go are the transports.
+//   - store/ is the slab allocator, per-class LRU and hash index.
+//
+// It refuses what memcached would refuse and a little more: it does not
+// daemonize (-d), does not implement SASL or ASCII auth, the segmented LRU,
+// the LRU crawler or the slab page mover (their tunables are accepted and
+// ignored), does not carry a request across UDP datagrams, and does not
+// answer the binary protocol over UDP.
+package cached

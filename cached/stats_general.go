@@ -1,0 +1,155 @@
+package cached
+
+import (
+	"github.com/cachectl/cachectl/cached/store"
+
+	"fmt"
+	"os"
+	"runtime/debug"
+	"runtime/metrics"
+	"syscall"
+	"time"
+)
+
+// The general `stats` group: memcached 1.6.18's keys in its order, then
+// the Go runtime's figures.
+
+// statsGeneral is plain `stats`.
+func (c *conn) statsGeneral() {
+	s := c.srv
+	st := s.store.Stats()
+	now := s.store.Now()
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	// memcached counts UDP sockets among listeners (one per thread there).
+	listeners := int64(len(s.listeners) + len(s.udp))
+
+	c.stat("pid", os.Getpid())
+	c.stat("uptime", int64(now)-60)
+	c.stat("time", s.store.Started()+int64(now))
+	c.stat("version", ProtocolVersion)
+	c.stat("libevent", "none (epoll worker loops)")
+	c.stat("pointer_size", 64)
+	c.stat("rusage_user", fmt.Sprintf("%d.%06d", ru.Utime.Sec, ru.Utime.Usec))
+	c.stat("rusage_system", fmt.Sprintf("%d.%06d", ru.Stime.Sec, ru.Stime.Usec))
+	c.stat("max_connections", s.cfg.MaxConns)
+	// memcached counts its listening sockets among connections, minus one.
+	c.stat("curr_connections", s.currConns.Load()+listeners-1)
+	c.stat("total_connections", s.totalConns.Load())
+	c.stat("rejected_connections", s.rejected.Load())
+	c.stat("denied_connections", s.denied.Load())
+	c.stat("udp_denied", s.udpDenied.Load())
+	c.stat("connection_structures", s.currConns.Load()+listeners)
+	c.stat("response_obj_oom", 0)
+	c.stat("response_obj_count", 0)
+	c.stat("response_obj_bytes", 0)
+	bufCount, bufBytes, bufFree := s.readBufs.counts()
+	c.stat("read_buf_count", bufCount)
+	c.stat("read_buf_bytes", bufBytes)
+	c.stat("read_buf_bytes_free", bufFree)
+	c.stat("read_buf_oom", 0)
+	c.stat("reserved_fds", 0)
+	c.statsCommands(&st)
+	if s.cfg.IdleTimeout > 0 {
+		c.stat("idle_kicks", s.idleKicks.Load())
+	}
+	if s.tlsConf != nil {
+		c.stat("ssl_handshake_errors", s.tlsErrors.Load())
+		c.stat("time_since_server_cert_refresh", int64(now)-60)
+	}
+	c.stat("bytes_read", s.bytesRead.Load())
+	c.stat("bytes_written", s.bytesWritten.Load())
+	c.stat("limit_maxbytes", st.LimitMaxbytes)
+	c.stat("accepting_conns", 1)
+	c.stat("listen_disabled_num", 0)
+	c.stat("time_in_listen_disabled_us", 0)
+	c.stat("threads", s.cfg.Threads)
+	c.stat("conn_yields", 0)
+	c.stat("hash_power_level", st.HashPower)
+	c.stat("hash_bytes", st.HashBytes)
+	c.stat("hash_is_expanding", boolInt(st.HashExpanding))
+	c.stat("malloc_fails", 0)
+	c.stat("connection_panics", s.panics.Load())
+	c.stat("bytes", st.Bytes)
+	c.stat("curr_items", st.CurrItems)
+	c.stat("total_items", st.TotalItems)
+	c.stat("slab_global_page_pool", 0)
+	c.stat("expired_unfetched", st.ExpiredUnfetch)
+	c.stat("evicted_unfetched", st.EvictedUnfetch)
+	c.stat("evicted_active", 0)
+	c.stat("evictions", st.Evictions)
+	c.stat("reclaimed", st.Reclaimed)
+	c.stat("crawler_reclaimed", 0)
+	c.stat("crawler_items_checked", 0)
+	c.stat("lrutail_reflocked", 0)
+	c.stat("moves_to_cold", 0)
+	c.stat("moves_to_warm", 0)
+	c.stat("moves_within_lru", 0)
+	c.stat("direct_reclaims", 0)
+	c.stat("lru_bumps_dropped", 0)
+	c.statsRuntime()
+}
+
+// statsCommands reports the command and hit counters.
+func (c *conn) statsCommands(st *store.Stats) {
+	c.stat("cmd_get", st.CmdGet)
+	c.stat("cmd_set", st.CmdSet)
+	c.stat("cmd_flush", st.CmdFlush)
+	c.stat("cmd_touch", st.CmdTouch)
+	c.stat("cmd_meta", c.srv.metaCmds.Load())
+	c.stat("get_hits", st.GetHits)
+	c.stat("get_misses", st.GetMisses)
+	c.stat("get_expired", st.GetExpired)
+	c.stat("get_flushed", st.GetFlushed)
+	c.stat("delete_misses", st.DeleteMisses)
+	c.stat("delete_hits", st.DeleteHits)
+	c.stat("incr_misses", st.IncrMisses)
+	c.stat("incr_hits", st.IncrHits)
+	c.stat("decr_misses", st.DecrMisses)
+	c.stat("decr_hits", st.DecrHits)
+	c.stat("cas_misses", st.CASMisses)
+	c.stat("cas_hits", st.CASHits)
+	c.stat("cas_badval", st.CASBadval)
+	c.stat("touch_hits", st.TouchHits)
+	c.stat("touch_misses", st.TouchMisses)
+	c.stat("store_too_large", st.StoreTooLarge)
+	c.stat("store_no_memory", st.StoreNoMemory)
+	c.stat("auth_cmds", 0)
+	c.stat("auth_errors", 0)
+}
+
+// runtimeSamples are the Go runtime figures `stats` reports after
+// memcached's keys, so an operator (and the soak test) can see goroutine
+// and heap growth without a profiler.
+var runtimeSamples = []string{"/sched/goroutines:goroutines", "/memory/classes/heap/objects:bytes", "/gc/cycles/total:gc-cycles"}
+
+// statsRuntime reports goroutines, heap and GC pauses. runtime/metrics and
+// debug.ReadGCStats take only the heap lock: runtime.ReadMemStats would
+// stop the world on every `stats`, which a monitoring poller must not do.
+// The pause maximum is over the runtime's ring of the last 256 cycles.
+func (c *conn) statsRuntime() {
+	samples := make([]metrics.Sample, len(runtimeSamples))
+	for i, name := range runtimeSamples {
+		samples[i].Name = name
+	}
+	metrics.Read(samples)
+	var gc debug.GCStats
+	debug.ReadGCStats(&gc)
+	var maxPause time.Duration
+	for _, p := range gc.Pause {
+		maxPause = max(maxPause, p)
+	}
+	c.stat("go_goroutines", sampleUint(samples[0]))
+	c.stat("go_heap_bytes", sampleUint(samples[1]))
+	c.stat("go_gc_cycles", sampleUint(samples[2]))
+	c.stat("go_gc_pause_total_us", gc.PauseTotal.Microseconds())
+	c.stat("go_gc_pause_max_us", maxPause.Microseconds())
+}
+
+// sampleUint is 0 for a metric this Go does not have, rather than a panic.
+func sampleUint(s metrics.Sample) uint64 {
+	if s.Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return s.Value.Uint64()
+}
