@@ -10,9 +10,6 @@ import (
 	"time"
 )
 
-// DefaultUnixMask is memcached's -a default: only the owner may connect.
-const DefaultUnixMask fs.FileMode = 0o700
-
 // listenUnix binds a unix socket at path with permissions mask, as
 // memcached's -s/-a. A socket file left behind by a daemon that died is
 // removed first; memcached removes any socket file, but one that still
