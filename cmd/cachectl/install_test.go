@@ -126,3 +126,23 @@ func makeInstall(t *testing.T, dest string) {
 		t.Fatalf("make install: %v\n%s", err, out)
 	}
 }
+
+// TestAlertRules checks the sample alerting rules with Prometheus's own
+// tool, and that the README shows them as they are.
+func TestAlertRules(t *testing.T) {
+	nstest.RequireCommands(t, "promtool")
+	if out, err := exec.Command("promtool", "check", "rules", "dist/cachectl-alerts.yml").CombinedOutput(); err != nil {
+		t.Fatalf("promtool check rules: %v\n%s", err, out)
+	}
+	rules, err := os.ReadFile("dist/cachectl-alerts.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(readme), string(rules)) {
+		t.Error("README.md does not quote cmd/cachectl/dist/cachectl-alerts.yml as it is")
+	}
+}

@@ -49,13 +49,7 @@ func TestMetricsFlagsChecked(t *testing.T) {
 // scrapeIn fetches http://addr/metrics from inside ns and parses it with
 // Prometheus's own text-format parser.
 func scrapeIn(ns *nstest.NS, addr netip.AddrPort) (map[string]*dto.MetricFamily, error) {
-	cl := http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-		DisableKeepAlives: true,
-		DialContext: func(context.Context, string, string) (net.Conn, error) {
-			return ns.Dial(addr, 2*time.Second)
-		},
-	}}
-	resp, err := cl.Get("http://" + addr.String() + "/metrics")
+	resp, err := nsHTTP(ns, addr).Get("http://" + addr.String() + "/metrics")
 	if err != nil {
 		return nil, err
 	}
@@ -65,6 +59,16 @@ func scrapeIn(ns *nstest.NS, addr netip.AddrPort) (map[string]*dto.MetricFamily,
 	}
 	p := expfmt.NewTextParser(model.UTF8Validation)
 	return p.TextToMetricFamilies(resp.Body)
+}
+
+// nsHTTP is an HTTP client whose connections to addr are made inside ns.
+func nsHTTP(ns *nstest.NS, addr netip.AddrPort) *http.Client {
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		DisableKeepAlives: true,
+		DialContext: func(context.Context, string, string) (net.Conn, error) {
+			return ns.Dial(addr, 2*time.Second)
+		},
+	}}
 }
 
 // sample is the value of name's series whose labels include labels
