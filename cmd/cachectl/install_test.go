@@ -145,4 +145,7 @@ func TestAlertRules(t *testing.T) {
 	if !strings.Contains(string(readme), string(rules)) {
 		t.Error("README.md does not quote cmd/cachectl/dist/cachectl-alerts.yml as it is")
 	}
+	if !strings.Contains(string(readme), fleetQuery) {
+		t.Error("README.md does not quote the fleet test's PromQL query as it is")
+	}
 }
