@@ -6,11 +6,27 @@ BIN := bin/cachectl
 # Debian packages the tests talk to for real: the reference memcached and its
 # conformance tools, real client libraries, the kernel's firewall and
 # conntrack front ends, and iproute2 for network namespaces.
+# systemd's analyzer checks the unit; twemproxy (nutcracker) and Prometheus
+# are the existing engines the fleet test runs cachectl behind.
 DEB_PACKAGES := iproute2 iptables ipset conntrack memcached libmemcached-tools netcat-openbsd \
-	python3 python3-pymemcache python3-memcache php-cli php-memcached openssl
+	python3 python3-pymemcache python3-memcache php-cli php-memcached openssl \
+	systemd man-db nutcracker prometheus
 TEST_FLAGS ?= -count=1 -timeout 30m
 
-.PHONY: all build run test bench soak deps deps-deb deps-go check clean
+# Where `make install` puts things; DESTDIR stages the tree for a package.
+PREFIX ?= /usr/local
+DESTDIR ?=
+BINDIR := $(PREFIX)/bin
+MANDIR := $(PREFIX)/share/man/man1
+UNITDIR := $(PREFIX)/lib/systemd/system
+BASHCOMPDIR := $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR := $(PREFIX)/share/zsh/site-functions
+FISHCOMPDIR := $(PREFIX)/share/fish/vendor_completions.d
+# The policy lives where every command looks by default, whatever PREFIX is.
+POLICY := /etc/cachectl/policy.yaml
+DIST := bin/dist
+
+.PHONY: all build run test fleet-test bench soak deps deps-deb deps-go check clean install uninstall dist
 
 all: build
 
@@ -48,6 +64,44 @@ check:
 
 test: deps build check
 	$(GO) test $(TEST_FLAGS) ./...
+
+# Only the end-to-end fleet (part of `make test` too, about 10 s): three
+# cache hosts behind twemproxy and behind pymemcache's HashClient, scraped
+# by a real Prometheus.
+fleet-test: deps build
+	$(GO) test $(TEST_FLAGS) -run '^TestFleet' -v ./cmd/cachectl
+
+# Man pages and completion scripts are generated from the command tree, and
+# the unit gets the installed binary's path.
+dist: build
+	rm -rf $(DIST)
+	mkdir -p $(DIST)/man $(DIST)/completions
+	./$(BIN) man $(DIST)/man
+	./$(BIN) completion bash > $(DIST)/completions/cachectl
+	./$(BIN) completion zsh > $(DIST)/completions/_cachectl
+	./$(BIN) completion fish > $(DIST)/completions/cachectl.fish
+	sed -e 's|/usr/local/bin/cachectl|$(BINDIR)/cachectl|g' cmd/cachectl/dist/cachectl.service > $(DIST)/cachectl.service
+
+# Never overwrites an existing policy: it holds the host's allowlist.
+install: dist
+	install -D -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/cachectl
+	install -D -m 0644 $(DIST)/cachectl.service $(DESTDIR)$(UNITDIR)/cachectl.service
+	install -d $(DESTDIR)$(MANDIR)
+	install -m 0644 $(DIST)/man/*.1 $(DESTDIR)$(MANDIR)/
+	install -D -m 0644 $(DIST)/completions/cachectl $(DESTDIR)$(BASHCOMPDIR)/cachectl
+	install -D -m 0644 $(DIST)/completions/_cachectl $(DESTDIR)$(ZSHCOMPDIR)/_cachectl
+	install -D -m 0644 $(DIST)/completions/cachectl.fish $(DESTDIR)$(FISHCOMPDIR)/cachectl.fish
+	@if [ -e $(DESTDIR)$(POLICY) ]; then \
+		echo "keeping the existing policy $(DESTDIR)$(POLICY)"; \
+	else \
+		./$(BIN) policy init --policy $(DESTDIR)$(POLICY) && rm -f $(DESTDIR)$(POLICY).lock; \
+	fi
+
+# Leaves the policy: it is the host's configuration, not the package's.
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/cachectl $(DESTDIR)$(UNITDIR)/cachectl.service \
+		$(DESTDIR)$(BASHCOMPDIR)/cachectl $(DESTDIR)$(ZSHCOMPDIR)/_cachectl $(DESTDIR)$(FISHCOMPDIR)/cachectl.fish
+	rm -f $(DESTDIR)$(MANDIR)/cachectl.1 $(DESTDIR)$(MANDIR)/cachectl-*.1
 
 # Go micro-benchmarks, then cachectl vs stock memcached side by side on
 # workloads W1-W8 (BENCH_FLAGS for more compare flags). BENCH_QUICK=1 is the

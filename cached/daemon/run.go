@@ -70,7 +70,9 @@ func Run(cfg Config, opts Options) error {
 		}
 	}
 	logListening(log, srv, cfg.Server)
+	svc := announceReady(ctx, log, srv)
 	err = srv.Serve(ctx)
+	svc.stopping()
 	log.Warn("cachectl daemon stopped")
 	return err
 }

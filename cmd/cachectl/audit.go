@@ -89,14 +89,10 @@ type auditRules struct {
 // runAudit reads the table, judges it, prints the report and maps it to
 // the exit code: 3 for a violation, 1 when the audit cannot vouch.
 func runAudit(ctx context.Context, a *app, opts auditOptions, ar auditRules) error {
-	src, err := a.flows(opts.netns)
+	rep, err := a.takeAudit(ctx, opts.netns, ar.rules)
 	if err != nil {
-		return fmt.Errorf("audit: %w (are you root? is nf_conntrack_netlink loaded?)", err)
+		return err
 	}
-	defer src.Close()
-	flows, dumpErr := src.Flows()
-	rep := audit.Audit(flows, ar.rules)
-	rep.NoteTracking(src.Tracking(ctx, dumpErr, len(flows)))
 	a.addBlocked(ctx, &rep, ar.policy, opts.netns)
 	// The query comes after the dump so that its own connection is not in it.
 	if ar.skipDaemon != nil {

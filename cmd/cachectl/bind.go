@@ -28,6 +28,7 @@ type bindOptions struct {
 	family string
 	wait   time.Duration
 	daemon daemon.Flags
+	metricsOptions
 }
 
 func newBindCmd(a *app) *cobra.Command {
@@ -50,6 +51,10 @@ Listening on every address takes an explicit --addr 0.0.0.0 or --addr ::.
 The policy's daemon: section supplies -m, -c, -t and -I, and bind.port
 supplies -p, when those flags are not given. SIGINT/SIGTERM stop it cleanly.
 
+--metrics-listen ADDR:PORT serves Prometheus metrics: the daemon's counters,
+the allowlist, the firewall (in sync, refused packets per family) and the
+verdict of a conntrack audit run every --audit-interval.
+
 ` + exitCodesHelp,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runBind(a, cmd.Flags(), &o) },
@@ -60,6 +65,7 @@ supplies -p, when those flags are not given. SIGINT/SIGTERM stop it cleanly.
 	fs.StringArrayVar(&o.addrs, "addr", nil, "listen on this LOCAL address (repeatable); fe80:: addresses need %IFACE")
 	fs.StringVar(&o.family, "family", "any", "address family: any, 4 or 6")
 	fs.DurationVar(&o.wait, "wait", 0, "wait this long for the interfaces/addresses to appear and come up (e.g. 30s)")
+	addMetricsFlags(cmd, &o.metricsOptions, true)
 	// -p/--port is the daemon's own flag, shared rather than declared twice.
 	o.daemon.Register(fs, daemon.NoListen)
 	return cmd
@@ -101,7 +107,7 @@ func runBind(a *app, fs *pflag.FlagSet, o *bindOptions) error {
 			srv.SetPeerFilter(filter(p))
 			announcePeers(a.stderr, o.policy, p, srv.Addrs())
 			daemon.Reloader{Path: o.policy, Server: srv, Filter: filter, Log: log}.Start(ctx)
-			return nil
+			return a.startBindMetrics(ctx, o.metricsOptions, o.policy, srv, log)
 		},
 	}))
 }

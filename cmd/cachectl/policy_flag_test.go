@@ -15,6 +15,8 @@ var policyFree = map[string]bool{
 	"cachectl version":    true,
 	"cachectl interfaces": true,
 	"cachectl serve":      true, // memcached's flags only; bind is the policy-driven daemon
+	"cachectl completion": true,
+	"cachectl man":        true,
 }
 
 func TestEveryPolicyCommandTakesPolicy(t *testing.T) {

@@ -81,6 +81,8 @@ func newRootCmd(a *app) *cobra.Command {
 		newFirewallCmd(a),
 		newAuditCmd(a),
 		newBindCmd(a),
+		newCompletionCmd(a),
+		newManCmd(a),
 	} {
 		root.AddCommand(c)
 	}

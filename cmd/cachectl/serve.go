@@ -1,14 +1,19 @@
 package main
 
 import (
+	"context"
+	"log/slog"
+
 	"github.com/spf13/cobra"
 
+	"github.com/cachectl/cachectl/cached"
 	"github.com/cachectl/cachectl/cached/daemon"
 	"github.com/cachectl/cachectl/netinfo"
 )
 
 func newServeCmd(a *app) *cobra.Command {
 	var f daemon.Flags
+	var m metricsOptions
 	cmd := &cobra.Command{
 		Use:   "serve [memcached flags]",
 		Short: "Run the memcached-compatible cache daemon in the foreground",
@@ -22,7 +27,8 @@ restrict who may connect: use 'cachectl allow ADDR' and 'cachectl bind' for
 that. Each -l address is checked against this host's links before binding:
 an address this host does not have is refused (exit 2) with an explanation.
 Without a policy, serve behaves like memcached and admits every peer.
-SIGINT/SIGTERM stop accepting, let in-flight replies finish, and exit 0.`,
+SIGINT/SIGTERM stop accepting, let in-flight replies finish, and exit 0.
+--metrics-listen ADDR:PORT serves the daemon's counters to Prometheus.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := f.Config()
@@ -32,10 +38,14 @@ SIGINT/SIGTERM stop accepting, let in-flight replies finish, and exit 0.`,
 			if err := checkListenFlags(cfg.Server.Listen, cfg.Server.Port, netinfo.Gather, lookupHost); err != nil {
 				return err
 			}
-			return daemonError(daemon.Run(cfg, daemon.Options{Stderr: a.stderr}))
+			return daemonError(daemon.Run(cfg, daemon.Options{Stderr: a.stderr,
+				Setup: func(ctx context.Context, srv *cached.Server, log *slog.Logger) error {
+					return startServeMetrics(ctx, m, srv, log)
+				}}))
 		},
 	}
 	// memcached's -h is help; keep cobra's --help and free nothing else.
 	f.Register(cmd.Flags(), daemon.AllFlags)
+	addMetricsFlags(cmd, &m, false)
 	return cmd
 }

@@ -1,0 +1,32 @@
+package cached
+
+// Counters are the server's own counters, the connection figures of
+// `stats` that the store does not keep, for callers that report them
+// elsewhere (the Prometheus collector). Reading them costs a few atomic
+// loads and takes no lock.
+type Counters struct {
+	CurrConnections  int64  // client connections open now (curr_connections without listeners)
+	TotalConnections uint64 // total_connections
+	Rejected         uint64 // rejected_connections: over -c
+	Denied           uint64 // denied_connections: peers the allowlist closed
+	UDPDenied        uint64 // udp_denied: datagrams from peers the allowlist refuses
+	Panics           uint64 // connection_panics
+	BytesRead        uint64 // bytes_read
+	BytesWritten     uint64 // bytes_written
+	MaxConnections   int    // -c
+}
+
+// Counters returns the server's counters now.
+func (s *Server) Counters() Counters {
+	return Counters{
+		CurrConnections:  s.currConns.Load(),
+		TotalConnections: s.totalConns.Load(),
+		Rejected:         s.rejected.Load(),
+		Denied:           s.denied.Load(),
+		UDPDenied:        s.udpDenied.Load(),
+		Panics:           s.panics.Load(),
+		BytesRead:        s.bytesRead.Load(),
+		BytesWritten:     s.bytesWritten.Load(),
+		MaxConnections:   s.cfg.MaxConns,
+	}
+}
