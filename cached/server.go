@@ -89,6 +89,7 @@ type Server struct {
 	totalConns   atomic.Uint64
 	rejected     atomic.Uint64
 	denied       atomic.Uint64
+	deniedPeers  deniedPeers // per peer, for stats denied and stats peer
 	panics       atomic.Uint64
 	idleKicks    atomic.Uint64
 	udpDenied    atomic.Uint64
@@ -171,6 +172,7 @@ func (s *Server) SetPeerFilter(f PeerFilter) {
 		}
 		if _, allowed := f(c.peer); !allowed {
 			s.denied.Add(1)
+			s.deniedPeers.record(c.peer, time.Now())
 			s.log.Warn("closing connection from peer no longer allowed", "peer", c.peer)
 			c.kill()
 		}
@@ -276,6 +278,7 @@ func (s *Server) accept(nc net.Conn) {
 	if f := s.filter.Load(); f != nil && hasPeer {
 		if _, allowed := (*f)(peer); !allowed {
 			s.denied.Add(1)
+			s.deniedPeers.record(peer, time.Now())
 			s.log.Warn("connection denied by policy", "peer", peer, "local", nc.LocalAddr())
 			nc.Close()
 			return

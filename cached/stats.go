@@ -55,6 +55,10 @@ func (c *conn) stats(toks [][]byte) {
 		}
 	case "cachedump":
 		c.cachedump(toks)
+	case "denied":
+		c.statsDenied()
+	case "peer":
+		c.statsPeer(toks)
 	default:
 		c.reply("ERROR")
 	}
@@ -487,6 +491,7 @@ func (s *Server) resetStats() {
 	s.totalConns.Store(0)
 	s.rejected.Store(0)
 	s.denied.Store(0)
+	s.deniedPeers.reset()
 	s.bytesRead.Store(0)
 	s.bytesWritten.Store(0)
 }
