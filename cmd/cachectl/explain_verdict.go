@@ -82,19 +82,26 @@ func firewallVerdict(e explanation) (verdict, bool) {
 			Command: fmt.Sprintf("%s -L %s -v -n --line-numbers", iptablesCmd(e.Address.Family), d.Chain)}, true
 	case !d.Refused():
 		return verdict{}, false
+	case !strings.HasPrefix(d.Chain, firewall.ChainPrefix):
+		return hostRuleVerdict(e, *d, where), true
 	case e.Allow.Allowed:
 		return verdict{Code: notApplied, Text: "is allowed in the policy but not applied: refused by the firewall (" + where + ")",
 			Why:     fmt.Sprintf("the policy admits it (%s), the rules loaded in the kernel do not", e.Allow.Entry),
 			Command: "cachectl apply" + policyArg(e)}, true
-	case strings.HasPrefix(d.Chain, firewall.ChainPrefix):
-		return verdict{Code: refusedByFirewall, Text: "is refused by the firewall (" + where + ")",
-			Why:     "no allowlist entry admits it, so cachectl's default rule refuses it",
-			Command: "cachectl allow " + e.Peer.String() + policyArg(e)}, true
 	}
+	return verdict{Code: refusedByFirewall, Text: "is refused by the firewall (" + where + ")",
+		Why:     "no allowlist entry admits it, so cachectl's default rule refuses it",
+		Command: "cachectl allow " + e.Peer.String() + policyArg(e)}, true
+}
+
+// hostRuleVerdict: a rule of the host's own firewall refuses the peer
+// before cachectl's rules decide, so no policy change helps; accepting
+// the peer just above that rule does.
+func hostRuleVerdict(e explanation, d firewall.Decision, where string) verdict {
 	return verdict{Code: refusedByFirewall, Text: "is refused by the firewall (" + where + ", not one of cachectl's rules)",
 		Why: "a rule of this host's own firewall turns it away before cachectl's rules decide",
 		Command: fmt.Sprintf("%s -I %s %d -s %s -p tcp --dport %d -j ACCEPT", iptablesCmd(e.Address.Family), d.Chain,
-			max(d.Rule, 1), e.Peer, e.Port)}, true
+			max(d.Rule, 1), e.Peer, e.Port)}
 }
 
 func ruleName(d firewall.Decision) string {
