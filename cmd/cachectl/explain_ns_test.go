@@ -110,7 +110,9 @@ func TestExplainAllowedAndConnected(t *testing.T) {
 	if !e.Daemon.Running || !e.Daemon.Admits || e.Reach.ListenFrom != "daemon" {
 		t.Errorf("daemon %+v, reach %+v; want the running daemon admitting the peer", e.Daemon, e.Reach)
 	}
-	if !slices.ContainsFunc(e.Conntrack.Flows, func(f peerFlow) bool { return f.State == "ESTABLISHED" && f.From == live.nc.LocalAddr().(*net.TCPAddr).AddrPort() }) {
+	if !slices.ContainsFunc(e.Conntrack.Flows, func(f peerFlow) bool {
+		return f.State == "ESTABLISHED" && f.From == live.nc.LocalAddr().(*net.TCPAddr).AddrPort()
+	}) {
 		t.Errorf("conntrack %+v, want the live connection ESTABLISHED", e.Conntrack)
 	}
 
