@@ -59,7 +59,8 @@ func (d *deniedPeers) reset() {
 	d.peers = nil
 }
 
-// statsDenied is `stats denied`: one line per peer, most recent first,
+// statsDenied is the body of `stats denied` (the caller ends the list):
+// one line per peer, most recent first,
 // "STAT denied:<addr> <count> <last refusal, unix time>".
 func (c *conn) statsDenied() {
 	d := &c.srv.deniedPeers
@@ -79,7 +80,6 @@ func (c *conn) statsDenied() {
 		c.stat("denied:"+a.String(), strconv.FormatUint(e.count, 10)+" "+strconv.FormatInt(e.last.Unix(), 10))
 	}
 	d.mu.Unlock()
-	c.out = append(c.out, "END\r\n"...)
 }
 
 // statsPeer is `stats peer ADDR`: whether the allowlist in force admits

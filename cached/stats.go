@@ -57,6 +57,7 @@ func (c *conn) stats(toks [][]byte) {
 		c.cachedump(toks)
 	case "denied":
 		c.statsDenied()
+		c.out = append(c.out, "END\r\n"...)
 	case "peer":
 		c.statsPeer(toks)
 	default:
