@@ -108,6 +108,7 @@ func (s *Server) accept(nc net.Conn) {
 	if f := s.filter.Load(); f != nil && hasPeer {
 		if _, allowed := (*f)(peer); !allowed {
 			s.denied.Add(1)
+			s.deniedPeers.record(peer, time.Now())
 			s.log.Warn("connection denied by policy", "peer", peer, "local", nc.LocalAddr())
 			nc.Close()
 			return

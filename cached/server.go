@@ -87,6 +87,7 @@ type Server struct {
 	totalConns   atomic.Uint64
 	rejected     atomic.Uint64
 	denied       atomic.Uint64
+	deniedPeers  deniedPeers // the last refused peers, for explain
 	panics       atomic.Uint64
 	idleKicks    atomic.Uint64
 	udpDenied    atomic.Uint64
@@ -169,6 +170,7 @@ func (s *Server) SetPeerFilter(f PeerFilter) {
 		}
 		if _, allowed := f(c.peer); !allowed {
 			s.denied.Add(1)
+			s.deniedPeers.record(c.peer, time.Now())
 			s.log.Warn("closing connection from peer no longer allowed", "peer", c.peer)
 			c.kill()
 		}

@@ -29,6 +29,8 @@ var statsGroups = []statsGroup{
 	{"conns", listing((*conn).statsConns)},
 	{"detail", (*conn).statsDetail},
 	{"cachedump", (*conn).cachedump},
+	{"denied", listing((*conn).statsDenied)},
+	{"peer", (*conn).statsPeer},
 }
 
 // listing runs a builder and ends its list.
@@ -117,6 +119,7 @@ func (s *Server) resetStats() {
 	s.totalConns.Store(0)
 	s.rejected.Store(0)
 	s.denied.Store(0)
+	s.deniedPeers.reset()
 	s.bytesRead.Store(0)
 	s.bytesWritten.Store(0)
 }

@@ -114,31 +114,21 @@ func destroySetsPayload(names []string) []byte {
 
 // parseSets reads the owned sets of one family from `ipset save`.
 func parseSets(save []byte, f netinfo.Family) (map[string][]netip.Prefix, error) {
+	all, err := ParseIPSets(save)
+	if err != nil {
+		return nil, err
+	}
 	sets := map[string][]netip.Prefix{}
-	for _, l := range strings.Split(string(save), "\n") {
-		fields := strings.Fields(l)
-		if len(fields) < 2 || !strings.HasPrefix(fields[1], SetPrefix) || setFamily(fields[1]) != f {
+	for name, s := range all {
+		if !strings.HasPrefix(name, SetPrefix) || setFamily(name) != f {
 			continue
 		}
-		switch fields[0] {
-		case "create":
-			if _, ok := sets[fields[1]]; !ok {
-				sets[fields[1]] = nil
-			}
-		case "add":
-			if len(fields) < 3 {
-				return nil, fmt.Errorf("ipset line %q has no member", l)
-			}
-			p, err := parseSource(fields[2])
-			if err != nil {
-				return nil, fmt.Errorf("ipset line %q: %w", l, err)
-			}
-			sets[fields[1]] = append(sets[fields[1]], p)
+		if s.Unreadable != "" {
+			return nil, fmt.Errorf("ipset %s: %s", name, s.Unreadable)
 		}
-	}
-	for n, ms := range sets {
+		ms := slices.Clone(s.Members)
 		slices.SortFunc(ms, netinfo.ComparePrefix)
-		sets[n] = slices.Compact(ms)
+		sets[name] = slices.Compact(ms)
 	}
 	return sets, nil
 }

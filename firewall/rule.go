@@ -1,6 +1,7 @@
 package firewall
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"strconv"
@@ -127,7 +128,12 @@ func ParseRule(line string) (Rule, Counters, error) {
 			r.Chain, err = val()
 		case "-s":
 			if v, err = val(); err == nil {
-				r.Source, err = parseSource(v)
+				var perr error
+				if r.Source, perr = parseMasked(v); errors.Is(perr, errNonContiguous) {
+					extra = append(extra, "-s", v) // a host's own rule; never cachectl's
+				} else {
+					err = perr
+				}
 			}
 		case "-i":
 			r.InIface, err = val()
@@ -135,9 +141,13 @@ func ParseRule(line string) (Rule, Counters, error) {
 			r.Proto, err = val()
 		case "--dport":
 			if v, err = val(); err == nil {
-				var n uint64
-				n, err = strconv.ParseUint(v, 10, 16)
-				r.DPort = uint16(n)
+				// A host's own rules may hold a range (8000:8999) or a
+				// service name: not a shape cachectl writes, so Extra.
+				if n, perr := strconv.ParseUint(v, 10, 16); perr == nil {
+					r.DPort = uint16(n)
+				} else {
+					extra = append(extra, "--dport", v)
+				}
 			}
 		case "--match-set":
 			if r.MatchSet, err = val(); err == nil {

@@ -23,6 +23,9 @@ type app struct {
 	// to run those commands without root.
 	applier func(netns string) (firewall.Applier, error)
 	flows   func(netns string) (audit.Source, error)
+	// probe reads the rest of the host explain needs: addresses, the
+	// route to a peer, the running daemon.
+	probe func(netns string) (hostProbe, error)
 }
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -34,6 +37,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *app {
 	return &app{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv,
 		applier: func(netns string) (firewall.Applier, error) { return firewall.NewExec(netns) },
 		flows:   func(netns string) (audit.Source, error) { return audit.OpenNamed(netns) },
+		probe:   newKernelProbe,
 	}
 }
 
@@ -83,6 +87,7 @@ func newRootCmd(a *app) *cobra.Command {
 		newBindCmd(a),
 		newCompletionCmd(a),
 		newManCmd(a),
+		newExplainCmd(a),
 	} {
 		root.AddCommand(c)
 	}
