@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -41,6 +42,18 @@ func TestBindKeepsTheFirewall(t *testing.T) {
 			func() bool { return stat(t, srv, v4, "firewall_reapplies") >= i+1 })
 	}
 	d.waitOutput(t, time.Second, "firewall rules were removed by something else; re-applied")
+
+	// status reads the keeper through the daemon's control socket. The
+	// audit is skipped: the client did reach the daemon while the rules
+	// were gone, and conntrack remembers it for a while.
+	out := mustCachectl(t, srv, "status", "--json", "--no-audit", "--policy", f)
+	var ov overview
+	if err := json.Unmarshal([]byte(out), &ov); err != nil {
+		t.Fatalf("status --json: %v\n%s", err, out)
+	}
+	if !ov.Daemon.Running || ov.Firewall.Keeper == nil || ov.Firewall.Keeper.Reapplies < 3 || !ov.Firewall.InSync {
+		t.Errorf("status after three repairs:\n%s", out)
+	}
 
 	if code := d.stop(t, syscall.SIGTERM); code != 0 {
 		t.Errorf("bind exited %d after SIGTERM, want 0", code)

@@ -81,6 +81,7 @@ func newRootCmd(a *app) *cobra.Command {
 		newFirewallCmd(a),
 		newAuditCmd(a),
 		newBindCmd(a),
+		newStatusCmd(a),
 	} {
 		root.AddCommand(c)
 	}
