@@ -102,9 +102,9 @@ type familyOverview struct {
 }
 
 type auditOverview struct {
-	Ran      bool          `json:"ran"`
-	Note     string        `json:"note,omitempty"`
-	Summary  audit.Summary `json:"summary"`
+	Ran     bool          `json:"ran"`
+	Note    string        `json:"note,omitempty"`
+	Summary audit.Summary `json:"summary"`
 	// Violating lists the connected peers the policy does not permit.
 	Violating []netip.Addr `json:"violating"`
 	Findings  []string     `json:"findings"`
