@@ -2,12 +2,14 @@ package main
 
 import (
 	"io"
+	"net/netip"
 	"os"
 
 	"github.com/spf13/cobra"
 
 	"github.com/cachectl/cachectl/firewall"
 	"github.com/cachectl/cachectl/firewall/audit"
+	"github.com/cachectl/cachectl/netinfo"
 )
 
 // app carries what every command needs from its caller, so that commands
@@ -23,6 +25,9 @@ type app struct {
 	// to run those commands without root.
 	applier func(netns string) (firewall.Applier, error)
 	flows   func(netns string) (audit.Source, error)
+	// localAddrs lists this host's addresses (netlink), for the checks
+	// that tell a local address from a peer's.
+	localAddrs func() ([]netip.Addr, error)
 }
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -32,8 +37,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 // newApp is the app with the real kernel edges.
 func newApp(stdin io.Reader, stdout, stderr io.Writer) *app {
 	return &app{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv,
-		applier: func(netns string) (firewall.Applier, error) { return firewall.NewExec(netns) },
-		flows:   func(netns string) (audit.Source, error) { return audit.OpenNamed(netns) },
+		applier:    func(netns string) (firewall.Applier, error) { return firewall.NewExec(netns) },
+		flows:      func(netns string) (audit.Source, error) { return audit.OpenNamed(netns) },
+		localAddrs: func() ([]netip.Addr, error) { return netinfo.Current().LocalAddrs() },
 	}
 }
 
@@ -82,6 +88,7 @@ func newRootCmd(a *app) *cobra.Command {
 		newAuditCmd(a),
 		newBindCmd(a),
 		newStatusCmd(a),
+		newImportCmd(a),
 	} {
 		root.AddCommand(c)
 	}
