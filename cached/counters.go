@@ -1,10 +1,14 @@
 package cached
 
+import "time"
+
 // Counters are the server's own counters, the connection figures of
-// `stats` that the store does not keep, for callers that report them
-// elsewhere (the Prometheus collector). Reading them costs a few atomic
-// loads and takes no lock.
+// `stats` that the store does not keep, for an embedding program (the
+// control socket, the Prometheus collector) that reads them without a
+// client connection of its own. Reading them costs a few atomic loads and
+// takes no lock.
 type Counters struct {
+	Started          time.Time
 	CurrConnections  int64  // client connections open now (curr_connections without listeners)
 	TotalConnections uint64 // total_connections
 	Rejected         uint64 // rejected_connections: over -c
@@ -19,6 +23,7 @@ type Counters struct {
 // Counters returns the server's counters now.
 func (s *Server) Counters() Counters {
 	return Counters{
+		Started:          s.started,
 		CurrConnections:  s.currConns.Load(),
 		TotalConnections: s.totalConns.Load(),
 		Rejected:         s.rejected.Load(),

@@ -38,6 +38,9 @@ type Config struct {
 	IdleTimeout    time.Duration
 	Store          store.Config
 	Logger         *slog.Logger
+	// ExtraStats, if set, adds the embedding program's counters to `stats`
+	// after the daemon's own, through add(name, value).
+	ExtraStats func(add func(name string, value any))
 }
 
 // DefaultConfig is memcached 1.6.18's default, on the default port.

@@ -87,6 +87,9 @@ func (c *conn) statsGeneral() {
 	c.stat("moves_within_lru", 0)
 	c.stat("direct_reclaims", 0)
 	c.stat("lru_bumps_dropped", 0)
+	if s.cfg.ExtraStats != nil {
+		s.cfg.ExtraStats(c.stat)
+	}
 	c.statsRuntime()
 }
 

@@ -63,14 +63,21 @@ func TestReloaderFollowsThePolicy(t *testing.T) {
 	filters := &filterLog{}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	Reloader{
+	p0, err := policy.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	(&Reloader{
 		Path:   path,
 		Server: filters,
 		Filter: func(p *policy.Policy) cached.PeerFilter {
 			return func(a netip.Addr) (string, bool) { return p.Permits(a) }
 		},
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	}.Start(ctx)
+	}).Start(ctx, p0)
+	if _, ok := filters.waitFor(t, 1)(peer); ok {
+		t.Fatalf("the starting policy admits %s", peer)
+	}
 
 	// SIGHUP first: Start catches it before returning, while the file
 	// watch is set up on its own goroutine and may still be starting.
@@ -81,7 +88,7 @@ func TestReloaderFollowsThePolicy(t *testing.T) {
 		t.Fatal(err)
 	}
 	hangup(t)
-	if _, ok := filters.waitFor(t, 1)(peer); !ok {
+	if _, ok := filters.waitFor(t, 2)(peer); !ok {
 		t.Fatalf("after the edit and SIGHUP %s is still refused", peer)
 	}
 
@@ -90,7 +97,7 @@ func TestReloaderFollowsThePolicy(t *testing.T) {
 	}
 	hangup(t)
 	time.Sleep(500 * time.Millisecond) // past the watch's debounce too
-	if n := filters.count(); n != 1 {
+	if n := filters.count(); n != 2 {
 		t.Fatalf("a broken policy installed a filter (%d reloads)", n)
 	}
 
@@ -101,7 +108,7 @@ func TestReloaderFollowsThePolicy(t *testing.T) {
 	if _, err := policy.Edit(path, func(*policy.Policy) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := filters.waitFor(t, 2)(peer); ok {
+	if _, ok := filters.waitFor(t, 3)(peer); ok {
 		t.Fatalf("after the file went back to the default %s is still admitted", peer)
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net/netip"
@@ -48,10 +49,22 @@ func runAllow(a *app, o allowOptions, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := printAllow(a, o, p, results); err != nil {
+	// The firewall first, then the daemon: once allow returns, both let
+	// the peer in.
+	fwErr := reapplyIfManaged(a, p)
+	conf, confErr := confirmReload(o.policy, resultPrefixes(results), nil)
+	if err := printAllow(a, o, p, results, conf); err != nil {
 		return err
 	}
-	return reapplyIfManaged(a, p)
+	return errors.Join(fwErr, confErr)
+}
+
+func resultPrefixes(results []policy.AllowResult) []netip.Prefix {
+	out := make([]netip.Prefix, len(results))
+	for i, r := range results {
+		out[i] = r.Prefix
+	}
+	return out
 }
 
 // allowPeers adds prefixes to the policy file in one locked edit.
@@ -79,15 +92,16 @@ func allowPeers(path string, prefixes []netip.Prefix, comment string, now time.T
 type allowReport struct {
 	Policy  string               `json:"policy"`
 	Results []policy.AllowResult `json:"results"`
+	Daemon  daemonConfirmation   `json:"daemon"`
 }
 
-func printAllow(a *app, o allowOptions, p *policy.Policy, results []policy.AllowResult) error {
+func printAllow(a *app, o allowOptions, p *policy.Policy, results []policy.AllowResult, conf daemonConfirmation) error {
 	// Warnings go to stderr in both modes: they must reach a person even when
 	// a script reads the JSON.
 	for _, r := range results {
 		warnAllow(a.stderr, r)
 	}
-	rep := allowReport{Policy: o.policy, Results: results}
+	rep := allowReport{Policy: o.policy, Results: results, Daemon: conf}
 	return printer{w: a.stdout, json: o.json}.print(rep, func(w io.Writer) error {
 		for _, r := range results {
 			if r.Status == policy.Duplicate {
@@ -97,6 +111,7 @@ func printAllow(a *app, o allowOptions, p *policy.Policy, results []policy.Allow
 			}
 		}
 		_, err := fmt.Fprintf(w, "policy %s: %s\n", o.policy, peerSummary(p))
+		writeConfirmation(w, conf)
 		return err
 	})
 }

@@ -95,18 +95,16 @@ func runBind(a *app, fs *pflag.FlagSet, o *bindOptions) error {
 		return policyFileError(err)
 	}
 	cfg.Server.Listen = listenArgs(aps)
-	filter := func(p *policy.Policy) cached.PeerFilter {
-		// Without the host's addresses the judge falls back to the policy
-		// alone, which only errs on the strict side.
-		own, _ := netinfo.Current().LocalAddrs()
-		return p.Judge(own)
+	g, closeGuard, err := prepareGuard(a, o, p, &cfg)
+	if err != nil {
+		return err
 	}
+	defer closeGuard()
 	return daemonError(daemon.Run(cfg, daemon.Options{
 		Stderr: a.stderr,
 		Setup: func(ctx context.Context, srv *cached.Server, log *slog.Logger) error {
-			srv.SetPeerFilter(filter(p))
+			g.Start(ctx, srv, log, p)
 			announcePeers(a.stderr, o.policy, p, srv.Addrs())
-			daemon.Reloader{Path: o.policy, Server: srv, Filter: filter, Log: log}.Start(ctx)
 			return a.startBindMetrics(ctx, o.metricsOptions, o.policy, srv, log)
 		},
 	}))

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cachectl/cachectl/cached/daemon"
 	"github.com/cachectl/cachectl/netinfo/nstest"
 )
 
@@ -89,8 +90,22 @@ func startCachectl(t *testing.T, ns *nstest.NS, args ...string) *daemonProc {
 		if t.Failed() {
 			t.Logf("cachectl %s output:\n%s", strings.Join(args, " "), d.out.String())
 		}
+		removeControlSocket(args)
 	})
 	return d
+}
+
+// removeControlSocket clears the control socket a killed bind left behind
+// (one stopped by a signal removes its own).
+func removeControlSocket(args []string) {
+	if len(args) == 0 || args[0] != "bind" {
+		return
+	}
+	for i, a := range args[:len(args)-1] {
+		if a == "--policy" {
+			os.Remove(daemon.ControlPath(args[i+1]))
+		}
+	}
 }
 
 // waitOutput waits until the daemon has printed every want.

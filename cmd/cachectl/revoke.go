@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net/netip"
@@ -48,14 +49,21 @@ func runRevoke(a *app, o revokeOptions, args []string) error {
 	if err != nil {
 		return err
 	}
+	check := make([]netip.Prefix, len(prefixes))
+	for i, pf := range prefixes {
+		check[i] = pf.Masked()
+	}
+	before := liveBefore(o.policy, check)
 	p, results, err := revokePeers(o.policy, prefixes)
 	if err != nil {
 		return err
 	}
-	if err := printRevoke(a, o, p, results); err != nil {
+	fwErr := reapplyIfManaged(a, p)
+	conf, confErr := confirmReload(o.policy, check, before)
+	if err := printRevoke(a, o, p, results, conf); err != nil {
 		return err
 	}
-	return reapplyIfManaged(a, p)
+	return errors.Join(fwErr, confErr, lingering(conf))
 }
 
 // revokePeers removes prefixes from the policy file in one locked edit.
@@ -84,17 +92,18 @@ func revokePeers(path string, prefixes []netip.Prefix) (*policy.Policy, []revoke
 }
 
 type revokeReport struct {
-	Policy  string         `json:"policy"`
-	Results []revokeResult `json:"results"`
+	Policy  string             `json:"policy"`
+	Results []revokeResult     `json:"results"`
+	Daemon  daemonConfirmation `json:"daemon"`
 }
 
-func printRevoke(a *app, o revokeOptions, p *policy.Policy, results []revokeResult) error {
+func printRevoke(a *app, o revokeOptions, p *policy.Policy, results []revokeResult, conf daemonConfirmation) error {
 	for _, r := range results {
 		if r.StillPermittedBy != "" {
 			fmt.Fprintf(a.stderr, "note: %s is still allowed by %s\n", r.Prefix, r.StillPermittedBy)
 		}
 	}
-	rep := revokeReport{Policy: o.policy, Results: results}
+	rep := revokeReport{Policy: o.policy, Results: results, Daemon: conf}
 	return printer{w: a.stdout, json: o.json}.print(rep, func(w io.Writer) error {
 		for _, r := range results {
 			if r.Revoked {
@@ -104,6 +113,7 @@ func printRevoke(a *app, o revokeOptions, p *policy.Policy, results []revokeResu
 			}
 		}
 		_, err := fmt.Fprintf(w, "policy %s: %s\n", o.policy, peerSummary(p))
+		writeConfirmation(w, conf)
 		return err
 	})
 }

@@ -2,12 +2,14 @@ package main
 
 import (
 	"io"
+	"net/netip"
 	"os"
 
 	"github.com/spf13/cobra"
 
 	"github.com/cachectl/cachectl/firewall"
 	"github.com/cachectl/cachectl/firewall/audit"
+	"github.com/cachectl/cachectl/netinfo"
 )
 
 // app carries what every command needs from its caller, so that commands
@@ -26,6 +28,9 @@ type app struct {
 	// probe reads the rest of the host explain needs: addresses, the
 	// route to a peer, the running daemon.
 	probe func(netns string) (hostProbe, error)
+	// localAddrs lists this host's addresses (netlink), for the checks
+	// that tell a local address from a peer's.
+	localAddrs func() ([]netip.Addr, error)
 }
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -35,9 +40,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 // newApp is the app with the real kernel edges.
 func newApp(stdin io.Reader, stdout, stderr io.Writer) *app {
 	return &app{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv,
-		applier: func(netns string) (firewall.Applier, error) { return firewall.NewExec(netns) },
-		flows:   func(netns string) (audit.Source, error) { return audit.OpenNamed(netns) },
-		probe:   newKernelProbe,
+		applier:    func(netns string) (firewall.Applier, error) { return firewall.NewExec(netns) },
+		flows:      func(netns string) (audit.Source, error) { return audit.OpenNamed(netns) },
+		probe:      newKernelProbe,
+		localAddrs: func() ([]netip.Addr, error) { return netinfo.Current().LocalAddrs() },
 	}
 }
 
@@ -88,6 +94,8 @@ func newRootCmd(a *app) *cobra.Command {
 		newCompletionCmd(a),
 		newManCmd(a),
 		newExplainCmd(a),
+		newStatusCmd(a),
+		newImportCmd(a),
 	} {
 		root.AddCommand(c)
 	}

@@ -1,0 +1,87 @@
+package firewall
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// eventsSettle gathers the burst of messages one ruleset change makes (a
+// restore is a transaction of many) into one notification.
+const eventsSettle = 50 * time.Millisecond
+
+// NetfilterEvents notifies after every nf_tables ruleset change in this
+// network namespace, whoever made it: iptables-nft, nft, firewalld, ufw.
+// It subscribes to the NFNLGRP_NFTABLES netlink group, which costs nothing
+// while nothing changes. The legacy iptables backend sends no such events;
+// the keeper's poll covers it. Needs CAP_NET_ADMIN.
+func NetfilterEvents(ctx context.Context) (<-chan struct{}, error) {
+	c, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{Groups: 1 << (unix.NFNLGRP_NFTABLES - 1)})
+	if err != nil {
+		return nil, fmt.Errorf("subscribing to nf_tables events: %w", err)
+	}
+	raw := make(chan struct{}, 1)
+	go func() {
+		<-ctx.Done()
+		c.Close()
+	}()
+	go func() {
+		defer close(raw)
+		for {
+			_, err := c.Receive()
+			if err != nil && ctx.Err() != nil {
+				return
+			}
+			// An overflow (ENOBUFS) lost events: report a change anyway.
+			if err != nil && !errors.Is(err, unix.ENOBUFS) {
+				return
+			}
+			select {
+			case raw <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	return settle(ctx, raw, eventsSettle), nil
+}
+
+// settle passes on one notification per burst of raw ones.
+func settle(ctx context.Context, raw <-chan struct{}, quiet time.Duration) <-chan struct{} {
+	out := make(chan struct{}, 1)
+	go func() {
+		defer close(out)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case _, ok := <-raw:
+				if !ok {
+					return
+				}
+			}
+			timer := time.NewTimer(quiet)
+			for pending := true; pending; {
+				select {
+				case <-ctx.Done():
+					timer.Stop()
+					return
+				case _, ok := <-raw:
+					if !ok {
+						pending = false
+					}
+				case <-timer.C:
+					pending = false
+				}
+			}
+			select {
+			case out <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	return out
+}
