@@ -178,7 +178,9 @@ func TestExplainDaemonAllowlistStale(t *testing.T) {
 	}
 	d := startCachectl(t, srv, "bind", "--policy", link)
 	v4 := netip.AddrPortFrom(star.Addr4, explainPort)
-	c0.WaitListening(v4, 10*time.Second)
+	// From the server itself: bind applies the managed firewall before it
+	// listens, and that still refuses client 0.
+	srv.WaitListening(v4, 10*time.Second)
 	mustCachectl(t, srv, "allow", star.Client4[0].String(), "--policy", real) // re-applies the firewall
 	time.Sleep(300 * time.Millisecond)
 	requireDenied(t, c0, v4)
