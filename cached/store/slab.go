@@ -34,19 +34,41 @@ type slabClass struct {
 	endLeft  uint32 // chunks left after endRef in the newest page
 	used     uint32 // chunks handed out
 
-	lruHead, lruTail uint32
-	items            uint32 // linked items in the LRU
-	requested        uint64 // bytes requested by linked items (memcached's mem_requested)
+	lru [numSegments]lruList
 
 	st classStats
+}
+
+// items is the number of linked items of the class, all segments.
+func (c *slabClass) items() uint32 {
+	var n uint32
+	for i := range c.lru {
+		n += c.lru[i].items
+	}
+	return n
+}
+
+// requested is memcached's mem_requested: the bytes of the linked items.
+func (c *slabClass) requested() uint64 {
+	var n uint64
+	for i := range c.lru {
+		n += c.lru[i].bytes
+	}
+	return n
 }
 
 // classStats mirrors memcached's per-class counters (stats slabs / stats items).
 type classStats struct {
 	GetHits, CmdSet, DeleteHits, IncrHits, DecrHits, CASHits, CASBadval, TouchHits uint64
 
-	Evicted, EvictedNonzero, OutOfMemory, Reclaimed, ExpiredUnfetched, EvictedUnfetched uint64
-	EvictedTime                                                                         uint32
+	Evicted, EvictedNonzero, EvictedActive, OutOfMemory      uint64
+	Reclaimed, ExpiredUnfetched, EvictedUnfetched            uint64
+	CrawlerReclaimed, CrawlerItemsChecked, LRUTailReflocked  uint64
+	MovesToCold, MovesToWarm, MovesWithinLRU, DirectReclaims uint64
+	EvictedTime                                              uint32
+	// HitsToSegment counts read hits by the segment the item was in:
+	// memcached's hits_to_hot, hits_to_warm, hits_to_cold, hits_to_temp.
+	HitsToSegment [numSegments]uint64
 }
 
 // arena is the mapped item memory plus the page allocator.

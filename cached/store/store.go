@@ -28,6 +28,18 @@ type Config struct {
 	Evictions    bool    // evict LRU tail when full; false = -M, fail instead
 	CAS          bool    // false = -C
 	HashPower    uint32  // initial hash table power (0 = 16)
+
+	// The LRU (lru.go), with memcached's -o names. DefaultConfig is
+	// memcached's default (-o modern); no_lru_maintainer or no_modern
+	// turn both LRUSegmented and LRUMaintainer off.
+	LRUSegmented  bool    // lru_segmented: HOT, WARM, COLD per class; false = one flat LRU
+	LRUMaintainer bool    // lru_maintainer: a background goroutine runs the segments
+	HotLRUPct     int     // hot_lru_pct: HOT's share of a class's item bytes
+	WarmLRUPct    int     // warm_lru_pct: WARM's share
+	HotMaxFactor  float64 // hot_max_factor: HOT's tail may be this times COLD's tail age
+	WarmMaxFactor float64 // warm_max_factor: the same for WARM
+	TempLRU       bool    // temp_lru: TTLs up to TemporaryTTL go to TEMP, never evicted
+	TemporaryTTL  uint32  // temporary_ttl
 	// Now returns the Unix time in seconds; tests inject a fake clock.
 	Now func() int64
 }
@@ -43,6 +55,14 @@ func DefaultConfig() Config {
 		ChunkMax:     1 << 19,
 		Evictions:    true,
 		CAS:          true,
+
+		LRUSegmented:  true,
+		LRUMaintainer: true,
+		HotLRUPct:     20,
+		WarmLRUPct:    40,
+		HotMaxFactor:  0.2,
+		WarmMaxFactor: 2.0,
+		TemporaryTTL:  61,
 	}
 }
 
@@ -65,6 +85,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("-I (item_size_max: %d) must be evenly divisible by slab_chunk_max (bytes: %d)", c.ItemSizeMax, c.ChunkMax)
 	case c.PageSize%c.ChunkMax != 0:
 		return fmt.Errorf("slab_chunk_max (bytes: %d) must divide evenly into %d (slab_page_size)", c.ChunkMax, c.PageSize)
+	case c.HotLRUPct < 0 || c.WarmLRUPct < 0 || c.HotLRUPct+c.WarmLRUPct > 80:
+		return errors.New("hot_lru_pct + warm_lru_pct cannot be more than 80% combined")
+	case c.TempLRU && !c.LRUMaintainer:
+		return errors.New("temporary_ttl requires lru_maintainer to be enabled")
 	case c.MemoryLimit > maxArena:
 		return fmt.Errorf("memory limit (-m) of %d MB is above the %d MB this daemon can address", c.MemoryLimit>>20, maxArena>>20)
 	}
@@ -97,14 +121,29 @@ type Store struct {
 	oldestLive uint32 // flush_all: items last touched at or before this are gone
 	oldestCAS  uint64 // flush_all: items with an older CAS are gone
 
+	bg *background // the LRU maintainer; nil when not running
+
 	pinned uint32 // an item an operation still reads; never evicted meanwhile
 	bytes  uint64 // memcached-accounted bytes of linked items
 	total  uint64 // items ever linked
 	st     Counters
 }
 
-// New creates a store; its memory is reserved but not touched.
+// New creates a store; its memory is reserved but not touched. With
+// Config.LRUMaintainer it starts the LRU maintainer, which Close stops.
 func New(cfg Config) (*Store, error) {
+	s, err := newIdle(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if s.cfg.LRUMaintainer {
+		s.startMaintainer()
+	}
+	return s, nil
+}
+
+// newIdle creates a store without background work; tests drive it.
+func newIdle(cfg Config) (*Store, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -140,6 +179,7 @@ func New(cfg Config) (*Store, error) {
 
 // Close releases the item memory. The store must not be used afterwards.
 func (s *Store) Close() error {
+	s.bg.halt()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.coarse != nil {
@@ -177,7 +217,11 @@ func (c *coarseClock) now() int64 { return c.sec.Load() }
 func (c *coarseClock) stop()      { c.once.Do(func() { close(c.done) }) }
 
 // Config returns the settings the store runs with.
-func (s *Store) Config() Config { return s.cfg }
+func (s *Store) Config() Config {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cfg
+}
 
 // Now is the current server-relative time in seconds (memcached's current_time).
 func (s *Store) Now() uint32 { return uint32(s.cfg.Now() - s.started) }
@@ -276,10 +320,8 @@ func (s *Store) link(ref uint32, hv uint64, now uint32) uint64 {
 	s.setWord(ref, offTime, now)
 	s.setIFlag(ref, flagLinked)
 	s.indexInsert(ref, hv)
-	s.lruLink(ref)
-	t := s.totalOf(ref)
-	s.bytes += t
-	s.classes[s.class(ref)].requested += t
+	s.lruLink(ref, s.newSegment(s.word(ref, offExp), now))
+	s.bytes += s.totalOf(ref)
 	s.total++
 	return cas
 }
@@ -288,9 +330,7 @@ func (s *Store) link(ref uint32, hv uint64, now uint32) uint64 {
 func (s *Store) unlink(ref uint32, hv uint64) {
 	s.indexDelete(ref, hv)
 	s.lruUnlink(ref)
-	t := s.totalOf(ref)
-	s.bytes -= t
-	s.classes[s.class(ref)].requested -= t
+	s.bytes -= s.totalOf(ref)
 	s.freeItem(ref)
 }
 
@@ -307,19 +347,4 @@ func (s *Store) freeItem(ref uint32) {
 		}
 	}
 	s.freeChunk(s.class(ref), ref)
-}
-
-// bump marks an item read and refreshes its LRU position.
-func (s *Store) bump(ref uint32, now uint32) {
-	s.setIFlag(ref, flagFetched)
-	s.update(ref, now)
-}
-
-// update moves an item to the LRU head at most once per updateInterval.
-func (s *Store) update(ref uint32, now uint32) {
-	if s.word(ref, offTime) < now-updateInterval {
-		s.lruUnlink(ref)
-		s.setWord(ref, offTime, now)
-		s.lruLink(ref)
-	}
 }
