@@ -60,6 +60,9 @@ func (s *Store) lruLink(ref uint32, seg segment) {
 func (s *Store) lruUnlink(ref uint32) {
 	l := &s.classes[s.class(ref)].lru[s.segmentOf(ref)]
 	prev, next := s.word(ref, offPrev), s.word(ref, offNext)
+	if s.crawl.lists > 0 {
+		s.crawlUnlinked(ref, prev)
+	}
 	if prev != 0 {
 		s.setWord(prev, offNext, next)
 	} else {

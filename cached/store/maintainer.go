@@ -76,6 +76,7 @@ func (s *Store) maintain(b *background) {
 func (s *Store) maintainRound(sched *maintainerSchedule, lastSleep time.Duration) time.Duration {
 	s.mu.Lock()
 	s.st.LRUMaintainerJuggles++
+	s.autoCrawlCheck(s.Now())
 	s.mu.Unlock()
 	toSleep := maxMaintainerSleep
 	for id := smallestCls; id < len(s.classes); id++ {

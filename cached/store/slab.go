@@ -34,7 +34,8 @@ type slabClass struct {
 	endLeft  uint32 // chunks left after endRef in the newest page
 	used     uint32 // chunks handed out
 
-	lru [numSegments]lruList
+	lru   [numSegments]lruList
+	crawl [numSegments]crawlCursor
 
 	st classStats
 }

@@ -7,6 +7,7 @@ type Counters struct {
 	DeleteMisses, IncrMisses, DecrMisses, CASMisses, TouchMisses uint64
 	StoreTooLarge, StoreNoMemory                                 uint64
 	LRUMaintainerJuggles                                         uint64 // maintainer rounds
+	LRUCrawlerStarts                                             uint64 // crawls started
 }
 
 // ClassStats is one slab class as `stats slabs` and `stats items` show it.
@@ -51,8 +52,9 @@ type Stats struct {
 	// LRUBumpsDropped is memcached's lru_bumps_dropped: always 0 here,
 	// because a bump into WARM is done at once under the store lock
 	// instead of through a bounded queue that can overflow.
-	LRUBumpsDropped uint64
-	Classes         []ClassStats // only classes that have pages
+	LRUBumpsDropped   uint64
+	LRUCrawlerRunning bool         // lru_crawler_running
+	Classes           []ClassStats // only classes that have pages
 	// Sums over classes.
 	GetHits, CmdSet, DeleteHits, IncrHits, DecrHits, CASHits, CASBadval, TouchHits uint64
 }
@@ -73,6 +75,8 @@ func (s *Store) Stats() Stats {
 		HashBytes:     uint64(len(s.idx.buckets)+len(s.idx.old)) * 4,
 		HashExpanding: s.idx.expanding(),
 		OldestLive:    s.oldestLive,
+
+		LRUCrawlerRunning: s.crawl.running,
 	}
 	for id := 1; id < len(s.classes); id++ {
 		c := &s.classes[id]

@@ -40,6 +40,11 @@ type Config struct {
 	WarmMaxFactor float64 // warm_max_factor: the same for WARM
 	TempLRU       bool    // temp_lru: TTLs up to TemporaryTTL go to TEMP, never evicted
 	TemporaryTTL  uint32  // temporary_ttl
+
+	// The LRU crawler (crawler.go).
+	LRUCrawler     bool   // lru_crawler: run the crawler (automatic crawls need LRUMaintainer too)
+	CrawlerSleep   uint32 // lru_crawler_sleep: microseconds of pause per 1000 items crawled
+	CrawlerToCrawl uint32 // lru_crawler_tocrawl: items per segment and crawl, 0 = all
 	// Now returns the Unix time in seconds; tests inject a fake clock.
 	Now func() int64
 }
@@ -63,6 +68,9 @@ func DefaultConfig() Config {
 		HotMaxFactor:  0.2,
 		WarmMaxFactor: 2.0,
 		TemporaryTTL:  61,
+
+		LRUCrawler:   true,
+		CrawlerSleep: 100,
 	}
 }
 
@@ -121,7 +129,11 @@ type Store struct {
 	oldestLive uint32 // flush_all: items last touched at or before this are gone
 	oldestCAS  uint64 // flush_all: items with an older CAS are gone
 
-	bg *background // the LRU maintainer; nil when not running
+	bg    *background // the LRU maintainer; nil when not running
+	crawl crawler
+	// noBackground keeps tests' stores free of goroutines: they run the
+	// maintainer's and crawler's steps themselves, in step with their clock.
+	noBackground bool
 
 	pinned uint32 // an item an operation still reads; never evicted meanwhile
 	bytes  uint64 // memcached-accounted bytes of linked items
@@ -136,8 +148,12 @@ func New(cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.noBackground = false
 	if s.cfg.LRUMaintainer {
 		s.startMaintainer()
+	}
+	if s.crawl.enabled {
+		s.startCrawler()
 	}
 	return s, nil
 }
@@ -170,6 +186,14 @@ func newIdle(cfg Config) (*Store, error) {
 		// memcached starts its clock ITEM_UPDATE_INTERVAL+2 seconds in the
 		// past so that fresh items are never mistaken for flushed ones.
 		started: cfg.Now() - updateInterval - 2,
+		crawl: crawler{
+			enabled: cfg.LRUCrawler,
+			sleep:   cfg.CrawlerSleep,
+			tocrawl: cfg.CrawlerToCrawl,
+			wake:    make(chan struct{}, 1),
+			auto:    newAutoCrawl(len(sizes)),
+		},
+		noBackground: true,
 	}
 	for i, sz := range sizes[1:] {
 		s.classes[i+1] = slabClass{size: sz, perPage: cfg.PageSize / sz}
@@ -180,6 +204,11 @@ func newIdle(cfg Config) (*Store, error) {
 // Close releases the item memory. The store must not be used afterwards.
 func (s *Store) Close() error {
 	s.bg.halt()
+	s.mu.Lock()
+	crawl := s.crawl.bg
+	s.crawl.bg = nil
+	s.mu.Unlock()
+	crawl.halt()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.coarse != nil {
