@@ -1,9 +1,6 @@
 package store
 
-import (
-	"fmt"
-	"syscall"
-)
+import "fmt"
 
 // Memory layout.
 //
@@ -110,16 +107,11 @@ func newArena(limit uint64, pageSize uint32, classes int) (*arena, error) {
 	}, nil
 }
 
-func mmapAnon(n uint64) ([]byte, error) {
-	return syscall.Mmap(-1, 0, int(n), syscall.PROT_READ|syscall.PROT_WRITE,
-		syscall.MAP_PRIVATE|syscall.MAP_ANONYMOUS|syscall.MAP_NORESERVE)
-}
-
 func (a *arena) close() error {
 	if a.mem == nil {
 		return nil
 	}
-	err := syscall.Munmap(a.mem)
+	err := munmap(a.mem)
 	a.mem = nil
 	return err
 }
