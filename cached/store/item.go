@@ -45,6 +45,7 @@ const (
 	flagStale   = 1 << 3 // meta: invalidated, value kept until recache
 	flagToken   = 1 << 4 // meta: a client already won the recache
 	flagActive  = 1 << 6 // read twice: segmented LRU rescues it into WARM
+	flagSlabbed = 1 << 7 // a free chunk (memcached's ITEM_SLABBED)
 )
 
 func (s *Store) mem(ref uint32) []byte {

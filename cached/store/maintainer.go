@@ -96,6 +96,12 @@ func (s *Store) maintainRound(sched *maintainerSchedule, lastSleep time.Duration
 		sched.backoff[id], sched.next[id] = bo, bo
 		toSleep = min(toSleep, bo)
 	}
+	s.mu.Lock()
+	if s.automoveCheck(s.Now()) {
+		// A page went to the global pool: look again soon.
+		toSleep = min(toSleep, minMaintainerSleep)
+	}
+	s.mu.Unlock()
 	return toSleep
 }
 

@@ -203,12 +203,15 @@ func (s *Store) allocItem(key []byte, flags, exp, nbytes uint32, now uint32) (ui
 		x, ok := s.chunk(last, now)
 		if !ok {
 			for j := uint32(0); j < i; j++ {
-				s.freeChunk(last, s.extraRef(ref, j))
+				x := s.extraRef(ref, j)
+				delete(s.chunkHeads, x)
+				s.freeChunk(last, x)
 			}
 			s.freeChunk(class, ref)
 			return 0, false
 		}
 		s.setExtraRef(ref, i, x)
+		s.chunkHeads[x] = ref
 	}
 	return ref, true
 }

@@ -69,7 +69,7 @@ func (s *Store) pullTail(class uint8, seg segment, totalBytes uint64, flags pull
 			ref = prev
 			continue
 		}
-		n, stop := s.pullLive(c, ref, seg, totalBytes, flags, maxAge, now)
+		n, stop := s.pullLive(class, ref, seg, totalBytes, flags, maxAge, now)
 		removed += n
 		if stop {
 			break
@@ -87,7 +87,8 @@ func (s *Store) deadOnTail(ref uint32, now uint32) bool {
 }
 
 // pullLive acts on a live tail item; stop ends the tail walk.
-func (s *Store) pullLive(c *slabClass, ref uint32, seg segment, totalBytes uint64, flags pullFlags, maxAge, now uint32) (int, bool) {
+func (s *Store) pullLive(class uint8, ref uint32, seg segment, totalBytes uint64, flags pullFlags, maxAge, now uint32) (int, bool) {
+	c := &s.classes[class]
 	switch seg {
 	case segHot, segWarm:
 		limit := totalBytes * uint64(s.cfg.HotLRUPct) / 100
@@ -120,7 +121,7 @@ func (s *Store) pullLive(c *slabClass, ref uint32, seg segment, totalBytes uint6
 			if !s.cfg.Evictions {
 				return 0, true
 			}
-			s.evict(c, ref, now)
+			s.evict(class, ref, now)
 			return 1, true
 		case s.iflags(ref)&flagActive != 0 && s.cfg.LRUSegmented:
 			c.st.MovesToWarm++
@@ -134,7 +135,8 @@ func (s *Store) pullLive(c *slabClass, ref uint32, seg segment, totalBytes uint6
 }
 
 // evict drops a live COLD tail item to make room, counting it as memcached.
-func (s *Store) evict(c *slabClass, ref uint32, now uint32) {
+func (s *Store) evict(class uint8, ref uint32, now uint32) {
+	c := &s.classes[class]
 	c.st.Evicted++
 	c.st.EvictedTime = now - s.word(ref, offTime)
 	if s.word(ref, offExp) != 0 {
@@ -148,4 +150,8 @@ func (s *Store) evict(c *slabClass, ref uint32, now uint32) {
 		c.st.EvictedActive++
 	}
 	s.unlink(ref, hashKey(s.key(ref)))
+	if s.mover.automove == 2 {
+		// Every eviction asks for a page from any class with one to spare.
+		s.reassign(-1, int(class))
+	}
 }

@@ -8,6 +8,14 @@ type Counters struct {
 	StoreTooLarge, StoreNoMemory                                 uint64
 	LRUMaintainerJuggles                                         uint64 // maintainer rounds
 	LRUCrawlerStarts                                             uint64 // crawls started
+	// The slab mover's: memcached's slabs_moved, slab_reassign_*.
+	SlabsMoved, SlabReassignRescues, SlabReassignChunkRescues uint64
+	SlabReassignEvictionsNomem, SlabReassignInlineReclaim     uint64
+	SlabReassignBusyItems                                     uint64
+	// SlabReassignBusyDeletes stays 0: memcached deletes items that stay
+	// referenced by readers for too long; here readers copy under the lock
+	// and hold no references.
+	SlabReassignBusyDeletes uint64
 }
 
 // ClassStats is one slab class as `stats slabs` and `stats items` show it.
@@ -52,9 +60,11 @@ type Stats struct {
 	// LRUBumpsDropped is memcached's lru_bumps_dropped: always 0 here,
 	// because a bump into WARM is done at once under the store lock
 	// instead of through a bounded queue that can overflow.
-	LRUBumpsDropped   uint64
-	LRUCrawlerRunning bool         // lru_crawler_running
-	Classes           []ClassStats // only classes that have pages
+	LRUBumpsDropped     uint64
+	LRUCrawlerRunning   bool         // lru_crawler_running
+	SlabReassignRunning bool         // slab_reassign_running
+	SlabGlobalPagePool  uint32       // slab_global_page_pool: pages in the pool
+	Classes             []ClassStats // only classes that have pages
 	// Sums over classes.
 	GetHits, CmdSet, DeleteHits, IncrHits, DecrHits, CASHits, CASBadval, TouchHits uint64
 }
@@ -76,7 +86,9 @@ func (s *Store) Stats() Stats {
 		HashExpanding: s.idx.expanding(),
 		OldestLive:    s.oldestLive,
 
-		LRUCrawlerRunning: s.crawl.running,
+		LRUCrawlerRunning:   s.crawl.running,
+		SlabReassignRunning: s.mover.running,
+		SlabGlobalPagePool:  uint32(len(s.arena.pool)),
 	}
 	for id := 1; id < len(s.classes); id++ {
 		c := &s.classes[id]

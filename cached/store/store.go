@@ -45,6 +45,12 @@ type Config struct {
 	LRUCrawler     bool   // lru_crawler: run the crawler (automatic crawls need LRUMaintainer too)
 	CrawlerSleep   uint32 // lru_crawler_sleep: microseconds of pause per 1000 items crawled
 	CrawlerToCrawl uint32 // lru_crawler_tocrawl: items per segment and crawl, 0 = all
+
+	// The slab page mover (mover.go).
+	SlabReassign       bool    // slab_reassign: pages may move between classes
+	SlabAutomove       int     // slab_automove: 0 never, 1 by the windowed rule, 2 on every eviction
+	SlabAutomoveRatio  float64 // slab_automove_ratio
+	SlabAutomoveWindow uint32  // slab_automove_window, in seconds
 	// Now returns the Unix time in seconds; tests inject a fake clock.
 	Now func() int64
 }
@@ -71,6 +77,11 @@ func DefaultConfig() Config {
 
 		LRUCrawler:   true,
 		CrawlerSleep: 100,
+
+		SlabReassign:       true,
+		SlabAutomove:       1,
+		SlabAutomoveRatio:  0.8,
+		SlabAutomoveWindow: 30,
 	}
 }
 
@@ -95,6 +106,12 @@ func (c Config) Validate() error {
 		return fmt.Errorf("slab_chunk_max (bytes: %d) must divide evenly into %d (slab_page_size)", c.ChunkMax, c.PageSize)
 	case c.HotLRUPct < 0 || c.WarmLRUPct < 0 || c.HotLRUPct+c.WarmLRUPct > 80:
 		return errors.New("hot_lru_pct + warm_lru_pct cannot be more than 80% combined")
+	case c.SlabAutomove < 0 || c.SlabAutomove > 2:
+		return errors.New("slab_automove must be between 0 and 2")
+	case c.SlabAutomoveRatio <= 0 || c.SlabAutomoveRatio > 1:
+		return errors.New("slab_automove_ratio must be > 0 and < 1")
+	case c.SlabAutomoveWindow < 3:
+		return errors.New("slab_automove_window must be > 2")
 	case c.TempLRU && !c.LRUMaintainer:
 		return errors.New("temporary_ttl requires lru_maintainer to be enabled")
 	case c.MemoryLimit > maxArena:
@@ -131,9 +148,16 @@ type Store struct {
 
 	bg    *background // the LRU maintainer; nil when not running
 	crawl crawler
+	mover mover
 	// noBackground keeps tests' stores free of goroutines: they run the
 	// maintainer's and crawler's steps themselves, in step with their clock.
 	noBackground bool
+
+	// chunkHeads maps each continuation chunk of a chunked item to its
+	// head chunk: continuation chunks are all value bytes, with no room
+	// for a back pointer, and the slab mover must find the owner of every
+	// chunk of a page it empties. Chunked items are large and few.
+	chunkHeads map[uint32]uint32
 
 	pinned uint32 // an item an operation still reads; never evicted meanwhile
 	bytes  uint64 // memcached-accounted bytes of linked items
@@ -154,6 +178,9 @@ func New(cfg Config) (*Store, error) {
 	}
 	if s.crawl.enabled {
 		s.startCrawler()
+	}
+	if s.mover.enabled {
+		s.startMover()
 	}
 	return s, nil
 }
@@ -193,7 +220,15 @@ func newIdle(cfg Config) (*Store, error) {
 			wake:    make(chan struct{}, 1),
 			auto:    newAutoCrawl(len(sizes)),
 		},
+		mover: mover{
+			enabled:  cfg.SlabReassign,
+			automove: cfg.SlabAutomove,
+			ratio:    cfg.SlabAutomoveRatio,
+			window:   cfg.SlabAutomoveWindow,
+			wake:     make(chan struct{}, 1),
+		},
 		noBackground: true,
+		chunkHeads:   make(map[uint32]uint32),
 	}
 	for i, sz := range sizes[1:] {
 		s.classes[i+1] = slabClass{size: sz, perPage: cfg.PageSize / sz}
@@ -205,10 +240,11 @@ func newIdle(cfg Config) (*Store, error) {
 func (s *Store) Close() error {
 	s.bg.halt()
 	s.mu.Lock()
-	crawl := s.crawl.bg
-	s.crawl.bg = nil
+	crawl, move := s.crawl.bg, s.mover.bg
+	s.crawl.bg, s.mover.bg = nil, nil
 	s.mu.Unlock()
 	crawl.halt()
+	move.halt()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.coarse != nil {
@@ -372,7 +408,9 @@ func (s *Store) freeItem(ref uint32) {
 	if s.iflags(ref)&flagChunked != 0 {
 		last := uint8(len(s.classes) - 1)
 		for i, n := uint32(0), s.nextra(ref); i < n; i++ {
-			s.freeChunk(last, s.extraRef(ref, i))
+			x := s.extraRef(ref, i)
+			delete(s.chunkHeads, x)
+			s.freeChunk(last, x)
 		}
 	}
 	s.freeChunk(s.class(ref), ref)
