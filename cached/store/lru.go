@@ -39,8 +39,9 @@ const (
 
 func (s *Store) segmentOf(ref uint32) segment { return segment(s.mem(ref)[offLRU]) }
 
-// lruLink puts an item at the head of a segment of its class.
-func (s *Store) lruLink(ref uint32, seg segment) {
+// lruLink puts an item of t bytes (totalOf, which the caller has at hand)
+// at the head of a segment of its class.
+func (s *Store) lruLink(ref uint32, seg segment, t uint64) {
 	l := &s.classes[s.class(ref)].lru[seg]
 	s.mem(ref)[offLRU] = uint8(seg)
 	s.setWord(ref, offPrev, 0)
@@ -53,11 +54,11 @@ func (s *Store) lruLink(ref uint32, seg segment) {
 		l.tail = ref
 	}
 	l.items++
-	l.bytes += s.totalOf(ref)
+	l.bytes += t
 }
 
-// lruUnlink takes an item out of its segment.
-func (s *Store) lruUnlink(ref uint32) {
+// lruUnlink takes an item of t bytes out of its segment.
+func (s *Store) lruUnlink(ref uint32, t uint64) {
 	l := &s.classes[s.class(ref)].lru[s.segmentOf(ref)]
 	prev, next := s.word(ref, offPrev), s.word(ref, offNext)
 	if s.crawl.lists > 0 {
@@ -74,12 +75,13 @@ func (s *Store) lruUnlink(ref uint32) {
 		l.tail = prev
 	}
 	l.items--
-	l.bytes -= s.totalOf(ref)
+	l.bytes -= t
 }
 
 func (s *Store) lruMove(ref uint32, seg segment) {
-	s.lruUnlink(ref)
-	s.lruLink(ref, seg)
+	t := s.totalOf(ref)
+	s.lruUnlink(ref, t)
+	s.lruLink(ref, seg, t)
 }
 
 // newSegment is where a freshly linked item goes, as memcached's

@@ -67,17 +67,22 @@ func (s *Store) maintain(b *background) {
 		case <-timer.C:
 		}
 		toSleep = s.maintainRound(&sched, max(toSleep, minMaintainerSleep))
-		timer.Reset(toSleep)
+		// memcached's thread spins while a class has work; this one shares
+		// the clients' lock, so it pauses at least a millisecond, in which
+		// a pass of up to 500 moves per class keeps up with any set rate.
+		timer.Reset(max(toSleep, minMaintainerSleep))
 	}
 }
 
 // maintainRound juggles every class whose wait is over and returns how
-// long to sleep before the next round.
+// long to sleep before the next round. It holds the lock for the whole
+// round, letting clients in between batches, so an idle class costs a
+// glance at its lists rather than a lock handoff.
 func (s *Store) maintainRound(sched *maintainerSchedule, lastSleep time.Duration) time.Duration {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.st.LRUMaintainerJuggles++
 	s.autoCrawlCheck(s.Now())
-	s.mu.Unlock()
 	toSleep := maxMaintainerSleep
 	for id := smallestCls; id < len(s.classes); id++ {
 		sched.next[id] = max(sched.next[id]-lastSleep, 0)
@@ -96,24 +101,20 @@ func (s *Store) maintainRound(sched *maintainerSchedule, lastSleep time.Duration
 		sched.backoff[id], sched.next[id] = bo, bo
 		toSleep = min(toSleep, bo)
 	}
-	s.mu.Lock()
 	if s.automoveCheck(s.Now()) {
 		// A page went to the global pool: look again soon.
 		toSleep = min(toSleep, minMaintainerSleep)
 	}
-	s.mu.Unlock()
 	return toSleep
 }
 
-// juggle is memcached's lru_maintainer_juggle for one class: reclaim
-// expired TEMP items, then push HOT and WARM tails down into COLD while
-// they are over their share of the class's bytes or older than their age
-// limit (a factor of COLD's tail age), and rescue active COLD items into
-// WARM. It returns the number of rounds that did something.
+// juggle is memcached's lru_maintainer_juggle for one class (lock held):
+// reclaim expired TEMP items, then push HOT and WARM tails down into COLD
+// while they are over their share of the class's bytes or older than their
+// age limit (a factor of COLD's tail age), and rescue active COLD items
+// into WARM. It returns the number of rounds that did something.
 func (s *Store) juggle(id uint8) int {
 	moves := 0
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	now := s.Now()
 	if s.cfg.TempLRU {
 		for i := 0; i < juggleRounds; i++ {
@@ -127,7 +128,6 @@ func (s *Store) juggle(id uint8) int {
 		}
 	}
 	total, hotAge, warmAge := s.juggleLimits(id, now)
-	segmented := s.cfg.LRUSegmented
 	for i := 0; i < juggleRounds; i++ {
 		if i%juggleBatch == juggleBatch-1 {
 			s.yieldLock()
@@ -137,7 +137,7 @@ func (s *Store) juggle(id uint8) int {
 			s.pullTail(id, segWarm, total, 0, warmAge, now) > 0 {
 			more++
 		}
-		if segmented {
+		if s.cfg.LRUSegmented {
 			more += s.pullTail(id, segCold, total, 0, 0, now)
 		}
 		if more == 0 {

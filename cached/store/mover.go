@@ -23,9 +23,11 @@ const (
 )
 
 const (
-	// moveBatch is how many chunk positions one hold of the lock visits;
-	// each may copy up to a chunk (512 KiB at most).
-	moveBatch = 16
+	// moveBatch is how many chunk positions one hold of the lock visits,
+	// and moveCopyBudget how many bytes it may copy: a batch of large
+	// chunks stops after one or two, so clients wait tens of microseconds.
+	moveBatch      = 16
+	moveCopyBudget = 256 << 10
 	// maxMoveBackoff caps the pause while a page waits for busy chunks,
 	// as memcached's backoff_max of 1000 µs.
 	maxMoveBackoff = time.Millisecond
@@ -40,6 +42,7 @@ type mover struct {
 	pos       uint32 // next chunk position to visit
 	completed []bool // positions already emptied
 	busy      uint64 // busy chunks met in this pass over the page
+	copied    uint32 // bytes copied in the current batch
 	pickCur   int    // memcached's slabs_reassign_pick_any cursor
 
 	// Counters of the move in progress, added to stats when it ends.
@@ -140,7 +143,8 @@ func (s *Store) startMove(src, dst int) {
 // held) and reports whether it met busy chunks.
 func (s *Store) moveSteps(n int) (busy bool) {
 	m := &s.mover
-	for ; n > 0 && m.running; n-- {
+	m.copied = 0
+	for ; n > 0 && m.running && m.copied < moveCopyBudget; n-- {
 		c := &s.classes[m.src]
 		if !m.completed[m.pos] {
 			busy = !s.evacuate(uint8(m.src), m.start+m.pos*(c.size/chunkAlign)) || busy
@@ -194,6 +198,7 @@ func (s *Store) evacuateItem(id uint8, ref uint32) bool {
 				n = itemHeader + s.nkey(ref) + s.word(ref, offNBytes)
 			}
 			copy(s.arena.bytes(nref, n), s.arena.bytes(ref, n))
+			m.copied += n
 			s.relocate(ref, nref, hv)
 			if chunked {
 				for i, x := uint32(0), s.nextra(nref); i < x; i++ {
@@ -230,6 +235,7 @@ func (s *Store) evacuateContinuation(id uint8, ref, head uint32) bool {
 	if !s.deadOnTail(head, s.Now()) {
 		if nref, ok := s.rescueChunk(id); ok {
 			copy(s.arena.bytes(nref, s.chunkMax), s.arena.bytes(ref, s.chunkMax))
+			m.copied += s.chunkMax
 			for i, x := uint32(0), s.nextra(head); i < x; i++ {
 				if s.extraRef(head, i) == ref {
 					s.setExtraRef(head, i, nref)

@@ -20,6 +20,8 @@ func segOf(t *testing.T, s *Store, key string) segment {
 // juggleAll runs one maintainer pass over every class, as the goroutine
 // does when its waits are over.
 func juggleAll(s *Store) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	n := 0
 	for id := smallestCls; id < len(s.classes); id++ {
 		n += s.juggle(uint8(id))

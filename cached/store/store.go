@@ -385,8 +385,9 @@ func (s *Store) link(ref uint32, hv uint64, now uint32) uint64 {
 	s.setWord(ref, offTime, now)
 	s.setIFlag(ref, flagLinked)
 	s.indexInsert(ref, hv)
-	s.lruLink(ref, s.newSegment(s.word(ref, offExp), now))
-	s.bytes += s.totalOf(ref)
+	t := s.totalOf(ref)
+	s.lruLink(ref, s.newSegment(s.word(ref, offExp), now), t)
+	s.bytes += t
 	s.total++
 	return cas
 }
@@ -394,8 +395,9 @@ func (s *Store) link(ref uint32, hv uint64, now uint32) uint64 {
 // unlink removes an item from the index and LRU and frees its memory.
 func (s *Store) unlink(ref uint32, hv uint64) {
 	s.indexDelete(ref, hv)
-	s.lruUnlink(ref)
-	s.bytes -= s.totalOf(ref)
+	t := s.totalOf(ref)
+	s.lruUnlink(ref, t)
+	s.bytes -= t
 	s.freeItem(ref)
 }
 
