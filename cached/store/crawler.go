@@ -261,6 +261,7 @@ func (s *Store) crawlRound(n int, emit func(ref uint32)) int {
 	steps := 0
 	now := s.Now()
 	for steps < n && s.crawl.lists > 0 {
+		before := steps
 		for id := smallestCls; id < len(s.classes) && steps < n; id++ {
 			for seg := segHot; seg < numSegments && steps < n; seg++ {
 				if s.classes[id].crawl[seg].on {
@@ -268,6 +269,9 @@ func (s *Store) crawlRound(n int, emit func(ref uint32)) int {
 					steps++
 				}
 			}
+		}
+		if steps == before {
+			break // every crawled segment has ended
 		}
 	}
 	return steps

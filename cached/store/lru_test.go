@@ -195,3 +195,33 @@ func TestMaintainerSchedule(t *testing.T) {
 		t.Fatalf("busy class sleeps %v, want %v", d, maxMaintainerSleep/2)
 	}
 }
+
+// TestShortTTLChurnBounded: with items that live two seconds, memory stays
+// at what is alive at once, flat (reclaimed on allocation) or segmented
+// (reclaimed by the maintainer, run here once a simulated second).
+func TestShortTTLChurnBounded(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		mod  func(*Config)
+	}{{"flat", flat}, {"segmented", nil}} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, clk := newStore(t, tc.mod)
+			k := 0
+			for sec := 0; sec < 60; sec++ {
+				for i := 0; i < 10; i++ {
+					set(t, s, fmt.Sprint("k", k), bigVal, 2)
+					k++
+				}
+				clk.advance(1)
+				juggleAll(s)
+			}
+			st := s.Stats()
+			cs := classOf(t, s, fmt.Sprint("k", k-1))
+			// Thirty items are alive or just expired at any second: three pages.
+			if cs.Pages != 3 || st.CurrItems > 30 || st.Reclaimed < 570 || st.Evictions != 0 {
+				t.Fatalf("after 600 two-second items: pages %d, curr_items %d, reclaimed %d, evictions %d",
+					cs.Pages, st.CurrItems, st.Reclaimed, st.Evictions)
+			}
+		})
+	}
+}
