@@ -94,8 +94,8 @@ func crawlTarget(ids []int) (crawlTodo, bool) {
 
 // Crawl starts an expiry crawl of the given classes (nil = all), every
 // segment of each, as `lru_crawler crawl <ids|all>`: the crawler goroutine
-// reclaims what has expired. tocrawl bounds the items per segment (0 =
-// the configured lru_crawler_tocrawl).
+// reclaims what has expired, at most lru_crawler_tocrawl items per
+// segment when that is set.
 func (s *Store) Crawl(ids []int) CrawlResult {
 	todo, ok := crawlTarget(ids)
 	if !ok {
