@@ -126,35 +126,3 @@ func (s *Store) migrateBuckets(n int) {
 		x.old, x.oldMask, x.migrated = nil, 0, 0
 	}
 }
-
-// LRU: one doubly linked list per class, head = most recently used.
-
-func (s *Store) lruLink(ref uint32) {
-	c := &s.classes[s.class(ref)]
-	s.setWord(ref, offPrev, 0)
-	s.setWord(ref, offNext, c.lruHead)
-	if c.lruHead != 0 {
-		s.setWord(c.lruHead, offPrev, ref)
-	}
-	c.lruHead = ref
-	if c.lruTail == 0 {
-		c.lruTail = ref
-	}
-	c.items++
-}
-
-func (s *Store) lruUnlink(ref uint32) {
-	c := &s.classes[s.class(ref)]
-	prev, next := s.word(ref, offPrev), s.word(ref, offNext)
-	if prev != 0 {
-		s.setWord(prev, offNext, next)
-	} else {
-		c.lruHead = next
-	}
-	if next != 0 {
-		s.setWord(next, offPrev, prev)
-	} else {
-		c.lruTail = prev
-	}
-	c.items--
-}

@@ -14,7 +14,7 @@ import "encoding/binary"
 //	28 nkey   uint8
 //	29 class  uint8
 //	30 iflags uint8
-//	31 (unused)
+//	31 lru    uint8   LRU segment (HOT, WARM, COLD, TEMP)
 //	32 cas    uint64
 //	40 key, then (chunked only) nextra uint32 chunk refs, then the value
 //
@@ -30,6 +30,7 @@ const (
 	offNKey   = 28
 	offClass  = 29
 	offIFlags = 30
+	offLRU    = 31
 	offCAS    = 32
 	offKey    = 40
 
@@ -43,6 +44,8 @@ const (
 	flagChunked = 1 << 2
 	flagStale   = 1 << 3 // meta: invalidated, value kept until recache
 	flagToken   = 1 << 4 // meta: a client already won the recache
+	flagActive  = 1 << 6 // read twice: segmented LRU rescues it into WARM
+	flagSlabbed = 1 << 7 // a free chunk (memcached's ITEM_SLABBED)
 )
 
 func (s *Store) mem(ref uint32) []byte {

@@ -24,6 +24,9 @@ type View struct {
 	// copy's expiry.
 	detached bool
 	ghostExp uint32
+	// seg is the LRU segment the item was found in: a hit counts there
+	// (hits_to_hot ...) even when the same command's bump moves it.
+	seg segment
 }
 
 // OpenView locks the store and returns the live item for key, or an empty
@@ -34,6 +37,9 @@ func (s *Store) OpenView(key []byte) View {
 	s.mu.Lock()
 	v := View{s: s, key: key, hv: hashKey(key), now: s.Now()}
 	v.ref = s.lookup(key, v.hv, v.now)
+	if v.ref != 0 {
+		v.seg = s.segmentOf(v.ref)
+	}
 	return v
 }
 
@@ -59,6 +65,7 @@ func (v *View) Create(value []byte, exp uint32) bool {
 	w.write(value)
 	s.link(ref, v.hv, v.now)
 	v.ref = ref
+	v.seg = s.segmentOf(ref)
 	return true
 }
 
@@ -190,7 +197,9 @@ const DeltaExists = DeltaNoMemory + 1
 func (v *View) CountGet(hit bool) {
 	v.s.st.CmdGet++
 	if hit {
-		v.s.classes[v.s.class(v.ref)].st.GetHits++
+		c := &v.s.classes[v.s.class(v.ref)].st
+		c.GetHits++
+		c.countHit(v.seg)
 	} else {
 		v.s.st.GetMisses++
 	}

@@ -198,71 +198,22 @@ func (s *Store) allocItem(key []byte, flags, exp, nbytes uint32, now uint32) (ui
 	s.setIFlag(ref, flagChunked)
 	last := uint8(len(s.classes) - 1)
 	for i := uint32(0); i < extra; i++ {
-		s.pinned = ref
+		// The head chunk is not linked yet, so no LRU walk can reach it;
+		// s.pinned stays whatever the caller (join) protects.
 		x, ok := s.chunk(last, now)
-		s.pinned = 0
 		if !ok {
 			for j := uint32(0); j < i; j++ {
-				s.freeChunk(last, s.extraRef(ref, j))
+				x := s.extraRef(ref, j)
+				delete(s.chunkHeads, x)
+				s.freeChunk(last, x)
 			}
 			s.freeChunk(class, ref)
 			return 0, false
 		}
 		s.setExtraRef(ref, i, x)
+		s.chunkHeads[x] = ref
 	}
 	return ref, true
-}
-
-// chunk gets a chunk of a class, reclaiming expired items from the LRU
-// tail or evicting the least recently used one when memory is full.
-func (s *Store) chunk(class uint8, now uint32) (uint32, bool) {
-	for range 10 {
-		if ref, ok := s.allocChunk(class); ok {
-			return ref, true
-		}
-		if !s.pullTail(class, now) {
-			break
-		}
-	}
-	s.classes[class].st.OutOfMemory++
-	return 0, false
-}
-
-// pullTail frees one item of a class: an expired or flushed one among the
-// last five, else (unless evictions are off) the least recently used.
-func (s *Store) pullTail(class uint8, now uint32) bool {
-	c := &s.classes[class]
-	ref := c.lruTail
-	for i := 0; i < 5 && ref != 0; i++ {
-		prev := s.word(ref, offPrev)
-		if ref != s.pinned && (s.expired(ref, now) || s.flushed(ref, now)) {
-			c.st.Reclaimed++
-			if s.iflags(ref)&flagFetched == 0 {
-				c.st.ExpiredUnfetched++
-			}
-			s.unlink(ref, hashKey(s.key(ref)))
-			return true
-		}
-		ref = prev
-	}
-	if !s.cfg.Evictions {
-		return false
-	}
-	for ref = c.lruTail; ref != 0 && ref == s.pinned; ref = s.word(ref, offPrev) {
-	}
-	if ref == 0 {
-		return false
-	}
-	c.st.Evicted++
-	c.st.EvictedTime = now - s.word(ref, offTime)
-	if s.word(ref, offExp) != 0 {
-		c.st.EvictedNonzero++
-	}
-	if s.iflags(ref)&flagFetched == 0 {
-		c.st.EvictedUnfetched++
-	}
-	s.unlink(ref, hashKey(s.key(ref)))
-	return true
 }
 
 // Get copies a live item's value to dst and bumps it (get/gets).
@@ -276,7 +227,9 @@ func (s *Store) Get(dst []byte, key []byte) ([]byte, Meta, bool) {
 		s.st.GetMisses++
 		return dst, Meta{}, false
 	}
-	s.classes[s.class(ref)].st.GetHits++
+	c := &s.classes[s.class(ref)]
+	c.st.GetHits++
+	c.st.countHit(s.segmentOf(ref))
 	s.bump(ref, now)
 	return s.appendValue(dst, ref), s.meta(ref), true
 }

@@ -1,9 +1,6 @@
 package store
 
-import (
-	"fmt"
-	"syscall"
-)
+import "fmt"
 
 // Memory layout.
 //
@@ -27,26 +24,50 @@ type slabClass struct {
 	size    uint32 // chunk size in bytes
 	perPage uint32 // chunks per page
 
-	pages    uint32 // pages assigned to this class
-	freeHead uint32 // free-list of released chunks, linked through their first word
+	pages    uint32   // pages assigned to this class
+	pageList []uint32 // their page numbers, oldest first (the mover takes the oldest)
+	freeHead uint32   // free-list of released chunks, doubly linked through prev/next
 	nfree    uint32
 	endRef   uint32 // next never-used chunk of the newest page (carved lazily)
 	endLeft  uint32 // chunks left after endRef in the newest page
 	used     uint32 // chunks handed out
 
-	lruHead, lruTail uint32
-	items            uint32 // linked items in the LRU
-	requested        uint64 // bytes requested by linked items (memcached's mem_requested)
+	lru   [numSegments]lruList
+	crawl [numSegments]crawlCursor
 
 	st classStats
+}
+
+// items is the number of linked items of the class, all segments.
+func (c *slabClass) items() uint32 {
+	var n uint32
+	for i := range c.lru {
+		n += c.lru[i].items
+	}
+	return n
+}
+
+// requested is memcached's mem_requested: the bytes of the linked items.
+func (c *slabClass) requested() uint64 {
+	var n uint64
+	for i := range c.lru {
+		n += c.lru[i].bytes
+	}
+	return n
 }
 
 // classStats mirrors memcached's per-class counters (stats slabs / stats items).
 type classStats struct {
 	GetHits, CmdSet, DeleteHits, IncrHits, DecrHits, CASHits, CASBadval, TouchHits uint64
 
-	Evicted, EvictedNonzero, OutOfMemory, Reclaimed, ExpiredUnfetched, EvictedUnfetched uint64
-	EvictedTime                                                                         uint32
+	Evicted, EvictedNonzero, EvictedActive, OutOfMemory      uint64
+	Reclaimed, ExpiredUnfetched, EvictedUnfetched            uint64
+	CrawlerReclaimed, CrawlerItemsChecked, LRUTailReflocked  uint64
+	MovesToCold, MovesToWarm, MovesWithinLRU, DirectReclaims uint64
+	EvictedTime                                              uint32
+	// HitsToSegment counts read hits by the segment the item was in:
+	// memcached's hits_to_hot, hits_to_warm, hits_to_cold, hits_to_temp.
+	HitsToSegment [numSegments]uint64
 }
 
 // arena is the mapped item memory plus the page allocator.
@@ -58,6 +79,9 @@ type arena struct {
 	limit     uint64 // -m in bytes; 0 = unlimited
 	malloced  uint64 // bytes of pages handed out (total_malloced)
 	limitSeen bool
+	// pool is memcached's global page pool: pages the mover took from a
+	// class with memory to spare, handed out again before new ones.
+	pool []uint32
 }
 
 func newArena(limit uint64, pageSize uint32, classes int) (*arena, error) {
@@ -87,16 +111,11 @@ func newArena(limit uint64, pageSize uint32, classes int) (*arena, error) {
 	}, nil
 }
 
-func mmapAnon(n uint64) ([]byte, error) {
-	return syscall.Mmap(-1, 0, int(n), syscall.PROT_READ|syscall.PROT_WRITE,
-		syscall.MAP_PRIVATE|syscall.MAP_ANONYMOUS|syscall.MAP_NORESERVE)
-}
-
 func (a *arena) close() error {
 	if a.mem == nil {
 		return nil
 	}
-	err := syscall.Munmap(a.mem)
+	err := munmap(a.mem)
 	a.mem = nil
 	return err
 }
@@ -105,6 +124,11 @@ func (a *arena) close() error {
 // reached. firstForClass lets a class with no page yet exceed the limit, as
 // memcached does, so that every size stays storable on a tiny -m.
 func (a *arena) newPage(firstForClass bool) (uint32, bool) {
+	if n := len(a.pool); n > 0 {
+		p := a.pool[n-1]
+		a.pool = a.pool[:n-1]
+		return p, true
+	}
 	if a.nextPage >= a.maxPages {
 		return 0, false
 	}
@@ -152,37 +176,81 @@ func classSizes(minChunk int, factor float64, chunkMax, pageSize uint32) []uint3
 // one, then a new page. It does not evict; the caller does.
 func (s *Store) allocChunk(id uint8) (uint32, bool) {
 	c := &s.classes[id]
-	if c.freeHead != 0 {
-		ref := c.freeHead
-		c.freeHead = s.word(ref, 0)
-		c.nfree--
-		c.used++
-		return ref, true
-	}
-	if c.endLeft == 0 {
+	if c.freeHead == 0 && c.endLeft == 0 {
 		page, ok := s.arena.newPage(c.pages == 0)
 		if !ok {
 			return 0, false
 		}
-		c.pages++
-		c.endRef = s.arena.pageRef(page)
-		c.endLeft = c.perPage
+		s.addPage(id, page)
+	}
+	return s.takeChunk(id), true
+}
+
+// takeChunk takes a released or uncarved chunk the class has (one of
+// them must exist).
+func (s *Store) takeChunk(id uint8) uint32 {
+	c := &s.classes[id]
+	c.used++
+	if ref := c.freeHead; ref != 0 {
+		s.cutFree(id, ref)
+		return ref
 	}
 	ref := c.endRef
 	c.endRef += c.size / chunkAlign
 	c.endLeft--
-	c.used++
-	return ref, true
+	return ref
+}
+
+// addPage gives a class a page (new, from the pool, or moved): carved
+// lazily when the class is not carving another one, else all free at once.
+func (s *Store) addPage(id uint8, page uint32) {
+	c := &s.classes[id]
+	c.pages++
+	c.pageList = append(c.pageList, page)
+	ref := s.arena.pageRef(page)
+	if c.endLeft == 0 {
+		c.endRef, c.endLeft = ref, c.perPage
+		return
+	}
+	for i := uint32(0); i < c.perPage; i++ {
+		s.pushFree(id, ref+i*(c.size/chunkAlign))
+	}
 }
 
 // freeChunk returns a chunk to its class's free list.
 func (s *Store) freeChunk(id uint8, ref uint32) {
+	s.pushFree(id, ref)
+	s.classes[id].used--
+}
+
+// pushFree puts a chunk at the head of the free list and marks it free,
+// which is how the slab mover tells free chunks from items.
+func (s *Store) pushFree(id uint8, ref uint32) {
 	c := &s.classes[id]
-	s.setWord(ref, 0, c.freeHead)
-	s.mem(ref)[offIFlags] = 0
+	s.setWord(ref, offPrev, 0)
+	s.setWord(ref, offNext, c.freeHead)
+	if c.freeHead != 0 {
+		s.setWord(c.freeHead, offPrev, ref)
+	}
+	s.mem(ref)[offIFlags] = flagSlabbed
 	c.freeHead = ref
 	c.nfree++
-	c.used--
+}
+
+// cutFree takes a chunk off the free list, wherever it is in it.
+func (s *Store) cutFree(id uint8, ref uint32) {
+	c := &s.classes[id]
+	prev, next := s.word(ref, offPrev), s.word(ref, offNext)
+	if prev != 0 {
+		s.setWord(prev, offNext, next)
+	} else {
+		c.freeHead = next
+	}
+	if next != 0 {
+		s.setWord(next, offPrev, prev)
+	}
+	s.mem(ref)[offIFlags] = 0
+	c.nfree--
 }
 
 // classFor returns the smallest class whose chunks hold n bytes, or the

@@ -6,6 +6,16 @@ type Counters struct {
 	GetMisses, GetExpired, GetFlushed                            uint64
 	DeleteMisses, IncrMisses, DecrMisses, CASMisses, TouchMisses uint64
 	StoreTooLarge, StoreNoMemory                                 uint64
+	LRUMaintainerJuggles                                         uint64 // maintainer rounds
+	LRUCrawlerStarts                                             uint64 // crawls started
+	// The slab mover's: memcached's slabs_moved, slab_reassign_*.
+	SlabsMoved, SlabReassignRescues, SlabReassignChunkRescues uint64
+	SlabReassignEvictionsNomem, SlabReassignInlineReclaim     uint64
+	SlabReassignBusyItems                                     uint64
+	// SlabReassignBusyDeletes stays 0: memcached deletes items that stay
+	// referenced by readers for too long; here readers copy under the lock
+	// and hold no references.
+	SlabReassignBusyDeletes uint64
 }
 
 // ClassStats is one slab class as `stats slabs` and `stats items` show it.
@@ -19,7 +29,11 @@ type ClassStats struct {
 	FreeEnd    uint32 // never used, at the end of the newest page
 	Items      uint32
 	Requested  uint64
-	OldestAge  uint32 // seconds since the LRU tail was last accessed
+	// Items per segment: memcached's number_hot, number_warm,
+	// number_cold, number_temp. Flat, every item is cold.
+	NumberHot, NumberWarm, NumberCold, NumberTemp uint32
+	OldestAge                                     uint32 // age: seconds since COLD's tail was last accessed
+	AgeHot, AgeWarm                               uint32 // the same for HOT's and WARM's tails
 	classStats
 }
 
@@ -38,8 +52,19 @@ type Stats struct {
 	Reclaimed      uint64
 	ExpiredUnfetch uint64
 	EvictedUnfetch uint64
+	EvictedActive  uint64
 	OldestLive     uint32
-	Classes        []ClassStats // only classes that have pages
+	// Sums over classes of the LRU counters memcached's `stats` shows.
+	CrawlerReclaimed, CrawlerItemsChecked, LRUTailReflocked  uint64
+	MovesToCold, MovesToWarm, MovesWithinLRU, DirectReclaims uint64
+	// LRUBumpsDropped is memcached's lru_bumps_dropped: always 0 here,
+	// because a bump into WARM is done at once under the store lock
+	// instead of through a bounded queue that can overflow.
+	LRUBumpsDropped     uint64
+	LRUCrawlerRunning   bool         // lru_crawler_running
+	SlabReassignRunning bool         // slab_reassign_running
+	SlabGlobalPagePool  uint32       // slab_global_page_pool: pages in the pool
+	Classes             []ClassStats // only classes that have pages
 	// Sums over classes.
 	GetHits, CmdSet, DeleteHits, IncrHits, DecrHits, CASHits, CASBadval, TouchHits uint64
 }
@@ -60,35 +85,64 @@ func (s *Store) Stats() Stats {
 		HashBytes:     uint64(len(s.idx.buckets)+len(s.idx.old)) * 4,
 		HashExpanding: s.idx.expanding(),
 		OldestLive:    s.oldestLive,
+
+		LRUCrawlerRunning:   s.crawl.running,
+		SlabReassignRunning: s.mover.running,
+		SlabGlobalPagePool:  uint32(len(s.arena.pool)),
 	}
 	for id := 1; id < len(s.classes); id++ {
 		c := &s.classes[id]
-		st.Evictions += c.st.Evicted
-		st.Reclaimed += c.st.Reclaimed
-		st.ExpiredUnfetch += c.st.ExpiredUnfetched
-		st.EvictedUnfetch += c.st.EvictedUnfetched
-		st.GetHits += c.st.GetHits
-		st.CmdSet += c.st.CmdSet
-		st.DeleteHits += c.st.DeleteHits
-		st.IncrHits += c.st.IncrHits
-		st.DecrHits += c.st.DecrHits
-		st.CASHits += c.st.CASHits
-		st.CASBadval += c.st.CASBadval
-		st.TouchHits += c.st.TouchHits
+		st.addClass(&c.st)
 		if c.pages == 0 && c.st == (classStats{}) {
 			continue
 		}
-		cs := ClassStats{
-			ID: id, ChunkSize: c.size, PerPage: c.perPage, Pages: c.pages,
-			UsedChunks: c.used, FreeChunks: c.nfree + c.endLeft, FreeEnd: c.endLeft,
-			Items: c.items, Requested: c.requested, classStats: c.st,
-		}
-		if c.lruTail != 0 {
-			cs.OldestAge = now - s.word(c.lruTail, offTime)
-		}
-		st.Classes = append(st.Classes, cs)
+		st.Classes = append(st.Classes, s.classStats(id, now))
 	}
 	return st
+}
+
+// addClass adds one class's counters to the store-wide sums.
+func (st *Stats) addClass(c *classStats) {
+	st.Evictions += c.Evicted
+	st.Reclaimed += c.Reclaimed
+	st.ExpiredUnfetch += c.ExpiredUnfetched
+	st.EvictedUnfetch += c.EvictedUnfetched
+	st.EvictedActive += c.EvictedActive
+	st.CrawlerReclaimed += c.CrawlerReclaimed
+	st.CrawlerItemsChecked += c.CrawlerItemsChecked
+	st.LRUTailReflocked += c.LRUTailReflocked
+	st.MovesToCold += c.MovesToCold
+	st.MovesToWarm += c.MovesToWarm
+	st.MovesWithinLRU += c.MovesWithinLRU
+	st.DirectReclaims += c.DirectReclaims
+	st.GetHits += c.GetHits
+	st.CmdSet += c.CmdSet
+	st.DeleteHits += c.DeleteHits
+	st.IncrHits += c.IncrHits
+	st.DecrHits += c.DecrHits
+	st.CASHits += c.CASHits
+	st.CASBadval += c.CASBadval
+	st.TouchHits += c.TouchHits
+}
+
+// classStats snapshots one class (lock held).
+func (s *Store) classStats(id int, now uint32) ClassStats {
+	c := &s.classes[id]
+	cs := ClassStats{
+		ID: id, ChunkSize: c.size, PerPage: c.perPage, Pages: c.pages,
+		UsedChunks: c.used, FreeChunks: c.nfree + c.endLeft, FreeEnd: c.endLeft,
+		Items: c.items(), Requested: c.requested(), classStats: c.st,
+		NumberHot: c.lru[segHot].items, NumberWarm: c.lru[segWarm].items,
+		NumberCold: c.lru[segCold].items, NumberTemp: c.lru[segTemp].items,
+	}
+	age := func(seg segment) uint32 {
+		if t := c.lru[seg].tail; t != 0 {
+			return now - s.word(t, offTime)
+		}
+		return 0
+	}
+	cs.OldestAge, cs.AgeHot, cs.AgeWarm = age(segCold), age(segHot), age(segWarm)
+	return cs
 }
 
 // ResetStats zeroes the counters (`stats reset`); items are untouched.
@@ -102,8 +156,10 @@ func (s *Store) ResetStats() {
 	}
 }
 
-// Dump lists up to limit items of a class from the LRU head, as
-// `stats cachedump` does: key, value length, absolute expiry (0 = never).
+// Dump lists up to limit items of a class from the head of its COLD LRU,
+// as `stats cachedump` does (memcached shows only COLD, so with the
+// segmented LRU fresh items appear once they have aged out of HOT): key,
+// value length, absolute expiry (0 = never).
 func (s *Store) Dump(class int, limit int, fn func(key []byte, nbytes uint32, exp int64)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -111,7 +167,7 @@ func (s *Store) Dump(class int, limit int, fn func(key []byte, nbytes uint32, ex
 		return
 	}
 	n := 0
-	for ref := s.classes[class].lruHead; ref != 0 && (limit == 0 || n < limit); ref = s.word(ref, offNext) {
+	for ref := s.classes[class].lru[segCold].head; ref != 0 && (limit == 0 || n < limit); ref = s.word(ref, offNext) {
 		fn(s.key(ref), s.word(ref, offNBytes), s.AbsTime(s.word(ref, offExp)))
 		n++
 	}

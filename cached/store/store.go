@@ -30,6 +30,29 @@ type Config struct {
 	Evictions    bool    // evict LRU tail when full; false = -M, fail instead
 	CAS          bool    // false = -C
 	HashPower    uint32  // initial hash table power (0 = 16)
+
+	// The LRU (lru.go), with memcached's -o names. DefaultConfig is
+	// memcached's default (-o modern); no_lru_maintainer or no_modern
+	// turn both LRUSegmented and LRUMaintainer off.
+	LRUSegmented  bool    // lru_segmented: HOT, WARM, COLD per class; false = one flat LRU
+	LRUMaintainer bool    // lru_maintainer: a background goroutine runs the segments
+	HotLRUPct     int     // hot_lru_pct: HOT's share of a class's item bytes
+	WarmLRUPct    int     // warm_lru_pct: WARM's share
+	HotMaxFactor  float64 // hot_max_factor: HOT's tail may be this times COLD's tail age
+	WarmMaxFactor float64 // warm_max_factor: the same for WARM
+	TempLRU       bool    // temp_lru: TTLs up to TemporaryTTL go to TEMP, never evicted
+	TemporaryTTL  uint32  // temporary_ttl
+
+	// The LRU crawler (crawler.go).
+	LRUCrawler     bool   // lru_crawler: run the crawler (automatic crawls need LRUMaintainer too)
+	CrawlerSleep   uint32 // lru_crawler_sleep: microseconds of pause per 1000 items crawled
+	CrawlerToCrawl uint32 // lru_crawler_tocrawl: items per segment and crawl, 0 = all
+
+	// The slab page mover (mover.go).
+	SlabReassign       bool    // slab_reassign: pages may move between classes
+	SlabAutomove       int     // slab_automove: 0 never, 1 by the windowed rule, 2 on every eviction
+	SlabAutomoveRatio  float64 // slab_automove_ratio
+	SlabAutomoveWindow uint32  // slab_automove_window, in seconds
 	// Now returns the Unix time in seconds; tests inject a fake clock.
 	Now func() int64
 }
@@ -45,6 +68,22 @@ func DefaultConfig() Config {
 		ChunkMax:     uint32(settings.SlabChunkMax),
 		Evictions:    true,
 		CAS:          true,
+
+		LRUSegmented:  true,
+		LRUMaintainer: true,
+		HotLRUPct:     20,
+		WarmLRUPct:    40,
+		HotMaxFactor:  0.2,
+		WarmMaxFactor: 2.0,
+		TemporaryTTL:  61,
+
+		LRUCrawler:   true,
+		CrawlerSleep: 100,
+
+		SlabReassign:       true,
+		SlabAutomove:       1,
+		SlabAutomoveRatio:  0.8,
+		SlabAutomoveWindow: 30,
 	}
 }
 
@@ -67,6 +106,16 @@ func (c Config) Validate() error {
 		return fmt.Errorf("-I (item_size_max: %d) must be evenly divisible by slab_chunk_max (bytes: %d)", c.ItemSizeMax, c.ChunkMax)
 	case c.PageSize%c.ChunkMax != 0:
 		return fmt.Errorf("slab_chunk_max (bytes: %d) must divide evenly into %d (slab_page_size)", c.ChunkMax, c.PageSize)
+	case c.HotLRUPct < 0 || c.WarmLRUPct < 0 || c.HotLRUPct+c.WarmLRUPct > 80:
+		return errors.New("hot_lru_pct + warm_lru_pct cannot be more than 80% combined")
+	case c.SlabAutomove < 0 || c.SlabAutomove > 2:
+		return errors.New("slab_automove must be between 0 and 2")
+	case c.SlabAutomoveRatio <= 0 || c.SlabAutomoveRatio > 1:
+		return errors.New("slab_automove_ratio must be > 0 and < 1")
+	case c.SlabAutomoveWindow < 3:
+		return errors.New("slab_automove_window must be > 2")
+	case c.TempLRU && !c.LRUMaintainer:
+		return errors.New("temporary_ttl requires lru_maintainer to be enabled")
 	case c.MemoryLimit > maxArena:
 		return fmt.Errorf("memory limit (-m) of %d MB is above the %d MB this daemon can address", c.MemoryLimit>>20, maxArena>>20)
 	}
@@ -99,14 +148,47 @@ type Store struct {
 	oldestLive uint32 // flush_all: items last touched at or before this are gone
 	oldestCAS  uint64 // flush_all: items with an older CAS are gone
 
+	bg    *background // the LRU maintainer; nil when not running
+	crawl crawler
+	mover mover
+	// noBackground keeps tests' stores free of goroutines: they run the
+	// maintainer's and crawler's steps themselves, in step with their clock.
+	noBackground bool
+
+	// chunkHeads maps each continuation chunk of a chunked item to its
+	// head chunk: continuation chunks are all value bytes, with no room
+	// for a back pointer, and the slab mover must find the owner of every
+	// chunk of a page it empties. Chunked items are large and few.
+	chunkHeads map[uint32]uint32
+
 	pinned uint32 // an item an operation still reads; never evicted meanwhile
 	bytes  uint64 // memcached-accounted bytes of linked items
 	total  uint64 // items ever linked
 	st     Counters
 }
 
-// New creates a store; its memory is reserved but not touched.
+// New creates a store; its memory is reserved but not touched. With
+// Config.LRUMaintainer it starts the LRU maintainer, which Close stops.
 func New(cfg Config) (*Store, error) {
+	s, err := newIdle(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s.noBackground = false
+	if s.cfg.LRUMaintainer {
+		s.startMaintainer()
+	}
+	if s.crawl.enabled {
+		s.startCrawler()
+	}
+	if s.mover.enabled {
+		s.startMover()
+	}
+	return s, nil
+}
+
+// newIdle creates a store without background work; tests drive it.
+func newIdle(cfg Config) (*Store, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -133,6 +215,22 @@ func New(cfg Config) (*Store, error) {
 		// memcached starts its clock ITEM_UPDATE_INTERVAL+2 seconds in the
 		// past so that fresh items are never mistaken for flushed ones.
 		started: cfg.Now() - updateInterval - 2,
+		crawl: crawler{
+			enabled: cfg.LRUCrawler,
+			sleep:   cfg.CrawlerSleep,
+			tocrawl: cfg.CrawlerToCrawl,
+			wake:    make(chan struct{}, 1),
+			auto:    newAutoCrawl(len(sizes)),
+		},
+		mover: mover{
+			enabled:  cfg.SlabReassign,
+			automove: cfg.SlabAutomove,
+			ratio:    cfg.SlabAutomoveRatio,
+			window:   cfg.SlabAutomoveWindow,
+			wake:     make(chan struct{}, 1),
+		},
+		noBackground: true,
+		chunkHeads:   make(map[uint32]uint32),
 	}
 	for i, sz := range sizes[1:] {
 		s.classes[i+1] = slabClass{size: sz, perPage: cfg.PageSize / sz}
@@ -142,6 +240,13 @@ func New(cfg Config) (*Store, error) {
 
 // Close releases the item memory. The store must not be used afterwards.
 func (s *Store) Close() error {
+	s.bg.halt()
+	s.mu.Lock()
+	crawl, move := s.crawl.bg, s.mover.bg
+	s.crawl.bg, s.mover.bg = nil, nil
+	s.mu.Unlock()
+	crawl.halt()
+	move.halt()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.coarse != nil {
@@ -179,7 +284,11 @@ func (c *coarseClock) now() int64 { return c.sec.Load() }
 func (c *coarseClock) stop()      { c.once.Do(func() { close(c.done) }) }
 
 // Config returns the settings the store runs with.
-func (s *Store) Config() Config { return s.cfg }
+func (s *Store) Config() Config {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cfg
+}
 
 // Now is the current server-relative time in seconds (memcached's current_time).
 func (s *Store) Now() uint32 { return uint32(s.cfg.Now() - s.started) }
@@ -278,10 +387,9 @@ func (s *Store) link(ref uint32, hv uint64, now uint32) uint64 {
 	s.setWord(ref, offTime, now)
 	s.setIFlag(ref, flagLinked)
 	s.indexInsert(ref, hv)
-	s.lruLink(ref)
 	t := s.totalOf(ref)
+	s.lruLink(ref, s.newSegment(s.word(ref, offExp), now), t)
 	s.bytes += t
-	s.classes[s.class(ref)].requested += t
 	s.total++
 	return cas
 }
@@ -289,10 +397,9 @@ func (s *Store) link(ref uint32, hv uint64, now uint32) uint64 {
 // unlink removes an item from the index and LRU and frees its memory.
 func (s *Store) unlink(ref uint32, hv uint64) {
 	s.indexDelete(ref, hv)
-	s.lruUnlink(ref)
 	t := s.totalOf(ref)
+	s.lruUnlink(ref, t)
 	s.bytes -= t
-	s.classes[s.class(ref)].requested -= t
 	s.freeItem(ref)
 }
 
@@ -305,23 +412,10 @@ func (s *Store) freeItem(ref uint32) {
 	if s.iflags(ref)&flagChunked != 0 {
 		last := uint8(len(s.classes) - 1)
 		for i, n := uint32(0), s.nextra(ref); i < n; i++ {
-			s.freeChunk(last, s.extraRef(ref, i))
+			x := s.extraRef(ref, i)
+			delete(s.chunkHeads, x)
+			s.freeChunk(last, x)
 		}
 	}
 	s.freeChunk(s.class(ref), ref)
-}
-
-// bump marks an item read and refreshes its LRU position.
-func (s *Store) bump(ref uint32, now uint32) {
-	s.setIFlag(ref, flagFetched)
-	s.update(ref, now)
-}
-
-// update moves an item to the LRU head at most once per updateInterval.
-func (s *Store) update(ref uint32, now uint32) {
-	if s.word(ref, offTime) < now-updateInterval {
-		s.lruUnlink(ref)
-		s.setWord(ref, offTime, now)
-		s.lruLink(ref)
-	}
 }

@@ -7,35 +7,48 @@ import (
 	"os/exec"
 	"regexp"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/cachectl/cachectl/netinfo/nstest"
 )
 
-// clock is an injectable fake Unix clock.
-type clock struct{ now int64 }
+// clock is an injectable fake Unix clock; the maintainer goroutine may
+// read it while a test moves it.
+type clock struct{ now atomic.Int64 }
 
-func (c *clock) Now() int64         { return c.now }
-func (c *clock) advance(secs int64) { c.now += secs }
+func newClock() *clock {
+	c := &clock{}
+	c.now.Store(t0)
+	return c
+}
+
+func (c *clock) Now() int64         { return c.now.Load() }
+func (c *clock) advance(secs int64) { c.now.Add(secs) }
 
 const t0 = 1_700_000_000
 
 func newStore(t testing.TB, mod func(*Config)) (*Store, *clock) {
 	t.Helper()
-	clk := &clock{now: t0}
+	clk := newClock()
 	cfg := DefaultConfig()
 	cfg.Now = clk.Now
 	if mod != nil {
 		mod(&cfg)
 	}
-	s, err := New(cfg)
+	// No maintainer goroutine: tests run its juggles themselves, in step
+	// with the fake clock.
+	s, err := newIdle(cfg)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
 	t.Cleanup(func() { s.Close() })
 	return s, clk
 }
+
+// flat is memcached's -o no_lru_maintainer: one LRU per class.
+func flat(c *Config) { c.LRUSegmented, c.LRUMaintainer = false, false }
 
 // store writes a value through the Alloc/Value/Commit path the protocol uses.
 func store(t testing.TB, s *Store, mode Mode, key string, val []byte, flags uint32, exp int64, cas uint64) (Result, error) {
@@ -226,8 +239,8 @@ func fillClass(t *testing.T, s *Store, vlen int, exp int64) (keys []string) {
 	return nil
 }
 
-func TestLRUEvictionOrder(t *testing.T) {
-	s, clk := newStore(t, func(c *Config) { c.MemoryLimit = 2 << 20 })
+func TestFlatLRUEvictionOrder(t *testing.T) {
+	s, clk := newStore(t, func(c *Config) { flat(c); c.MemoryLimit = 2 << 20 })
 	val := bytes.Repeat([]byte("x"), 100_000)
 	// Fill the class's first page without evicting.
 	var keys []string
