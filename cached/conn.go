@@ -74,6 +74,7 @@ type conn struct {
 
 	noreply bool
 	closing bool
+	auth    connAuth
 
 	negotiated bool // the protocol is decided (binary.go)
 	binary     bool
@@ -92,6 +93,7 @@ type conn struct {
 
 func newConn(srv *Server, rw io.ReadWriter) *conn {
 	c := &conn{srv: srv, rd: rw, wr: rw, fd: -1}
+	c.auth.ok = srv.auth.file.Load() == nil && !srv.auth.sasl
 	c.setState(stateNewCmd)
 	return c
 }
@@ -148,6 +150,11 @@ func (c *conn) processBuffered() error {
 	c.takeWork()
 	if c.binaryMode() {
 		return c.processBinary()
+	}
+	if !c.auth.ok && c.srv.auth.file.Load() != nil {
+		if err := c.authenticate(); err != nil || !c.auth.ok {
+			return err
+		}
 	}
 	for !c.closing {
 		line, ok, err := c.nextLine()

@@ -27,6 +27,9 @@ type Config struct {
 	UnixSocket     string   // -s: serve on this unix socket instead of TCP/UDP
 	UnixMask       fs.FileMode
 	TLS            TLSConfig
+	AuthFile       string   // -Y: ASCII auth's password file
+	SASL           bool     // -S: binary SASL (PLAIN)
+	SASLPasswordDB string   // SASL's password file, MEMCACHED_SASL_PWDB
 	MaxConns       int      // -c
 	Threads        int      // -t: worker loops for TCP and unix connections
 	Backlog        int      // -b
@@ -67,6 +70,7 @@ type Server struct {
 	log   *slog.Logger
 
 	verbosity atomic.Int32
+	auth      authState
 	detail    atomic.Bool
 	filter    atomic.Pointer[PeerFilter]
 
@@ -144,6 +148,11 @@ func New(cfg Config) (*Server, error) {
 		stopFD:   -1,
 	}
 	s.verbosity.Store(int32(min(cfg.Verbosity, maxVerbosity)))
+	if err := s.auth.init(cfg); err != nil {
+		st.Close()
+		return nil, err
+	}
+	s.warnTruncatedAuthFile(s.auth.file.Load())
 	return s, nil
 }
 

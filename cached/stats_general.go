@@ -114,8 +114,8 @@ func (c *conn) statsCommands(st *store.Stats) {
 	c.stat("touch_misses", st.TouchMisses)
 	c.stat("store_too_large", st.StoreTooLarge)
 	c.stat("store_no_memory", st.StoreNoMemory)
-	c.stat("auth_cmds", 0)
-	c.stat("auth_errors", 0)
+	c.stat("auth_cmds", c.srv.auth.cmds.Load())
+	c.stat("auth_errors", c.srv.auth.errors.Load())
 }
 
 // runtimeSamples are the Go runtime figures `stats` reports after

@@ -38,8 +38,8 @@ func (c *conn) statsSettings() {
 	c.stat("cas_enabled", sc.CAS)
 	c.stat("tcp_backlog", s.cfg.Backlog)
 	c.stat("binding_protocol", s.cfg.Protocol.String())
-	c.stat("auth_enabled_sasl", false)
-	c.stat("auth_enabled_ascii", false)
+	c.stat("auth_enabled_sasl", s.auth.sasl)
+	c.stat("auth_enabled_ascii", orNo(s.cfg.AuthFile))
 	c.stat("item_size_max", sc.ItemSizeMax)
 	c.stat("maxconns_fast", true)
 	c.stat("hashpower_init", sc.HashPower)
@@ -91,6 +91,13 @@ func (c *conn) statsTLSSettings() {
 func orPrintfNull(s string) string {
 	if s == "" {
 		return "(null)"
+	}
+	return s
+}
+
+func orNo(s string) string {
+	if s == "" {
+		return "no"
 	}
 	return s
 }
