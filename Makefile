@@ -7,7 +7,7 @@ BIN := bin/cachectl
 # conformance tools, real client libraries, the kernel's firewall and
 # conntrack front ends, and iproute2 for network namespaces.
 DEB_PACKAGES := iproute2 iptables ipset conntrack memcached libmemcached-tools netcat-openbsd \
-	python3 python3-pymemcache python3-memcache php-cli php-memcached openssl
+	python3 python3-pymemcache python3-memcache php-cli php-memcached openssl sasl2-bin
 TEST_FLAGS ?= -count=1 -timeout 30m
 
 .PHONY: all build run test bench soak deps deps-deb deps-go check clean
