@@ -85,6 +85,7 @@ type conn struct {
 	scratch []byte
 	segs    [][]byte
 	crlf    [2]byte
+	peek    [1]byte // an idle TLS connection's first byte (fillNext)
 	tokens  protocol.Tokens
 
 	state   atomic.Uint32
@@ -114,7 +115,7 @@ func (c *conn) serve() (err error) {
 		}
 		c.trimWork()
 		c.setState(stateRead)
-		if err := c.fill(); err != nil {
+		if err := c.fillNext(); err != nil {
 			return err
 		}
 	}

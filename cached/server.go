@@ -1,7 +1,6 @@
 package cached
 
 import (
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -77,8 +76,9 @@ type Server struct {
 	mu        sync.Mutex
 	listeners []net.Listener
 	udp       []*net.UDPConn
-	tlsConf   *tls.Config
-	zones     []string // zone each listener was asked for; Go's Addr() drops it
+	tls       *tlsState // nil without -Z
+	listenTLS []bool    // per listener: TLS unless -l said notls:
+	zones     []string  // zone each listener was asked for; Go's Addr() drops it
 	conns     map[*conn]struct{}
 	closing   bool
 
@@ -94,7 +94,6 @@ type Server struct {
 	panics       atomic.Uint64
 	idleKicks    atomic.Uint64
 	udpDenied    atomic.Uint64
-	tlsErrors    atomic.Uint64
 	bytesRead    atomic.Uint64
 	bytesWritten atomic.Uint64
 	metaCmds     atomic.Uint64 // me commands, memcached's cmd_meta
@@ -113,13 +112,13 @@ func New(cfg Config) (*Server, error) {
 	if cfg.UDPPort < 0 || cfg.UDPPort > 65535 {
 		return nil, fmt.Errorf("UDP port (-U) %d is out of range 0-65535", cfg.UDPPort)
 	}
-	var tlsConf *tls.Config
+	var tlsState *tlsState
 	if cfg.TLS.Enabled {
 		if cfg.UnixSocket != "" {
 			return nil, errors.New("-Z (TLS) and -s (unix socket) do not combine: TLS is for TCP")
 		}
 		var err error
-		if tlsConf, err = cfg.TLS.serverConfig(); err != nil {
+		if tlsState, err = newTLSState(cfg.TLS); err != nil {
 			return nil, err
 		}
 	}
@@ -141,7 +140,7 @@ func New(cfg Config) (*Server, error) {
 		cfg:      cfg,
 		store:    st,
 		log:      log,
-		tlsConf:  tlsConf,
+		tls:      tlsState,
 		conns:    map[*conn]struct{}{},
 		shutdown: make(chan struct{}),
 		started:  time.Now(),

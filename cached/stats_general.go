@@ -53,9 +53,12 @@ func (c *conn) statsGeneral() {
 	if s.cfg.IdleTimeout > 0 {
 		c.stat("idle_kicks", s.idleKicks.Load())
 	}
-	if s.tlsConf != nil {
-		c.stat("ssl_handshake_errors", s.tlsErrors.Load())
-		c.stat("time_since_server_cert_refresh", int64(now)-60)
+	if s.tls != nil {
+		if s.tls.cfg.SessionCache {
+			c.stat("ssl_new_sessions", s.tls.newSessions.Load())
+		}
+		c.stat("ssl_handshake_errors", s.tls.handshakes.Load())
+		c.stat("time_since_server_cert_refresh", now-s.tls.refreshed.Load())
 	}
 	c.stat("bytes_read", s.bytesRead.Load())
 	c.stat("bytes_written", s.bytesWritten.Load())

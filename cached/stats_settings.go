@@ -76,14 +76,21 @@ func (c *conn) statsTLSSettings() {
 	}
 	c.stat("ssl_verify_mode", mode)
 	c.stat("ssl_keyformat", 1) // PEM
-	c.stat("ssl_ciphers", "NULL")
+	c.stat("ssl_ciphers", orNULL(t.Ciphers))
 	c.stat("ssl_ca_cert", orNULL(t.CACert))
-	c.stat("ssl_wbuf_size", 16384)
-	c.stat("ssl_session_cache", false)
+	wbuf := t.WBufSize
+	if wbuf == 0 {
+		wbuf = DefaultTLSWBufSize
+	}
+	c.stat("ssl_wbuf_size", wbuf)
+	c.stat("ssl_session_cache", t.SessionCache)
 	c.stat("ssl_kernel_tls", false)
 	minVersion := t.MinVersion
-	if minVersion == "" {
+	switch minVersion {
+	case "":
 		minVersion = "tlsv1.2"
+	case "tlsv1":
+		minVersion = "tlsv1.0"
 	}
 	c.stat("ssl_min_version", minVersion)
 }

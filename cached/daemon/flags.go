@@ -206,6 +206,9 @@ func (f *Flags) check(c cached.Config) error {
 	if err := checkTLSOptions(c.TLS); err != nil {
 		return err
 	}
+	if !c.TLS.Enabled && hasNoTLS(c.Listen) {
+		return usageErrorf("'notls' option is valid only when SSL is enabled")
+	}
 	if err := c.Store.Validate(); err != nil {
 		return usageError(err)
 	}
@@ -221,8 +224,21 @@ func checkTLSOptions(t cached.TLSConfig) error {
 		}
 		return nil
 	}
-	if t.ChainCert != "" || t.Key != "" || t.CACert != "" || t.VerifyMode != 0 || t.MinVersion != "" {
+	if t.ChainCert != "" || t.Key != "" || t.CACert != "" || t.VerifyMode != 0 || t.MinVersion != "" ||
+		t.Ciphers != "" || t.WBufSize != 0 || t.SessionCache {
 		return usageErrorf("-o ssl_*: TLS options given without -Z; add -Z to enable TLS")
 	}
 	return nil
+}
+
+// hasNoTLS reports a -l item with memcached's notls: prefix.
+func hasNoTLS(listen []string) bool {
+	for _, l := range listen {
+		for _, item := range strings.FieldsFunc(l, func(r rune) bool { return r == ',' || r == ';' }) {
+			if strings.HasPrefix(item, cached.NoTLSPrefix) {
+				return true
+			}
+		}
+	}
+	return false
 }
