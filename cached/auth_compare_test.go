@@ -33,26 +33,22 @@ func startAuthPair(t *testing.T, mcEnv, ourEnv []string, args ...string) (mc, us
 	if err != nil {
 		t.Fatal(err)
 	}
-	mc = startConnectable(t, func(port string) *exec.Cmd {
-		cmd := exec.Command(mcPath, append([]string{"-U", "0", "-u", "root", "-l", "127.0.0.1", "-p", port}, args...)...)
-		cmd.Env = append(os.Environ(), mcEnv...)
-		return cmd
-	})
-	us = startConnectable(t, func(port string) *exec.Cmd {
-		cmd := exec.Command(self, append([]string{"-l", "127.0.0.1", "-p", port}, args...)...)
-		cmd.Env = append(append(os.Environ(), DaemonEnv+"=1"), ourEnv...)
-		return cmd
-	})
+	port := strconv.Itoa(freePort(t))
+	cmd := exec.Command(mcPath, append([]string{"-U", "0", "-u", "root", "-l", "127.0.0.1", "-p", port}, args...)...)
+	cmd.Env = append(os.Environ(), mcEnv...)
+	mc = startConnectable(t, "127.0.0.1:"+port, cmd)
+	port = strconv.Itoa(freePort(t))
+	cmd = exec.Command(self, append([]string{"-l", "127.0.0.1", "-p", port}, args...)...)
+	cmd.Env = append(append(os.Environ(), DaemonEnv+"=1"), ourEnv...)
+	us = startConnectable(t, "127.0.0.1:"+port, cmd)
 	return mc, us
 }
 
-// startConnectable runs a server on a free port until the test ends and
-// waits, up to 10s, until it accepts connections.
-func startConnectable(t *testing.T, mk func(port string) *exec.Cmd) string {
+// startConnectable runs cmd until the test ends and waits, up to 10s,
+// until it accepts connections on addr.
+func startConnectable(t *testing.T, addr string, cmd *exec.Cmd) string {
 	t.Helper()
-	port := strconv.Itoa(freePort(t))
-	d := &daemon{addr: net.JoinHostPort("127.0.0.1", port), done: make(chan struct{}), log: &strings.Builder{}}
-	d.cmd = mk(port)
+	d := &daemon{addr: addr, cmd: cmd, done: make(chan struct{}), log: &strings.Builder{}}
 	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
