@@ -122,7 +122,9 @@ func TestFlagLines(t *testing.T) {
 		{"-Z -o ssl_chain_cert=/c.pem,ssl_key=/k.pem -l notls:127.0.0.1:11211,127.0.0.1:11212", func(c Config) bool { return c.Server.TLS.Enabled }, ""},
 
 		// Authentication picks its protocol and refuses UDP, as memcached.
-		{"-Y /etc/auth", func(c Config) bool { return c.Server.AuthFile == "/etc/auth" && c.Server.Protocol == cached.ProtocolASCII }, ""},
+		{"-Y /etc/auth", func(c Config) bool {
+			return c.Server.AuthFile == "/etc/auth" && c.Server.Protocol == cached.ProtocolASCII
+		}, ""},
 		{"-S", func(c Config) bool { return c.Server.SASL && c.Server.Protocol == cached.ProtocolBinary }, ""},
 		{"-S -Y /etc/auth", func(c Config) bool { return c.Server.SASL && c.Server.Protocol == cached.ProtocolASCII }, ""},
 		{"-S -B auto", nil, "ERROR: You cannot allow the ASCII protocol while using SASL."},
