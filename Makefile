@@ -9,7 +9,7 @@ BIN := bin/cachectl
 # systemd's analyzer checks the unit; twemproxy (nutcracker) and Prometheus
 # are the existing engines the fleet test runs cachectl behind.
 DEB_PACKAGES := iproute2 iptables ipset conntrack memcached libmemcached-tools netcat-openbsd \
-	python3 python3-pymemcache python3-memcache php-cli php-memcached openssl \
+	python3 python3-pymemcache python3-memcache php-cli php-memcached openssl sasl2-bin \
 	systemd man-db nutcracker prometheus
 TEST_FLAGS ?= -count=1 -timeout 30m
 

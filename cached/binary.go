@@ -37,9 +37,9 @@ var binaryCommands = [256]binaryHandler{
 	protocol.OpVersion:   (*conn).binVersion,
 	protocol.OpNoop:      (*conn).binNoop,
 	protocol.OpQuit:      (*conn).binQuit,
-	protocol.OpSASLList:  (*conn).binNoSASL,
-	protocol.OpSASLAuth:  (*conn).binNoSASL,
-	protocol.OpSASLStep:  (*conn).binNoSASL,
+	protocol.OpSASLList:  (*conn).binSASLList,
+	protocol.OpSASLAuth:  (*conn).binSASLAuth,
+	protocol.OpSASLStep:  (*conn).binSASLAuth,
 }
 
 // binaryMode decides, once per connection, which protocol it speaks: with
@@ -89,6 +89,12 @@ func (c *conn) processBinary() error {
 // dispatchBinary validates a request as memcached does and runs it. A
 // malformed request is answered and the connection closed after the reply.
 func (c *conn) dispatchBinary(req *protocol.BinaryRequest, extras, key []byte) error {
+	if !c.auth.ok && c.srv.auth.sasl && !protocol.SASLExempt(req) {
+		// memcached refuses and hangs up before it looks further.
+		c.binError(req, protocol.StatusAuthError, "")
+		c.closing = true
+		return nil
+	}
 	if err := protocol.CheckBinary(req); err != nil {
 		be := err.(*protocol.BinaryError)
 		c.binError(req, be.Status, "")

@@ -74,6 +74,7 @@ type conn struct {
 
 	noreply bool
 	closing bool
+	auth    connAuth
 
 	negotiated bool // the protocol is decided (binary.go)
 	binary     bool
@@ -84,6 +85,7 @@ type conn struct {
 	scratch []byte
 	segs    [][]byte
 	crlf    [2]byte
+	peek    [1]byte // an idle TLS connection's first byte (fillNext)
 	tokens  protocol.Tokens
 
 	state   atomic.Uint32
@@ -92,6 +94,7 @@ type conn struct {
 
 func newConn(srv *Server, rw io.ReadWriter) *conn {
 	c := &conn{srv: srv, rd: rw, wr: rw, fd: -1}
+	c.auth.ok = srv.auth.file.Load() == nil && !srv.auth.sasl
 	c.setState(stateNewCmd)
 	return c
 }
@@ -112,7 +115,7 @@ func (c *conn) serve() (err error) {
 		}
 		c.trimWork()
 		c.setState(stateRead)
-		if err := c.fill(); err != nil {
+		if err := c.fillNext(); err != nil {
 			return err
 		}
 	}
@@ -148,6 +151,11 @@ func (c *conn) processBuffered() error {
 	c.takeWork()
 	if c.binaryMode() {
 		return c.processBinary()
+	}
+	if !c.auth.ok && c.srv.auth.file.Load() != nil {
+		if err := c.authenticate(); err != nil || !c.auth.ok {
+			return err
+		}
 	}
 	for !c.closing {
 		line, ok, err := c.nextLine()

@@ -16,8 +16,11 @@
 //     down, udp.go, tls.go, unix.go and listen.go are the transports.
 //   - store/ is the slab allocator, per-class LRU and hash index.
 //
+// auth.go, authfile.go and sasl.go are ASCII auth (-Y) and binary SASL
+// PLAIN (-S); tls*.go the TLS options and refresh_certs.
+//
 // It refuses what memcached would refuse and a little more: it does not
-// daemonize (-d), does not implement SASL or ASCII auth, the segmented LRU,
+// daemonize (-d), does not implement the segmented LRU,
 // the LRU crawler or the slab page mover (their tunables are accepted and
 // ignored), does not carry a request across UDP datagrams, and does not
 // answer the binary protocol over UDP.

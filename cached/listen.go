@@ -12,27 +12,60 @@ import (
 // ListenAddrs turns -l values and -p into host:port strings for
 // net.Listen, as memcached parses them: a comma- or semicolon-separated
 // list of host, host:port, [v6] or [v6]:port; an IPv6 address without
-// brackets takes the default port. No -l means every address.
+// brackets takes the default port. No -l means every address. A
+// "notls:" prefix (see ListenSpecs) is dropped.
 func ListenAddrs(listen []string, port int) ([]string, error) {
-	var out []string
+	specs, err := ListenSpecs(listen, port)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(specs))
+	for i, sp := range specs {
+		out[i] = sp.HostPort
+	}
+	return out, nil
+}
+
+// ListenSpec is one TCP listener asked for with -l.
+type ListenSpec struct {
+	HostPort string
+	// NoTLS is memcached's "notls:" prefix: with -Z, this listener speaks
+	// plain text (a health check or a trusted network beside TLS ones).
+	NoTLS bool
+}
+
+// NoTLSPrefix marks a listener that stays plain when TLS is on.
+const NoTLSPrefix = "notls"
+
+// ListenSpecs is ListenAddrs with each listener's notls: flag.
+func ListenSpecs(listen []string, port int) ([]ListenSpec, error) {
+	var out []ListenSpec
 	seen := map[string]bool{}
-	add := func(hostport string) {
-		if !seen[hostport] {
-			seen[hostport] = true
-			out = append(out, hostport)
+	add := func(sp ListenSpec) {
+		if !seen[sp.HostPort] {
+			seen[sp.HostPort] = true
+			out = append(out, sp)
 		}
 	}
 	if len(listen) == 0 {
-		add(net.JoinHostPort("", strconv.Itoa(port)))
+		add(ListenSpec{HostPort: net.JoinHostPort("", strconv.Itoa(port))})
 		return out, nil
 	}
 	for _, l := range listen {
 		for _, item := range splitList(l) {
+			// memcached skips the prefix and the one byte after it.
+			noTLS := strings.HasPrefix(item, NoTLSPrefix)
+			if noTLS {
+				item = item[min(len(item), len(NoTLSPrefix)+1):]
+				if item == "" {
+					return nil, fmt.Errorf("-l %q: no address after %s:", l, NoTLSPrefix)
+				}
+			}
 			host, p, err := splitListen(item, port)
 			if err != nil {
 				return nil, err
 			}
-			add(net.JoinHostPort(host, strconv.Itoa(p)))
+			add(ListenSpec{HostPort: net.JoinHostPort(host, strconv.Itoa(p)), NoTLS: noTLS})
 		}
 	}
 	if len(out) == 0 {
@@ -117,17 +150,19 @@ func (s *Server) listenTCP() error {
 	if s.cfg.Port == 0 {
 		return nil
 	}
-	addrs, err := ListenAddrs(s.cfg.Listen, s.cfg.Port)
+	specs, err := ListenSpecs(s.cfg.Listen, s.cfg.Port)
 	if err != nil {
 		return err
 	}
-	for _, a := range addrs {
+	for _, sp := range specs {
+		a := sp.HostPort
 		ln, err := net.Listen("tcp", a)
 		if err != nil {
 			s.closeListeners()
 			return fmt.Errorf("failed to listen on %s: %w", a, err)
 		}
 		s.listeners = append(s.listeners, ln)
+		s.listenTLS = append(s.listenTLS, !sp.NoTLS)
 		s.zones = append(s.zones, listenZone(a))
 		s.totalConns.Add(1) // memcached counts its listening sockets as connections
 	}

@@ -34,8 +34,9 @@ func (s *Server) Serve(ctx context.Context) error {
 		s.serveUDP(pc)
 	}
 	errc := make(chan error, len(s.listeners))
-	for _, ln := range s.listeners {
-		go func() { errc <- s.acceptLoop(ln) }()
+	for i, ln := range s.listeners {
+		useTLS := s.tls != nil && i < len(s.listenTLS) && s.listenTLS[i]
+		go func() { errc <- s.acceptLoop(ln, useTLS) }()
 	}
 	var err error
 	select {
@@ -80,7 +81,7 @@ func (s *Server) stop() {
 	s.store.Close()
 }
 
-func (s *Server) acceptLoop(ln net.Listener) error {
+func (s *Server) acceptLoop(ln net.Listener, useTLS bool) error {
 	var delay time.Duration
 	for {
 		nc, err := ln.Accept()
@@ -98,11 +99,11 @@ func (s *Server) acceptLoop(ln net.Listener) error {
 			continue
 		}
 		delay = 0
-		s.accept(nc)
+		s.accept(nc, useTLS)
 	}
 }
 
-func (s *Server) accept(nc net.Conn) {
+func (s *Server) accept(nc net.Conn, useTLS bool) {
 	s.totalConns.Add(1)
 	peer, hasPeer := peerAddr(nc)
 	if f := s.filter.Load(); f != nil && hasPeer {
@@ -122,7 +123,7 @@ func (s *Server) accept(nc net.Conn) {
 		return
 	}
 	var c *conn
-	if s.tlsConf == nil {
+	if !useTLS {
 		var err error
 		if c, err = s.adopt(nc); err != nil {
 			s.log.Error("cannot serve connection", "peer", nc.RemoteAddr(), "err", err)
@@ -131,9 +132,10 @@ func (s *Server) accept(nc net.Conn) {
 		c.loop = s.pickLoop()
 	} else {
 		id := socketFD(nc)
-		nc = tls.Server(nc, s.tlsConf)
+		nc = tls.Server(nc, s.tls.front)
 		c = newConn(s, nc)
 		c.nc = nc
+		c.wr = tlsWriter{nc: nc, wbuf: s.tls.cfg.WBufSize}
 		c.id = id
 		c.remote = connAddr(nc.RemoteAddr())
 		c.local = connAddr(nc.LocalAddr())

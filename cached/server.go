@@ -1,7 +1,6 @@
 package cached
 
 import (
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -27,6 +26,9 @@ type Config struct {
 	UnixSocket     string   // -s: serve on this unix socket instead of TCP/UDP
 	UnixMask       fs.FileMode
 	TLS            TLSConfig
+	AuthFile       string   // -Y: ASCII auth's password file
+	SASL           bool     // -S: binary SASL (PLAIN)
+	SASLPasswordDB string   // SASL's password file, MEMCACHED_SASL_PWDB
 	MaxConns       int      // -c
 	Threads        int      // -t: worker loops for TCP and unix connections
 	Backlog        int      // -b
@@ -70,14 +72,16 @@ type Server struct {
 	log   *slog.Logger
 
 	verbosity atomic.Int32
+	auth      authState
 	detail    atomic.Bool
 	filter    atomic.Pointer[PeerFilter]
 
 	mu        sync.Mutex
 	listeners []net.Listener
 	udp       []*net.UDPConn
-	tlsConf   *tls.Config
-	zones     []string // zone each listener was asked for; Go's Addr() drops it
+	tls       *tlsState // nil without -Z
+	listenTLS []bool    // per listener: TLS unless -l said notls:
+	zones     []string  // zone each listener was asked for; Go's Addr() drops it
 	conns     map[*conn]struct{}
 	closing   bool
 
@@ -94,7 +98,6 @@ type Server struct {
 	panics       atomic.Uint64
 	idleKicks    atomic.Uint64
 	udpDenied    atomic.Uint64
-	tlsErrors    atomic.Uint64
 	bytesRead    atomic.Uint64
 	bytesWritten atomic.Uint64
 	metaCmds     atomic.Uint64 // me commands, memcached's cmd_meta
@@ -113,13 +116,13 @@ func New(cfg Config) (*Server, error) {
 	if cfg.UDPPort < 0 || cfg.UDPPort > 65535 {
 		return nil, fmt.Errorf("UDP port (-U) %d is out of range 0-65535", cfg.UDPPort)
 	}
-	var tlsConf *tls.Config
+	var tlsState *tlsState
 	if cfg.TLS.Enabled {
 		if cfg.UnixSocket != "" {
 			return nil, errors.New("-Z (TLS) and -s (unix socket) do not combine: TLS is for TCP")
 		}
 		var err error
-		if tlsConf, err = cfg.TLS.serverConfig(); err != nil {
+		if tlsState, err = newTLSState(cfg.TLS); err != nil {
 			return nil, err
 		}
 	}
@@ -141,13 +144,18 @@ func New(cfg Config) (*Server, error) {
 		cfg:      cfg,
 		store:    st,
 		log:      log,
-		tlsConf:  tlsConf,
+		tls:      tlsState,
 		conns:    map[*conn]struct{}{},
 		shutdown: make(chan struct{}),
 		started:  time.Now(),
 		stopFD:   -1,
 	}
 	s.verbosity.Store(int32(min(cfg.Verbosity, maxVerbosity)))
+	if err := s.auth.init(cfg); err != nil {
+		st.Close()
+		return nil, err
+	}
+	s.warnTruncatedAuthFile(s.auth.file.Load())
 	return s, nil
 }
 

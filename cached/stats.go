@@ -122,6 +122,8 @@ func (s *Server) resetStats() {
 	s.deniedPeers.reset()
 	s.bytesRead.Store(0)
 	s.bytesWritten.Store(0)
+	s.auth.cmds.Store(0)
+	s.auth.errors.Store(0)
 }
 
 func boolInt(b bool) int {

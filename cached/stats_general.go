@@ -53,9 +53,12 @@ func (c *conn) statsGeneral() {
 	if s.cfg.IdleTimeout > 0 {
 		c.stat("idle_kicks", s.idleKicks.Load())
 	}
-	if s.tlsConf != nil {
-		c.stat("ssl_handshake_errors", s.tlsErrors.Load())
-		c.stat("time_since_server_cert_refresh", int64(now)-60)
+	if s.tls != nil {
+		if s.tls.cfg.SessionCache {
+			c.stat("ssl_new_sessions", s.tls.newSessions.Load())
+		}
+		c.stat("ssl_handshake_errors", s.tls.handshakes.Load())
+		c.stat("time_since_server_cert_refresh", now-s.tls.refreshed.Load())
 	}
 	c.stat("bytes_read", s.bytesRead.Load())
 	c.stat("bytes_written", s.bytesWritten.Load())
@@ -117,8 +120,8 @@ func (c *conn) statsCommands(st *store.Stats) {
 	c.stat("touch_misses", st.TouchMisses)
 	c.stat("store_too_large", st.StoreTooLarge)
 	c.stat("store_no_memory", st.StoreNoMemory)
-	c.stat("auth_cmds", 0)
-	c.stat("auth_errors", 0)
+	c.stat("auth_cmds", c.srv.auth.cmds.Load())
+	c.stat("auth_errors", c.srv.auth.errors.Load())
 }
 
 // runtimeSamples are the Go runtime figures `stats` reports after

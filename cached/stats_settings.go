@@ -38,8 +38,8 @@ func (c *conn) statsSettings() {
 	c.stat("cas_enabled", sc.CAS)
 	c.stat("tcp_backlog", s.cfg.Backlog)
 	c.stat("binding_protocol", s.cfg.Protocol.String())
-	c.stat("auth_enabled_sasl", false)
-	c.stat("auth_enabled_ascii", false)
+	c.stat("auth_enabled_sasl", s.auth.sasl)
+	c.stat("auth_enabled_ascii", orNo(s.cfg.AuthFile))
 	c.stat("item_size_max", sc.ItemSizeMax)
 	c.stat("maxconns_fast", true)
 	c.stat("hashpower_init", sc.HashPower)
@@ -76,14 +76,21 @@ func (c *conn) statsTLSSettings() {
 	}
 	c.stat("ssl_verify_mode", mode)
 	c.stat("ssl_keyformat", 1) // PEM
-	c.stat("ssl_ciphers", "NULL")
+	c.stat("ssl_ciphers", orNULL(t.Ciphers))
 	c.stat("ssl_ca_cert", orNULL(t.CACert))
-	c.stat("ssl_wbuf_size", 16384)
-	c.stat("ssl_session_cache", false)
+	wbuf := t.WBufSize
+	if wbuf == 0 {
+		wbuf = DefaultTLSWBufSize
+	}
+	c.stat("ssl_wbuf_size", wbuf)
+	c.stat("ssl_session_cache", t.SessionCache)
 	c.stat("ssl_kernel_tls", false)
 	minVersion := t.MinVersion
-	if minVersion == "" {
+	switch minVersion {
+	case "":
 		minVersion = "tlsv1.2"
+	case "tlsv1":
+		minVersion = "tlsv1.0"
 	}
 	c.stat("ssl_min_version", minVersion)
 }
@@ -91,6 +98,13 @@ func (c *conn) statsTLSSettings() {
 func orPrintfNull(s string) string {
 	if s == "" {
 		return "(null)"
+	}
+	return s
+}
+
+func orNo(s string) string {
+	if s == "" {
+		return "no"
 	}
 	return s
 }

@@ -3,23 +3,27 @@ package cached
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
-	"os"
+	"io"
+	"net"
+	"sync/atomic"
 	"time"
 )
 
 // TLSConfig is memcached's -Z with its -o ssl_* options. Go's crypto/tls
-// does the work; OpenSSL-only knobs (cipher strings, kernel TLS) are not
-// offered rather than accepted and ignored.
+// does the work: OpenSSL cipher names are mapped onto Go's suites
+// (tls_ciphers.go) and kernel TLS is not offered.
 type TLSConfig struct {
-	Enabled    bool   // -Z
-	ChainCert  string // ssl_chain_cert: PEM certificate chain
-	Key        string // ssl_key: PEM private key
-	CACert     string // ssl_ca_cert: PEM CAs that sign client certificates
-	VerifyMode int    // ssl_verify_mode: 0 none, 1 request, 2 require, 3 once
-	MinVersion string // ssl_min_version: tlsv1.2 (default) or tlsv1.3, ...
+	Enabled      bool   // -Z
+	ChainCert    string // ssl_chain_cert: PEM certificate chain
+	Key          string // ssl_key: PEM private key
+	CACert       string // ssl_ca_cert: PEM CAs that sign client certificates
+	VerifyMode   int    // ssl_verify_mode: 0 none, 1 request, 2 require, 3 once
+	MinVersion   string // ssl_min_version: tlsv1.0 ... tlsv1.3 (default tlsv1.2)
+	Ciphers      string // ssl_ciphers: OpenSSL names, colon-separated (TLS 1.2 and older)
+	WBufSize     int    // ssl_wbuf_size in bytes: the most one TLS write carries
+	SessionCache bool   // ssl_session_cache: count new sessions (ssl_new_sessions)
 }
 
 // Client certificate policies, memcached's ssl_verify_mode values.
@@ -30,9 +34,13 @@ const (
 	VerifyOnce    = 3 // as require; OpenSSL's "once" only matters on renegotiation, which Go never does
 )
 
-// tlsVersions are memcached's ssl_min_version names.
+// DefaultTLSWBufSize is memcached's ssl_wbuf_size default, 16 KB.
+const DefaultTLSWBufSize = 16 << 10
+
+// tlsVersions are the names memcached prints for ssl_min_version (its
+// numbers 0-3 are turned into these by the flag parser).
 var tlsVersions = map[string]uint16{
-	"tlsv1": tls.VersionTLS10, "tlsv1.1": tls.VersionTLS11,
+	"tlsv1.0": tls.VersionTLS10, "tlsv1": tls.VersionTLS10, "tlsv1.1": tls.VersionTLS11,
 	"tlsv1.2": tls.VersionTLS12, "tlsv1.3": tls.VersionTLS13,
 }
 
@@ -41,33 +49,63 @@ var tlsVersions = map[string]uint16{
 // own idle timeout can apply.
 const handshakeTimeout = 10 * time.Second
 
-// serverConfig loads the certificates. Every error names the option to fix.
-func (t TLSConfig) serverConfig() (*tls.Config, error) {
+// tlsState is a TLS-enabled server's certificates and counters. The
+// configuration handed to every handshake defers to current, so
+// refresh_certs swaps certificates without touching live connections.
+type tlsState struct {
+	cfg     TLSConfig
+	front   *tls.Config
+	current atomic.Pointer[tls.Config]
+	// refreshed is the store clock at the last successful load. It starts
+	// at 0, not at startup: memcached loads its certificates before its
+	// clock runs, so its time_since_server_cert_refresh counts from the
+	// clock's origin until the first refresh_certs, and so does this one.
+	refreshed   atomic.Uint32
+	newSessions atomic.Uint64 // ssl_new_sessions
+	handshakes  atomic.Uint64 // ssl_handshake_errors
+}
+
+// newTLSState loads the certificates. Every error names the option to fix.
+func newTLSState(t TLSConfig) (*tlsState, error) {
 	if t.ChainCert == "" || t.Key == "" {
 		return nil, errors.New("-Z needs a certificate and key: -o ssl_chain_cert=FILE,ssl_key=FILE")
 	}
-	cert, err := tls.LoadX509KeyPair(t.ChainCert, t.Key)
-	if err != nil {
-		return nil, fmt.Errorf("loading ssl_chain_cert %s and ssl_key %s: %w", t.ChainCert, t.Key, err)
+	if t.WBufSize == 0 {
+		t.WBufSize = DefaultTLSWBufSize
 	}
-	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	st := &tlsState{cfg: t}
+	cfg, err := st.build()
+	if err != nil {
+		return nil, err
+	}
+	st.current.Store(cfg)
+	// The front configuration only hands each client the current one;
+	// session ticket keys stay the front's, so a refresh does not cut off
+	// session resumption.
+	st.front = &tls.Config{
+		MinVersion:         cfg.MinVersion,
+		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) { return st.current.Load(), nil },
+	}
+	return st, nil
+}
+
+// build makes a handshake configuration from the files as they are now.
+func (st *tlsState) build() (*tls.Config, error) {
+	t := st.cfg
+	cert, pool, err := loadServerCertificates(t)
+	if err != nil {
+		return nil, err
+	}
+	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, ClientCAs: pool}
 	if t.MinVersion != "" {
 		v, ok := tlsVersions[t.MinVersion]
 		if !ok {
-			return nil, fmt.Errorf("ssl_min_version %q: should be one of tlsv1, tlsv1.1, tlsv1.2, tlsv1.3", t.MinVersion)
+			return nil, fmt.Errorf("ssl_min_version %q: should be one of 0 (tlsv1.0), 1 (tlsv1.1), 2 (tlsv1.2) or 3 (tlsv1.3)", t.MinVersion)
 		}
 		cfg.MinVersion = v
 	}
-	if t.CACert != "" {
-		pem, err := os.ReadFile(t.CACert)
-		if err != nil {
-			return nil, fmt.Errorf("reading ssl_ca_cert: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("ssl_ca_cert %s holds no PEM certificate", t.CACert)
-		}
-		cfg.ClientCAs = pool
+	if cfg.CipherSuites, err = parseCiphers(t.Ciphers); err != nil {
+		return nil, err
 	}
 	switch t.VerifyMode {
 	case VerifyNone:
@@ -81,6 +119,14 @@ func (t TLSConfig) serverConfig() (*tls.Config, error) {
 	}
 	if t.VerifyMode != VerifyNone && cfg.ClientCAs == nil {
 		return nil, fmt.Errorf("ssl_verify_mode %d verifies client certificates and needs the CA that signs them: add -o ssl_ca_cert=FILE", t.VerifyMode)
+	}
+	if t.SessionCache {
+		// memcached counts each session OpenSSL's cache is handed; a
+		// session here is a ticket issued.
+		cfg.WrapSession = func(cs tls.ConnectionState, ss *tls.SessionState) ([]byte, error) {
+			st.newSessions.Add(1)
+			return st.front.EncryptTicket(cs, ss)
+		}
 	}
 	return cfg, nil
 }
@@ -99,7 +145,7 @@ func (s *Server) handshake(c *conn, tc *tls.Conn) error {
 	if err := tc.HandshakeContext(ctx); err != nil {
 		// A refused or broken handshake is the client's problem, not the
 		// daemon's: count it as memcached's ssl_handshake_errors, warn, close.
-		s.tlsErrors.Add(1)
+		s.tls.handshakes.Add(1)
 		s.log.Warn("TLS handshake failed", "conn", c.id, "peer", c.remote, "err", err)
 		return errClose
 	}
@@ -111,5 +157,48 @@ func (s *Server) handshake(c *conn, tc *tls.Conn) error {
 		}
 		s.log.Info("TLS client", "conn", c.id, "peer", c.remote, "version", tls.VersionName(st.Version), "client_cert", subject)
 	}
+	return nil
+}
+
+// tlsWriter caps each write at ssl_wbuf_size, the most memcached copies
+// into its TLS output buffer for one SSL_write.
+type tlsWriter struct {
+	nc   net.Conn
+	wbuf int
+}
+
+func (w tlsWriter) Write(p []byte) (int, error) {
+	done := 0
+	for done < len(p) {
+		n, err := w.nc.Write(p[done:min(len(p), done+w.wbuf)])
+		done += n
+		if err != nil {
+			return done, err
+		}
+	}
+	return done, nil
+}
+
+// fillNext reads the next request of a goroutine-served (TLS)
+// connection. Between requests it holds no input, output or scratch
+// buffer: it waits with a one-byte read and takes an input buffer only
+// once that byte arrives; the next read then returns the rest of the TLS
+// record, which crypto/tls has already decrypted.
+func (c *conn) fillNext() error {
+	if c.nc == nil || c.r != c.w {
+		return c.fill()
+	}
+	c.idle()
+	n, err := c.rd.Read(c.peek[:])
+	if n == 0 {
+		if err == nil {
+			err = io.ErrNoProgress
+		}
+		return err
+	}
+	c.takeInput()
+	c.in[0] = c.peek[0]
+	c.r, c.w = 0, 1
+	c.srv.bytesRead.Add(1)
 	return nil
 }

@@ -198,10 +198,10 @@ func TestTLSClientVerification(t *testing.T) {
 		t.Errorf("client with an untrusted certificate got %q (err %v), want refusal", got, err)
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for srv.tlsErrors.Load() < 2 && time.Now().Before(deadline) {
+	for srv.tls.handshakes.Load() < 2 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	if n := srv.tlsErrors.Load(); n != 2 {
+	if n := srv.tls.handshakes.Load(); n != 2 {
 		t.Errorf("ssl_handshake_errors = %d, want 2", n)
 	}
 
@@ -260,9 +260,9 @@ func TestTLSConfigErrors(t *testing.T) {
 		want string
 	}{
 		{TLSConfig{Enabled: true}, "ssl_chain_cert=FILE,ssl_key=FILE"},
-		{TLSConfig{Enabled: true, ChainCert: p.serverCert, Key: p.clientKey}, "loading ssl_chain_cert"},
+		{TLSConfig{Enabled: true, ChainCert: p.serverCert, Key: p.clientKey}, "Error validating the certificate"},
 		{TLSConfig{Enabled: true, ChainCert: p.serverCert, Key: p.serverKey, VerifyMode: VerifyRequire}, "add -o ssl_ca_cert=FILE"},
-		{TLSConfig{Enabled: true, ChainCert: p.serverCert, Key: p.serverKey, CACert: p.serverKey, VerifyMode: 1}, "holds no PEM certificate"},
+		{TLSConfig{Enabled: true, ChainCert: p.serverCert, Key: p.serverKey, CACert: p.serverKey, VerifyMode: 1}, "Error loading the CA certificate"},
 		{TLSConfig{Enabled: true, ChainCert: p.serverCert, Key: p.serverKey, VerifyMode: 4}, "ssl_verify_mode 4"},
 		{TLSConfig{Enabled: true, ChainCert: p.serverCert, Key: p.serverKey, MinVersion: "sslv3"}, "ssl_min_version"},
 	}

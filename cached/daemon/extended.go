@@ -3,6 +3,7 @@ package daemon
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -97,9 +98,9 @@ func (x *extended) applyServer(name, val string, hasVal bool) (bool, error) {
 			return true, errors.New("Missing numeric argument for idle_timeout")
 		}
 		cfg.IdleTimeout = time.Duration(max(atoi(val), 0)) * time.Second
-	case "ssl_chain_cert", "ssl_key", "ssl_ca_cert", "ssl_min_version":
-		if !hasVal || val == "" {
-			return true, fmt.Errorf("-o %s: needs a value, e.g. -o %s=FILE", name, name)
+	case "ssl_chain_cert", "ssl_key", "ssl_ca_cert", "ssl_ciphers":
+		if !hasVal {
+			return true, fmt.Errorf("Missing %s argument", name)
 		}
 		switch name {
 		case "ssl_chain_cert":
@@ -109,16 +110,38 @@ func (x *extended) applyServer(name, val string, hasVal bool) (bool, error) {
 		case "ssl_ca_cert":
 			cfg.TLS.CACert = val
 		default:
-			cfg.TLS.MinVersion = val
+			cfg.TLS.Ciphers = val
 		}
+	case "ssl_min_version":
+		v, err := sslMinVersion(val, hasVal)
+		if err != nil {
+			return true, err
+		}
+		cfg.TLS.MinVersion = v
 	case "ssl_verify_mode":
 		n, err := strconv.Atoi(val)
 		if !hasVal || err != nil || n < 0 || n > cached.VerifyOnce {
 			return true, fmt.Errorf("-o ssl_verify_mode=%s: should be 0 (none), 1 (request), 2 (require) or 3 (once)", val)
 		}
 		cfg.TLS.VerifyMode = n
-	case "ssl_ciphers", "ssl_session_cache", "ssl_kernel_tls", "ssl_wbuf_size":
-		return true, fmt.Errorf("-o %s: not supported: cachectl's TLS is Go's crypto/tls (TLS 1.2 or later, its own cipher suites, no kernel TLS); drop the option", name)
+	case "ssl_wbuf_size":
+		// Kilobytes, as memcached reads it.
+		if !hasVal {
+			return true, errors.New("Missing ssl_wbuf_size argument")
+		}
+		if !safeStrtoul(val) {
+			return true, errors.New("could not parse argument to ssl_wbuf_size")
+		}
+		if kb := atoi(val); kb > 0 {
+			cfg.TLS.WBufSize = kb << 10
+		} else {
+			// memcached would then write nothing and spin; refuse.
+			return true, errors.New("ssl_wbuf_size must be at least 1 (kilobytes)")
+		}
+	case "ssl_session_cache":
+		cfg.TLS.SessionCache = true
+	case "ssl_kernel_tls":
+		return true, errors.New("-o ssl_kernel_tls: not supported: cachectl's TLS is Go's crypto/tls, which has no kernel TLS offload; drop the option")
 	case "ssl_keyformat":
 		if val != "1" {
 			return true, fmt.Errorf("-o ssl_keyformat=%s: only 1 (PEM) is supported", val)
@@ -127,4 +150,27 @@ func (x *extended) applyServer(name, val string, hasVal bool) (bool, error) {
 		return false, nil
 	}
 	return true, nil
+}
+
+// sslMinVersion reads ssl_min_version: memcached 1.6.18's numbers 0-3, or
+// the names it prints for them (tlsv1.0 ... tlsv1.3), which cachectl
+// accepts too. The result is the name.
+func sslMinVersion(val string, hasVal bool) (string, error) {
+	names := []string{"tlsv1.0", "tlsv1.1", "tlsv1.2", "tlsv1.3"}
+	switch {
+	case !hasVal:
+		return "", errors.New("Missing ssl_min_version argument")
+	case slices.Contains(names, val):
+		return val, nil
+	case val == "tlsv1":
+		return "tlsv1.0", nil
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(val), 10, 32)
+	if err != nil {
+		return "", errors.New("could not parse argument to ssl_min_version")
+	}
+	if n < 0 || n > 3 {
+		return "", errors.New("Invalid ssl_min_version. Use help to see valid options.")
+	}
+	return names[n], nil
 }

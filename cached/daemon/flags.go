@@ -40,6 +40,8 @@ type Flags struct {
 	UnixSocket       string
 	UnixMask         string
 	EnableTLS        bool
+	EnableSASL       bool
+	AuthFile         string
 
 	fs *pflag.FlagSet // to tell given flags from defaults
 }
@@ -86,6 +88,8 @@ func (f *Flags) Register(fs *pflag.FlagSet, scope Scope) {
 		fs.StringVarP(&f.UnixSocket, "unix-socket", "s", "", "serve on this unix socket instead of TCP and UDP")
 		fs.StringVarP(&f.UnixMask, "unix-mask", "a", fmt.Sprintf("%04o", settings.UnixMask), "permissions of the unix socket, octal")
 	}
+	fs.BoolVarP(&f.EnableSASL, "enable-sasl", "S", false, "binary SASL (PLAIN); passwords from the file named by $"+SASLPasswordEnv+" (user:password lines); binary protocol only")
+	fs.StringVarP(&f.AuthFile, "auth-file", "Y", "", "ASCII auth: user:password lines; each connection first sends 'set <any> 0 0 <n>' with 'user password'; text protocol only")
 	fs.BoolVarP(&f.EnableTLS, "enable-ssl", "Z", false, "TLS on TCP (-o ssl_chain_cert=FILE,ssl_key=FILE[,ssl_ca_cert=FILE,ssl_verify_mode=0-3])")
 }
 
@@ -108,6 +112,9 @@ func (f *Flags) Config() (Config, error) {
 		return cfg, usageErrorf("-d: cachectl does not fork into the background; run it in the foreground under systemd or another supervisor")
 	}
 	if err := f.serverConfig(&cfg.Server); err != nil {
+		return cfg, err
+	}
+	if err := f.authConfig(&cfg.Server); err != nil {
 		return cfg, err
 	}
 	if err := f.storeConfig(&cfg.Server); err != nil {
@@ -199,6 +206,9 @@ func (f *Flags) check(c cached.Config) error {
 	if err := checkTLSOptions(c.TLS); err != nil {
 		return err
 	}
+	if !c.TLS.Enabled && hasNoTLS(c.Listen) {
+		return usageErrorf("'notls' option is valid only when SSL is enabled")
+	}
 	if err := c.Store.Validate(); err != nil {
 		return usageError(err)
 	}
@@ -214,8 +224,21 @@ func checkTLSOptions(t cached.TLSConfig) error {
 		}
 		return nil
 	}
-	if t.ChainCert != "" || t.Key != "" || t.CACert != "" || t.VerifyMode != 0 || t.MinVersion != "" {
+	if t.ChainCert != "" || t.Key != "" || t.CACert != "" || t.VerifyMode != 0 || t.MinVersion != "" ||
+		t.Ciphers != "" || t.WBufSize != 0 || t.SessionCache {
 		return usageErrorf("-o ssl_*: TLS options given without -Z; add -Z to enable TLS")
 	}
 	return nil
+}
+
+// hasNoTLS reports a -l item with memcached's notls: prefix.
+func hasNoTLS(listen []string) bool {
+	for _, l := range listen {
+		for _, item := range strings.FieldsFunc(l, func(r rune) bool { return r == ',' || r == ';' }) {
+			if strings.HasPrefix(item, cached.NoTLSPrefix) {
+				return true
+			}
+		}
+	}
+	return false
 }

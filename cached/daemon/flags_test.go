@@ -106,7 +106,31 @@ func TestFlagLines(t *testing.T) {
 		{"-Z", nil, "ssl_chain_cert=FILE,ssl_key=FILE"},
 		{"-o ssl_chain_cert=/c.pem,ssl_key=/k.pem", nil, "add -Z"},
 		{"-Z -o ssl_chain_cert=/c.pem,ssl_key=/k.pem,ssl_verify_mode=5", nil, "3 (once)"},
-		{"-Z -o ssl_ciphers=HIGH", nil, "Go's crypto/tls"},
+		{"-Z -o ssl_chain_cert=/c.pem,ssl_key=/k.pem,ssl_kernel_tls", nil, "no kernel TLS offload"},
+		{"-Z -o ssl_chain_cert=/c.pem,ssl_key=/k.pem,ssl_min_version=3,ssl_wbuf_size=8,ssl_session_cache,ssl_ciphers=AES128-SHA", func(c Config) bool {
+			t := c.Server.TLS
+			return t.MinVersion == "tlsv1.3" && t.WBufSize == 8192 && t.SessionCache && t.Ciphers == "AES128-SHA"
+		}, ""},
+		{"-Z -o ssl_chain_cert=/c.pem,ssl_key=/k.pem,ssl_min_version=tlsv1.1", func(c Config) bool { return c.Server.TLS.MinVersion == "tlsv1.1" }, ""},
+		{"-Z -o ssl_chain_cert=/c.pem,ssl_key=/k.pem,ssl_min_version=1.3", nil, "could not parse argument to ssl_min_version"},
+		{"-Z -o ssl_chain_cert=/c.pem,ssl_key=/k.pem,ssl_min_version=4", nil, "Invalid ssl_min_version. Use help to see valid options."},
+		{"-Z -o ssl_chain_cert=/c.pem,ssl_key=/k.pem,ssl_wbuf_size=big", nil, "could not parse argument to ssl_wbuf_size"},
+		{"-Z -o ssl_chain_cert=/c.pem,ssl_key=/k.pem,ssl_wbuf_size=0", nil, "at least 1"},
+		{"-Z -o ssl_chain_cert=/c.pem,ssl_key=/k.pem,ssl_ciphers", nil, "Missing ssl_ciphers argument"},
+		{"-o ssl_session_cache", nil, "add -Z"},
+		{"-l notls:127.0.0.1:11212", nil, "'notls' option is valid only when SSL is enabled"},
+		{"-Z -o ssl_chain_cert=/c.pem,ssl_key=/k.pem -l notls:127.0.0.1:11211,127.0.0.1:11212", func(c Config) bool { return c.Server.TLS.Enabled }, ""},
+
+		// Authentication picks its protocol and refuses UDP, as memcached.
+		{"-Y /etc/auth", func(c Config) bool {
+			return c.Server.AuthFile == "/etc/auth" && c.Server.Protocol == cached.ProtocolASCII
+		}, ""},
+		{"-S", func(c Config) bool { return c.Server.SASL && c.Server.Protocol == cached.ProtocolBinary }, ""},
+		{"-S -Y /etc/auth", func(c Config) bool { return c.Server.SASL && c.Server.Protocol == cached.ProtocolASCII }, ""},
+		{"-S -B auto", nil, "ERROR: You cannot allow the ASCII protocol while using SASL."},
+		{"-Y /etc/auth -B auto", nil, "ERROR: You cannot allow the BINARY protocol while using ascii authentication tokens."},
+		{"-S -U 11211", nil, "ERROR: Cannot enable UDP while using binary SASL authentication."},
+		{"-Y /etc/auth -U 11211", nil, "Cannot use UDP with ascii authentication enabled (-U 0 to disable)"},
 		{"-Z -o ssl_keyformat=2", nil, "only 1 (PEM)"},
 	}
 	for _, tt := range tests {

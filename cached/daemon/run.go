@@ -64,6 +64,9 @@ func Run(cfg Config, opts Options) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	if cfg.Server.AuthFile != "" {
+		reloadAuthOnHUP(ctx, srv, log)
+	}
 	if opts.Setup != nil {
 		if err := opts.Setup(ctx, srv, log); err != nil {
 			return err

@@ -97,3 +97,6 @@ var binaryStatusText = map[uint16]string{
 
 // StatusText is the message a binary error reply with status carries.
 func StatusText(status uint16) string { return binaryStatusText[status] }
+
+// TLS replies: refresh_certs answers OK or the reason it failed.
+const ReplyRefreshNoTLS = "Error TLS not enabled"
