@@ -75,6 +75,12 @@ type conn struct {
 	noreply bool
 	closing bool
 
+	// budget is how many more requests this connection may run before it
+	// yields to the others (-R); negative means no limit. yielded says it
+	// stopped with input left over.
+	budget  int
+	yielded bool
+
 	negotiated bool // the protocol is decided (binary.go)
 	binary     bool
 	// binReq is the binary request being answered, kept here because the
@@ -91,7 +97,7 @@ type conn struct {
 }
 
 func newConn(srv *Server, rw io.ReadWriter) *conn {
-	c := &conn{srv: srv, rd: rw, wr: rw, fd: -1}
+	c := &conn{srv: srv, rd: rw, wr: rw, fd: -1, budget: -1}
 	c.setState(stateNewCmd)
 	return c
 }
@@ -107,8 +113,15 @@ func (c *conn) serve() (err error) {
 		}
 	}()
 	for {
+		c.budget = c.srv.cfg.ReqsPerEvent
 		if err := c.answer(); err != nil {
 			return err
+		}
+		if c.yielded {
+			// Its own goroutine has nobody on it to yield to; the yield
+			// is counted, as memcached counts it, and serving goes on.
+			c.yielded = false
+			continue
 		}
 		c.trimWork()
 		c.setState(stateRead)
@@ -149,13 +162,14 @@ func (c *conn) processBuffered() error {
 	if c.binaryMode() {
 		return c.processBinary()
 	}
-	for !c.closing {
+	for !c.closing && !c.yield() {
 		line, ok, err := c.nextLine()
 		if err != nil || !ok {
 			return err
 		}
 		c.setState(stateParseCmd)
 		c.lastCmd.Store(c.srv.store.Now())
+		c.budget--
 		if err := c.dispatch(line); err != nil {
 			return err
 		}
@@ -166,6 +180,20 @@ func (c *conn) processBuffered() error {
 		}
 	}
 	return nil
+}
+
+// yield reports whether the connection used up its -R budget; with input
+// still buffered that is a yield, counted in conn_yields as memcached
+// counts it (a connection that simply ran dry does not yield).
+func (c *conn) yield() bool {
+	if c.budget != 0 {
+		return false
+	}
+	if c.r < c.w {
+		c.yielded = true
+		c.srv.yields.Add(1)
+	}
+	return true
 }
 
 // nextLine returns the next complete line (without its newline) and

@@ -30,7 +30,7 @@ type Config struct {
 	MaxConns       int      // -c
 	Threads        int      // -t: worker loops for TCP and unix connections
 	Backlog        int      // -b
-	ReqsPerEvent   int      // -R (reported)
+	ReqsPerEvent   int      // -R: requests one connection runs before the others get a turn
 	Verbosity      int      // -v count
 	EnableShutdown bool     // -A
 	FlushEnabled   bool     // !-F
@@ -102,6 +102,7 @@ type Server struct {
 	loopWG   sync.WaitGroup
 	stopFD   int           // eventfd: the worker loops stop (-1 before they start)
 	detaches atomic.Uint64 // connections that had to block off their loop
+	yields   atomic.Uint64 // -R budgets used up with input left: memcached's conn_yields
 }
 
 // New builds a server; Listen binds it.

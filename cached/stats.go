@@ -119,6 +119,7 @@ func (s *Server) resetStats() {
 	s.denied.Store(0)
 	s.bytesRead.Store(0)
 	s.bytesWritten.Store(0)
+	s.yields.Store(0)
 }
 
 func boolInt(b bool) int {

@@ -64,7 +64,7 @@ func (c *conn) statsGeneral() {
 	c.stat("listen_disabled_num", 0)
 	c.stat("time_in_listen_disabled_us", 0)
 	c.stat("threads", s.cfg.Threads)
-	c.stat("conn_yields", 0)
+	c.stat("conn_yields", s.yields.Load())
 	c.stat("hash_power_level", st.HashPower)
 	c.stat("hash_bytes", st.HashBytes)
 	c.stat("hash_is_expanding", boolInt(st.HashExpanding))

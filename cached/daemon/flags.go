@@ -76,7 +76,7 @@ func (f *Flags) Register(fs *pflag.FlagSet, scope Scope) {
 	fs.StringVarP(&f.User, "user", "u", "", "drop privileges to this user after binding")
 	fs.BoolVarP(&f.EnableShutdown, "enable-shutdown", "A", false, "enable the ascii \"shutdown\" command")
 	fs.BoolVarP(&f.DisableFlush, "disable-flush-all", "F", false, "disable the flush_all command")
-	fs.IntVarP(&f.ReqsPerEvent, "max-reqs-per-event", "R", settings.ReqsPerEvent, "accepted for compatibility")
+	fs.IntVarP(&f.ReqsPerEvent, "max-reqs-per-event", "R", settings.ReqsPerEvent, "requests one connection runs before the others get a turn (counted in conn_yields)")
 	fs.IntVarP(&f.Backlog, "listen-backlog", "b", settings.Backlog, "accepted for compatibility (the kernel's somaxconn applies)")
 	fs.StringVarP(&f.Protocol, "protocol", "B", "auto", "protocol: auto (the first byte of each connection decides), ascii or binary")
 	fs.StringArrayVarP(&f.Extended, "extended", "o", nil, "extended options, comma-separated (idle_timeout=N, hashpower=N, slab_chunk_max=BYTES, udp_any_peer, ssl_*=..., ...)")
@@ -189,6 +189,9 @@ func (f *Flags) storeConfig(c *cached.Config) error {
 func (f *Flags) check(c cached.Config) error {
 	if f.Threads <= 0 {
 		return usageErrorf("-t %d: number of threads must be greater than 0", f.Threads)
+	}
+	if f.ReqsPerEvent <= 0 {
+		return usageErrorf("-R %d: Number of requests per event must be greater than 0", f.ReqsPerEvent)
 	}
 	if f.UDPPort < 0 || f.UDPPort > 65535 {
 		return usageErrorf("-U %d: UDP port must be between 0 (off) and 65535", f.UDPPort)
