@@ -117,7 +117,7 @@ func (s *Server) listenTCP() error {
 	if s.cfg.Port == 0 {
 		return nil
 	}
-	addrs, err := ListenAddrs(s.cfg.Listen, s.cfg.Port)
+	addrs, err := ListenAddrs(s.cfg.Listen, bindPort(s.cfg.Port))
 	if err != nil {
 		return err
 	}

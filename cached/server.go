@@ -21,8 +21,8 @@ import (
 // Config is the daemon's configuration, named after memcached's flags.
 type Config struct {
 	Listen         []string // -l: addresses, "host", "host:port", "[v6]:port"; empty = all
-	Port           int      // -p
-	UDPPort        int      // -U: 0 = off
+	Port           int      // -p: 0 = off, EphemeralPort = the kernel picks
+	UDPPort        int      // -U: 0 = off, EphemeralPort = the kernel picks
 	UDPAnyPeer     bool     // -o udp_any_peer: answer UDP from any peer when no allowlist is installed
 	UnixSocket     string   // -s: serve on this unix socket instead of TCP/UDP
 	UnixMask       fs.FileMode
@@ -55,6 +55,14 @@ func DefaultConfig() Config {
 }
 
 const maxVerbosity = 2 // memcached's MAX_VERBOSITY_LEVEL
+
+// EphemeralPort as -p or -U lets the kernel pick the port, as in memcached,
+// where 0 turns the transport off; MEMCACHED_PORT_FILENAME tells which
+// ports were picked.
+const EphemeralPort = -1
+
+// bindPort is the port to ask the kernel for.
+func bindPort(p int) int { return max(p, 0) }
 
 // PeerFilter decides whether a peer may stay connected; entry names the
 // policy entry that admits it. Nil admits everyone, as memcached does.
@@ -107,8 +115,8 @@ type Server struct {
 
 // New builds a server; Listen binds it.
 func New(cfg Config) (*Server, error) {
-	if cfg.UDPPort < 0 || cfg.UDPPort > 65535 {
-		return nil, fmt.Errorf("UDP port (-U) %d is out of range 0-65535", cfg.UDPPort)
+	if cfg.UDPPort < EphemeralPort || cfg.UDPPort > 65535 {
+		return nil, fmt.Errorf("UDP port (-U) %d is out of range -1-65535", cfg.UDPPort)
 	}
 	var tlsConf *tls.Config
 	if cfg.TLS.Enabled {
@@ -123,8 +131,8 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxConns <= 0 {
 		return nil, fmt.Errorf("max connections (-c) must be positive, got %d", cfg.MaxConns)
 	}
-	if cfg.Port < 0 || cfg.Port > 65535 {
-		return nil, fmt.Errorf("port (-p) %d is out of range 0-65535", cfg.Port)
+	if cfg.Port < EphemeralPort || cfg.Port > 65535 {
+		return nil, fmt.Errorf("port (-p) %d is out of range -1-65535", cfg.Port)
 	}
 	st, err := store.New(cfg.Store)
 	if err != nil {

@@ -47,7 +47,7 @@ func (s *Server) udpAdmit(peer netip.Addr) bool {
 // listenUDP binds the UDP port on every -l address. An explicit port in
 // -l applies to UDP as well, as in memcached.
 func (s *Server) listenUDP() error {
-	addrs, err := ListenAddrs(s.cfg.Listen, s.cfg.UDPPort)
+	addrs, err := ListenAddrs(s.cfg.Listen, bindPort(s.cfg.UDPPort))
 	if err != nil {
 		return err
 	}

@@ -59,8 +59,8 @@ const (
 // Register declares the flags on fs with memcached's defaults.
 func (f *Flags) Register(fs *pflag.FlagSet, scope Scope) {
 	f.fs = fs
-	fs.IntVarP(&f.Port, "port", "p", settings.Port, "TCP port to listen on")
-	fs.IntVarP(&f.UDPPort, "udp-port", "U", 0, "UDP port (0 = off); answered only for peers the allowlist admits (loopback only without one, unless -o udp_any_peer)")
+	fs.IntVarP(&f.Port, "port", "p", settings.Port, "TCP port to listen on (0 = off, -1 = the kernel picks; see MEMCACHED_PORT_FILENAME)")
+	fs.IntVarP(&f.UDPPort, "udp-port", "U", 0, "UDP port (0 = off, -1 = the kernel picks); answered only for peers the allowlist admits (loopback only without one, unless -o udp_any_peer)")
 	if scope == AllFlags {
 		fs.StringArrayVarP(&f.Listen, "listen", "l", nil, "LOCAL address(es) to listen on, comma-separated; not who may connect (default: all)")
 	}
@@ -193,8 +193,11 @@ func (f *Flags) check(c cached.Config) error {
 	if f.ReqsPerEvent <= 0 {
 		return usageErrorf("-R %d: Number of requests per event must be greater than 0", f.ReqsPerEvent)
 	}
-	if f.UDPPort < 0 || f.UDPPort > 65535 {
-		return usageErrorf("-U %d: UDP port must be between 0 (off) and 65535", f.UDPPort)
+	if f.UDPPort < cached.EphemeralPort || f.UDPPort > 65535 {
+		return usageErrorf("-U %d: UDP port must be between -1 (the kernel picks), 0 (off) and 65535", f.UDPPort)
+	}
+	if f.Port < cached.EphemeralPort || f.Port > 65535 {
+		return usageErrorf("-p %d: Invalid port number", f.Port)
 	}
 	if c.UDPAnyPeer && f.UDPPort == 0 {
 		return usageErrorf("-o udp_any_peer: UDP is off; it only makes sense with -U PORT")

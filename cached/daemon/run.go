@@ -53,6 +53,11 @@ func Run(cfg Config, opts Options) error {
 	if err := srv.Listen(); err != nil {
 		return explainListenError(err)
 	}
+	if name := os.Getenv(PortFileEnv); name != "" && cfg.Server.UnixSocket == "" {
+		if err := writePortFile(name, srv, cfg.Server.Listen); err != nil {
+			log.Warn("port file not written", "err", err)
+		}
+	}
 	if err := dropPrivileges(cfg.User, log); err != nil {
 		return err
 	}
