@@ -194,7 +194,7 @@ func (f *Flags) check(c cached.Config) error {
 		return usageErrorf("-R %d: Number of requests per event must be greater than 0", f.ReqsPerEvent)
 	}
 	if f.UDPPort < cached.EphemeralPort || f.UDPPort > 65535 {
-		return usageErrorf("-U %d: UDP port must be between -1 (the kernel picks), 0 (off) and 65535", f.UDPPort)
+		return usageErrorf("-U %d: UDP port must be between 0 (off) and 65535, or -1 for a port the kernel picks", f.UDPPort)
 	}
 	if f.Port < cached.EphemeralPort || f.Port > 65535 {
 		return usageErrorf("-p %d: Invalid port number", f.Port)
