@@ -35,6 +35,10 @@ type Config struct {
 	EnableShutdown bool     // -A
 	FlushEnabled   bool     // !-F
 	Protocol       Protocol // -B (zero value: auto)
+	// PrefixDelimiter ends a key's prefix in `stats detail` (-D; 0 = ':');
+	// Detail turns the recording on from the start, as -D does.
+	PrefixDelimiter byte
+	Detail          bool
 	IdleTimeout    time.Duration
 	Store          store.Config
 	Logger         *slog.Logger
@@ -76,6 +80,7 @@ type Server struct {
 
 	verbosity atomic.Int32
 	detail    atomic.Bool
+	prefixes  *prefixStats
 	filter    atomic.Pointer[PeerFilter]
 
 	mu        sync.Mutex
@@ -151,7 +156,9 @@ func New(cfg Config) (*Server, error) {
 		shutdown: make(chan struct{}),
 		started:  time.Now(),
 		stopFD:   -1,
+		prefixes: newPrefixStats(cfg.PrefixDelimiter),
 	}
+	s.detail.Store(cfg.Detail)
 	s.verbosity.Store(int32(min(cfg.Verbosity, maxVerbosity)))
 	return s, nil
 }

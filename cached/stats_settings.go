@@ -32,7 +32,7 @@ func (c *conn) statsSettings() {
 	c.stat("chunk_size", sc.MinChunk)
 	c.stat("num_threads", s.cfg.Threads)
 	c.stat("num_threads_per_udp", s.cfg.Threads)
-	c.stat("stat_key_prefix", ":")
+	c.stat("stat_key_prefix", string(s.prefixes.delim))
 	c.stat("detail_enabled", s.detail.Load())
 	c.stat("reqs_per_event", s.cfg.ReqsPerEvent)
 	c.stat("cas_enabled", sc.CAS)

@@ -45,6 +45,7 @@ func (c *conn) get(keys [][]byte, rest []byte, withCAS, touch bool, exp uint32) 
 			} else {
 				c.scratch, m, hit = st.Get(c.scratch[:0], key)
 			}
+			c.detailGet(key, hit)
 			if !hit {
 				continue
 			}
@@ -97,6 +98,7 @@ func (c *conn) update(toks [][]byte, mode store.Mode, withCAS bool) error {
 		return c.refuse(req.Noreply, err)
 	}
 	c.noreply = req.Noreply
+	c.detailSet(req.Key)
 	st := c.srv.store
 	p, err := st.Alloc(req.Key, req.Flags, c.relTime(req.Exptime), req.Length)
 	if err != nil {
@@ -145,6 +147,7 @@ func (c *conn) delete(toks [][]byte, _ []byte) error {
 		return c.refuse(req.Noreply, err)
 	}
 	c.noreply = req.Noreply
+	c.detailDelete(req.Key)
 	if c.srv.store.Delete(req.Key) {
 		c.reply(protocol.ReplyDeleted)
 	} else {

@@ -18,6 +18,7 @@ const (
 	ReplyVersion          = "VERSION " // followed by the version
 	ReplyValue            = "VALUE "   // followed by key, flags, length [cas]
 	ReplyStat             = "STAT "    // followed by name and value
+	ReplyPrefix           = "PREFIX "  // followed by a prefix and its counts (stats detail dump)
 	ReplyTooManyConns     = "ERROR Too many open connections"
 	ReplyShutdownDisabled = "ERROR: shutdown not enabled"
 
