@@ -39,9 +39,9 @@ type Config struct {
 	// Detail turns the recording on from the start, as -D does.
 	PrefixDelimiter byte
 	Detail          bool
-	IdleTimeout    time.Duration
-	Store          store.Config
-	Logger         *slog.Logger
+	IdleTimeout     time.Duration
+	Store           store.Config
+	Logger          *slog.Logger
 }
 
 // DefaultConfig is memcached 1.6.18's default, on the default port.
