@@ -167,4 +167,7 @@ func (s *Server) closeListeners() {
 	for _, pc := range s.udp {
 		pc.Close()
 	}
+	for _, pc := range s.udpWorkers {
+		pc.Close()
+	}
 }

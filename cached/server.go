@@ -86,10 +86,13 @@ type Server struct {
 	mu        sync.Mutex
 	listeners []net.Listener
 	udp       []*net.UDPConn
-	tlsConf   *tls.Config
-	zones     []string // zone each listener was asked for; Go's Addr() drops it
-	conns     map[*conn]struct{}
-	closing   bool
+	// udpWorkers are the UDP sockets workers read: each of udp and its
+	// duplicates, one per -t thread (under mu once serving).
+	udpWorkers []*net.UDPConn
+	tlsConf    *tls.Config
+	zones      []string // zone each listener was asked for; Go's Addr() drops it
+	conns      map[*conn]struct{}
+	closing    bool
 
 	wg       sync.WaitGroup
 	shutdown chan struct{} // closed when a client asked for shutdown (-A)

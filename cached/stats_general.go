@@ -21,8 +21,10 @@ func (c *conn) statsGeneral() {
 	now := s.store.Now()
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	// memcached counts UDP sockets among listeners (one per thread there).
-	listeners := int64(len(s.listeners) + len(s.udp))
+	// memcached counts its UDP connections (one per thread) among listeners.
+	s.mu.Lock()
+	listeners := int64(len(s.listeners) + len(s.udpWorkers))
+	s.mu.Unlock()
 
 	c.stat("pid", os.Getpid())
 	c.stat("uptime", int64(now)-60)
