@@ -25,6 +25,7 @@ func (c *conn) binGet(req *protocol.BinaryRequest, extras, key []byte) error {
 		c.scratch, m, hit = st.Get(c.scratch[:0], key)
 	}
 	c.detailGet(key, hit)
+	c.logGet(key, m, hit)
 	if !hit {
 		switch {
 		case req.Quiet:
@@ -91,6 +92,7 @@ func (c *conn) binStore(req *protocol.BinaryRequest, key []byte, flags, exp uint
 	st := c.srv.store
 	p, err := st.Alloc(key, flags, exp, int(vlen))
 	if err != nil {
+		c.logStoreFailed(key, mode, err)
 		if errors.Is(err, store.ErrTooLarge) {
 			c.binError(req, protocol.StatusTooLarge, "")
 		} else {
@@ -111,6 +113,7 @@ func (c *conn) binStore(req *protocol.BinaryRequest, key []byte, flags, exp uint
 		}
 	}
 	res, cas := st.Commit(p, mode, req.CAS)
+	c.logStore(key, mode, res, exp, p.Class(), int(vlen))
 	switch res {
 	case store.Stored:
 		c.binResponse(req, cas, nil, nil, nil)

@@ -37,11 +37,12 @@ const (
 	stateNread
 	stateSwallow
 	stateWrite
+	stateWatch
 )
 
 // String is the name `stats conns` reports, as memcached names it.
 func (s connState) String() string {
-	return [...]string{"conn_new_cmd", "conn_read", "conn_parse_cmd", "conn_nread", "conn_swallow", "conn_mwrite"}[s]
+	return [...]string{"conn_new_cmd", "conn_read", "conn_parse_cmd", "conn_nread", "conn_swallow", "conn_mwrite", "conn_watch"}[s]
 }
 
 // errClose ends a connection without an error worth logging (quit, garbage).
@@ -71,9 +72,21 @@ type conn struct {
 	seq      uint32 // the loop registration's tag
 	detached bool   // taken off the loop while it blocks (under loop.mu)
 	peer     netip.Addr
+	peerPort netip.AddrPort // for connection log lines; invalid on a unix socket
+	unixSock bool
+
+	// watcher: the connection ran `watch` and is handed to the logger
+	// once its requests are done. closeReason, when set, overrides the reason
+	// its conn_close line gives.
+	watcher     *watcher
+	closeReason uint8
 
 	noreply bool
 	closing bool
+	// stacked: a one-line reply waits in out. memcached writes the
+	// replies of gets and meta commands at once but queues these, and
+	// refuses to start a watch behind them.
+	stacked bool
 
 	// budget is how many more requests this connection may run before it
 	// yields to the others (-R); negative means no limit. yielded says it
@@ -285,6 +298,7 @@ func (c *conn) flush() error {
 		return nil
 	}
 	c.setState(stateWrite)
+	c.stacked = false
 	n, err := c.wr.Write(c.out)
 	c.srv.bytesWritten.Add(uint64(n))
 	if cap(c.out) > keepBuffer {
@@ -317,6 +331,7 @@ func (c *conn) reply(s string) {
 	}
 	c.out = append(c.out, s...)
 	c.out = append(c.out, '\r', '\n')
+	c.stacked = true
 }
 
 // readValue reads a storage command's data block into a pending item and

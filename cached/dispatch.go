@@ -40,6 +40,7 @@ var textCommands = []textCommand{
 	{"verbosity", 1, 2, (*conn).verbosity},
 	{"cache_memlimit", 1, 2, (*conn).memlimit},
 	{"shutdown", 0, -1, (*conn).shutdown},
+	{"watch", 0, -1, (*conn).watch},
 	{"mg", 0, -1, (*conn).metaGet},
 	{"ms", 0, -1, (*conn).metaSet},
 	{"md", 0, -1, (*conn).metaDelete},

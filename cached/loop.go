@@ -1,6 +1,7 @@
 package cached
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -256,6 +257,11 @@ func (l *eventLoop) serve(c *conn) {
 		}
 	}()
 	if err := c.serveReady(); err != nil {
+		if c.watcher != nil && errors.Is(err, errClose) {
+			l.release(c)
+			l.srv.startWatching(c)
+			return
+		}
 		l.close(c, err)
 		return
 	}
@@ -372,6 +378,18 @@ func (l *eventLoop) detach(c *conn) {
 	l.srv.loopWG.Add(1)
 	go l.run(l.owner.Add(1))
 	l.srv.detaches.Add(1)
+}
+
+// release takes a connection off the loop for good (watch).
+func (l *eventLoop) release(c *conn) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.conns[int32(c.fd)] == c {
+		delete(l.conns, int32(c.fd))
+		if !c.detached {
+			unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, c.fd, nil)
+		}
+	}
 }
 
 // close ends a connection served by this loop.

@@ -77,6 +77,7 @@ func (s *Server) stop() {
 		<-done
 	}
 	s.closeLoops()
+	s.logs.stop()
 	s.store.Close()
 }
 
@@ -109,6 +110,8 @@ func (s *Server) accept(nc net.Conn) {
 		if _, allowed := (*f)(peer); !allowed {
 			s.denied.Add(1)
 			s.log.Warn("connection denied by policy", "peer", peer, "local", nc.LocalAddr())
+			ap, _ := peerPort(nc)
+			s.logConn(protocol.EventConnClose, socketFD(nc), ap, false, protocol.ReasonDenied)
 			nc.Close()
 			return
 		}
@@ -141,6 +144,8 @@ func (s *Server) accept(nc net.Conn) {
 		}
 	}
 	c.peer = peer
+	c.peerPort, _ = peerPort(nc)
+	c.unixSock = !hasPeer
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
@@ -151,6 +156,7 @@ func (s *Server) accept(nc net.Conn) {
 	s.currConns.Add(1)
 	s.wg.Add(1)
 	s.mu.Unlock()
+	s.logConn(protocol.EventConnNew, c.id, c.peerPort, c.unixSock, 0)
 	if s.verbosity.Load() > 0 {
 		s.log.Info("new client connection", "conn", c.id, "peer", c.remote)
 	}
@@ -168,6 +174,10 @@ func (s *Server) run(c *conn) {
 	err := s.handshake(c, c.nc.(*tls.Conn))
 	if err == nil {
 		err = c.serve()
+	}
+	if c.watcher != nil && errors.Is(err, errClose) {
+		s.startWatching(c)
+		return
 	}
 	s.finish(c, err)
 }
@@ -197,6 +207,10 @@ func (s *Server) finish(c *conn, err error) {
 		s.idleKicks.Add(1)
 	}
 	s.currConns.Add(-1)
+	if c.watcher != nil {
+		s.logs.remove(c.watcher)
+	}
+	s.logConn(protocol.EventConnClose, c.id, c.peerPort, c.unixSock, closeReason(c, err))
 	c.close()
 	switch {
 	case err == nil, errors.Is(err, errClose), errors.Is(err, errIdle), errors.Is(err, io.EOF), isTimeout(err), errors.Is(err, net.ErrClosed), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):

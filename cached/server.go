@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cachectl/cachectl/cached/protocol"
 	"github.com/cachectl/cachectl/cached/settings"
 	"github.com/cachectl/cachectl/cached/store"
 )
@@ -39,22 +40,29 @@ type Config struct {
 	// Detail turns the recording on from the start, as -D does.
 	PrefixDelimiter byte
 	Detail          bool
-	IdleTimeout     time.Duration
-	Store           store.Config
-	Logger          *slog.Logger
+	// WatchDisabled refuses `watch` (-W); the buffers of the log streams
+	// are -o watcher_logbuf_size and worker_logbuf_size, in bytes.
+	WatchDisabled bool
+	WatcherLogBuf int
+	WorkerLogBuf  int
+	IdleTimeout   time.Duration
+	Store         store.Config
+	Logger        *slog.Logger
 }
 
 // DefaultConfig is memcached 1.6.18's default, on the default port.
 func DefaultConfig() Config {
 	return Config{
-		Port:         settings.Port,
-		MaxConns:     settings.MaxConns,
-		Threads:      settings.Threads,
-		Backlog:      settings.Backlog,
-		ReqsPerEvent: settings.ReqsPerEvent,
-		FlushEnabled: true,
-		UnixMask:     settings.UnixMask,
-		Store:        store.DefaultConfig(),
+		Port:          settings.Port,
+		MaxConns:      settings.MaxConns,
+		Threads:       settings.Threads,
+		Backlog:       settings.Backlog,
+		ReqsPerEvent:  settings.ReqsPerEvent,
+		FlushEnabled:  true,
+		WatcherLogBuf: int(settings.WatcherLogBuf),
+		WorkerLogBuf:  int(settings.WorkerLogBuf),
+		UnixMask:      settings.UnixMask,
+		Store:         store.DefaultConfig(),
 	}
 }
 
@@ -81,6 +89,7 @@ type Server struct {
 	verbosity atomic.Int32
 	detail    atomic.Bool
 	prefixes  *prefixStats
+	logs      *logger
 	filter    atomic.Pointer[PeerFilter]
 
 	mu        sync.Mutex
@@ -160,6 +169,7 @@ func New(cfg Config) (*Server, error) {
 		started:  time.Now(),
 		stopFD:   -1,
 		prefixes: newPrefixStats(cfg.PrefixDelimiter),
+		logs:     newLogger(cfg.Threads, cfg.WorkerLogBuf, cfg.WatcherLogBuf, st),
 	}
 	s.detail.Store(cfg.Detail)
 	s.verbosity.Store(int32(min(cfg.Verbosity, maxVerbosity)))
@@ -189,6 +199,7 @@ func (s *Server) SetPeerFilter(f PeerFilter) {
 		if _, allowed := f(c.peer); !allowed {
 			s.denied.Add(1)
 			s.log.Warn("closing connection from peer no longer allowed", "peer", c.peer)
+			c.closeReason = protocol.ReasonDenied
 			c.kill()
 		}
 	}

@@ -105,6 +105,7 @@ func (s *Server) resetStats() {
 	s.bytesWritten.Store(0)
 	s.yields.Store(0)
 	s.prefixes.reset()
+	s.logs.resetStats()
 }
 
 func boolInt(b bool) int {

@@ -71,6 +71,7 @@ func (c *conn) statsGeneral() {
 	c.stat("hash_bytes", st.HashBytes)
 	c.stat("hash_is_expanding", boolInt(st.HashExpanding))
 	c.stat("malloc_fails", 0)
+	c.statsLogger()
 	c.stat("connection_panics", s.panics.Load())
 	c.stat("bytes", st.Bytes)
 	c.stat("curr_items", st.CurrItems)

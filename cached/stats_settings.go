@@ -55,6 +55,8 @@ func (c *conn) statsSettings() {
 	c.stat("lru_segmented", false)
 	c.stat("temp_lru", false)
 	c.stat("idle_timeout", int64(s.cfg.IdleTimeout/time.Second))
+	c.stat("watcher_logbuf_size", s.cfg.WatcherLogBuf)
+	c.stat("worker_logbuf_size", s.cfg.WorkerLogBuf)
 	c.stat("track_sizes", false)
 	c.stat("inline_ascii_response", false)
 	c.statsTLSSettings()

@@ -46,6 +46,7 @@ func (c *conn) get(keys [][]byte, rest []byte, withCAS, touch bool, exp uint32) 
 				c.scratch, m, hit = st.Get(c.scratch[:0], key)
 			}
 			c.detailGet(key, hit)
+			c.logGet(key, m, hit)
 			if !hit {
 				continue
 			}
@@ -102,6 +103,7 @@ func (c *conn) update(toks [][]byte, mode store.Mode, withCAS bool) error {
 	st := c.srv.store
 	p, err := st.Alloc(req.Key, req.Flags, c.relTime(req.Exptime), req.Length)
 	if err != nil {
+		c.logStoreFailed(req.Key, mode, err)
 		c.reply(storeFailure(err).Reply)
 		// A failed set must not leave the old value readable, whether it
 		// failed for size or for memory (memcached's process_update_command).
@@ -122,6 +124,7 @@ func (c *conn) update(toks [][]byte, mode store.Mode, withCAS bool) error {
 		return nil
 	}
 	res, _ := st.Commit(p, mode, req.CAS)
+	c.logStore(req.Key, mode, res, c.relTime(req.Exptime), p.Class(), req.Length)
 	c.reply(resultText[res])
 	return nil
 }

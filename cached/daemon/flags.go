@@ -41,6 +41,7 @@ type Flags struct {
 	UnixMask         string
 	EnableTLS        bool
 	PrefixDelimiter  string
+	DisableWatch     bool
 
 	fs *pflag.FlagSet // to tell given flags from defaults
 }
@@ -87,6 +88,7 @@ func (f *Flags) Register(fs *pflag.FlagSet, scope Scope) {
 		fs.StringVarP(&f.UnixSocket, "unix-socket", "s", "", "serve on this unix socket instead of TCP and UDP")
 		fs.StringVarP(&f.UnixMask, "unix-mask", "a", fmt.Sprintf("%04o", settings.UnixMask), "permissions of the unix socket, octal")
 	}
+	fs.BoolVarP(&f.DisableWatch, "disable-watch", "W", false, "disable the watch command (live log streams)")
 	fs.StringVarP(&f.PrefixDelimiter, "prefix-delimiter", "D", ":", "delimiter of key prefixes for stats detail; giving it turns the per-prefix counts on")
 	fs.BoolVarP(&f.EnableTLS, "enable-ssl", "Z", false, "TLS on TCP (-o ssl_chain_cert=FILE,ssl_key=FILE[,ssl_ca_cert=FILE,ssl_verify_mode=0-3])")
 }
@@ -160,6 +162,7 @@ func (f *Flags) serverConfig(c *cached.Config) error {
 		return usageErrorf("-D: No delimiter specified")
 	}
 	c.PrefixDelimiter = f.PrefixDelimiter[0]
+	c.WatchDisabled = f.DisableWatch
 	c.Detail = f.Changed("prefix-delimiter")
 	c.EnableShutdown = f.EnableShutdown
 	c.FlushEnabled = !f.DisableFlush
