@@ -82,8 +82,8 @@ func (f *Flags) Register(fs *pflag.FlagSet, scope Scope) {
 	fs.IntVarP(&f.Backlog, "listen-backlog", "b", settings.Backlog, "accepted for compatibility (the kernel's somaxconn applies)")
 	fs.StringVarP(&f.Protocol, "protocol", "B", "auto", "protocol: auto (the first byte of each connection decides), ascii or binary")
 	fs.StringArrayVarP(&f.Extended, "extended", "o", nil, "extended options, comma-separated (idle_timeout=N, hashpower=N, slab_chunk_max=BYTES, udp_any_peer, ssl_*=..., ...)")
-	fs.BoolVarP(&f.Daemonize, "daemon", "d", false, "refused: cachectl runs in the foreground under your supervisor")
-	fs.StringVarP(&f.PidFile, "pidfile", "P", "", "write the process id to this file")
+	fs.BoolVarP(&f.Daemonize, "daemon", "d", false, "run in the background once listening (prefer running in the foreground under systemd)")
+	fs.StringVarP(&f.PidFile, "pidfile", "P", "", "write the process id to this file (the background daemon's with -d)")
 	if scope == AllFlags {
 		fs.StringVarP(&f.UnixSocket, "unix-socket", "s", "", "serve on this unix socket instead of TCP and UDP")
 		fs.StringVarP(&f.UnixMask, "unix-mask", "a", fmt.Sprintf("%04o", settings.UnixMask), "permissions of the unix socket, octal")
@@ -99,18 +99,16 @@ func (f *Flags) Changed(name string) bool { return f.fs != nil && f.fs.Changed(n
 // Config is what Run needs: the server's configuration and what happens
 // around it in the process.
 type Config struct {
-	Server  cached.Config
-	User    string // -u: drop privileges to this user after binding
-	PidFile string // -P
+	Server    cached.Config
+	User      string // -u: drop privileges to this user after binding
+	PidFile   string // -P
+	Daemonize bool   // -d: run in the background
 }
 
 // Config turns the flags into the daemon's configuration. Every refusal is
 // a *UsageError that says what to change.
 func (f *Flags) Config() (Config, error) {
-	cfg := Config{Server: cached.DefaultConfig(), User: f.User, PidFile: f.PidFile}
-	if f.Daemonize {
-		return cfg, usageErrorf("-d: cachectl does not fork into the background; run it in the foreground under systemd or another supervisor")
-	}
+	cfg := Config{Server: cached.DefaultConfig(), User: f.User, PidFile: f.PidFile, Daemonize: f.Daemonize}
 	if err := f.serverConfig(&cfg.Server); err != nil {
 		return cfg, err
 	}
