@@ -101,7 +101,8 @@ func (c *conn) update(toks [][]byte, mode store.Mode, withCAS bool) error {
 	c.noreply = req.Noreply
 	c.detailSet(req.Key)
 	st := c.srv.store
-	p, err := st.Alloc(req.Key, req.Flags, c.relTime(req.Exptime), req.Length)
+	exp := c.relTime(req.Exptime)
+	p, err := st.Alloc(req.Key, req.Flags, exp, req.Length)
 	if err != nil {
 		c.logStoreFailed(req.Key, mode, err)
 		c.reply(storeFailure(err).Reply)
@@ -124,7 +125,7 @@ func (c *conn) update(toks [][]byte, mode store.Mode, withCAS bool) error {
 		return nil
 	}
 	res, _ := st.Commit(p, mode, req.CAS)
-	c.logStore(req.Key, mode, res, c.relTime(req.Exptime), p.Class(), req.Length)
+	c.logStore(req.Key, mode, res, exp, p.Class(), req.Length)
 	c.reply(resultText[res])
 	return nil
 }
