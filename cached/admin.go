@@ -66,6 +66,7 @@ func (c *conn) shutdown(toks [][]byte, _ []byte) error {
 		return c.refuse(false, err)
 	}
 	c.closing = true
+	c.closeReason = protocol.ReasonShutdown
 	c.srv.requestShutdown()
 	return nil
 }

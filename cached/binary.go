@@ -62,13 +62,14 @@ func (c *conn) binaryMode() bool {
 
 // processBinary executes every complete request header in the buffer.
 func (c *conn) processBinary() error {
-	for !c.closing {
+	for !c.closing && !c.yield() {
 		req, extras, key, n, err := protocol.ParseBinary(c.in[c.r:c.w])
 		if err != nil || n == 0 {
 			return err
 		}
 		c.binReq = req
 		c.r += n
+		c.budget--
 		c.setState(stateParseCmd)
 		c.lastCmd.Store(c.srv.store.Now())
 		if c.srv.verbosity.Load() > 1 {

@@ -24,6 +24,8 @@ func (c *conn) binGet(req *protocol.BinaryRequest, extras, key []byte) error {
 	} else {
 		c.scratch, m, hit = st.Get(c.scratch[:0], key)
 	}
+	c.detailGet(key, hit)
+	c.logGet(key, m, hit)
 	if !hit {
 		switch {
 		case req.Quiet:
@@ -86,9 +88,11 @@ func (c *conn) binAppend(req *protocol.BinaryRequest, _, key []byte) error {
 
 // binStore allocates the item, reads the value into it and commits it.
 func (c *conn) binStore(req *protocol.BinaryRequest, key []byte, flags, exp uint32, vlen int64, mode store.Mode) error {
+	c.detailSet(key)
 	st := c.srv.store
 	p, err := st.Alloc(key, flags, exp, int(vlen))
 	if err != nil {
+		c.logStoreFailed(key, mode, err)
 		if errors.Is(err, store.ErrTooLarge) {
 			c.binError(req, protocol.StatusTooLarge, "")
 		} else {
@@ -109,6 +113,7 @@ func (c *conn) binStore(req *protocol.BinaryRequest, key []byte, flags, exp uint
 		}
 	}
 	res, cas := st.Commit(p, mode, req.CAS)
+	c.logStore(key, mode, res, exp, p.Class(), int(vlen))
 	switch res {
 	case store.Stored:
 		c.binResponse(req, cas, nil, nil, nil)
@@ -130,6 +135,7 @@ func (c *conn) binStore(req *protocol.BinaryRequest, key []byte, flags, exp uint
 }
 
 func (c *conn) binDelete(req *protocol.BinaryRequest, _, key []byte) error {
+	c.detailDelete(key)
 	switch c.srv.store.DeleteCAS(key, req.CAS) {
 	case store.Deleted:
 		c.binResponse(req, 0, nil, nil, nil)

@@ -44,7 +44,8 @@ func (c *conn) binStatDetail(req *protocol.BinaryRequest, arg []byte) {
 	switch {
 	case bytes.HasPrefix(arg, []byte(" dump")):
 		// The dump holds CRLFs, so it cannot pass through a text builder.
-		c.binStatPacket(req, []byte("detailed"), []byte(protocol.ReplyEnd+"\r\n"))
+		c.scratch = c.srv.prefixes.appendDump(c.scratch[:0])
+		c.binStatPacket(req, []byte("detailed"), c.scratch)
 		c.binHeaderOut(req, protocol.StatusOK, 0, 0, 0, 0)
 	case bytes.HasPrefix(arg, []byte(" on")):
 		c.srv.detail.Store(true)

@@ -37,11 +37,12 @@ const (
 	stateNread
 	stateSwallow
 	stateWrite
+	stateWatch
 )
 
 // String is the name `stats conns` reports, as memcached names it.
 func (s connState) String() string {
-	return [...]string{"conn_new_cmd", "conn_read", "conn_parse_cmd", "conn_nread", "conn_swallow", "conn_mwrite"}[s]
+	return [...]string{"conn_new_cmd", "conn_read", "conn_parse_cmd", "conn_nread", "conn_swallow", "conn_mwrite", "conn_watch"}[s]
 }
 
 // errClose ends a connection without an error worth logging (quit, garbage).
@@ -71,10 +72,28 @@ type conn struct {
 	seq      uint32 // the loop registration's tag
 	detached bool   // taken off the loop while it blocks (under loop.mu)
 	peer     netip.Addr
+	peerPort netip.AddrPort // for connection log lines; invalid on a unix socket
+	unixSock bool
+
+	// watcher: the connection ran `watch` and is handed to the logger
+	// once its requests are done. closeReason, when set, overrides the reason
+	// its conn_close line gives.
+	watcher     *watcher
+	closeReason uint8
 
 	noreply bool
 	closing bool
 	auth    connAuth
+	// stacked: a one-line reply waits in out. memcached writes the
+	// replies of gets and meta commands at once but queues these, and
+	// refuses to start a watch behind them.
+	stacked bool
+
+	// budget is how many more requests this connection may run before it
+	// yields to the others (-R); negative means no limit. yielded says it
+	// stopped with input left over.
+	budget  int
+	yielded bool
 
 	negotiated bool // the protocol is decided (binary.go)
 	binary     bool
@@ -93,7 +112,7 @@ type conn struct {
 }
 
 func newConn(srv *Server, rw io.ReadWriter) *conn {
-	c := &conn{srv: srv, rd: rw, wr: rw, fd: -1}
+	c := &conn{srv: srv, rd: rw, wr: rw, fd: -1, budget: -1}
 	c.auth.ok = srv.auth.file.Load() == nil && !srv.auth.sasl
 	c.setState(stateNewCmd)
 	return c
@@ -110,8 +129,15 @@ func (c *conn) serve() (err error) {
 		}
 	}()
 	for {
+		c.budget = c.srv.cfg.ReqsPerEvent
 		if err := c.answer(); err != nil {
 			return err
+		}
+		if c.yielded {
+			// Its own goroutine has nobody on it to yield to; the yield
+			// is counted, as memcached counts it, and serving goes on.
+			c.yielded = false
+			continue
 		}
 		c.trimWork()
 		c.setState(stateRead)
@@ -157,13 +183,14 @@ func (c *conn) processBuffered() error {
 			return err
 		}
 	}
-	for !c.closing {
+	for !c.closing && !c.yield() {
 		line, ok, err := c.nextLine()
 		if err != nil || !ok {
 			return err
 		}
 		c.setState(stateParseCmd)
 		c.lastCmd.Store(c.srv.store.Now())
+		c.budget--
 		if err := c.dispatch(line); err != nil {
 			return err
 		}
@@ -174,6 +201,20 @@ func (c *conn) processBuffered() error {
 		}
 	}
 	return nil
+}
+
+// yield reports whether the connection used up its -R budget; with input
+// still buffered that is a yield, counted in conn_yields as memcached
+// counts it (a connection that simply ran dry does not yield).
+func (c *conn) yield() bool {
+	if c.budget != 0 {
+		return false
+	}
+	if c.r < c.w {
+		c.yielded = true
+		c.srv.yields.Add(1)
+	}
+	return true
 }
 
 // nextLine returns the next complete line (without its newline) and
@@ -265,6 +306,7 @@ func (c *conn) flush() error {
 		return nil
 	}
 	c.setState(stateWrite)
+	c.stacked = false
 	n, err := c.wr.Write(c.out)
 	c.srv.bytesWritten.Add(uint64(n))
 	if cap(c.out) > keepBuffer {
@@ -297,6 +339,7 @@ func (c *conn) reply(s string) {
 	}
 	c.out = append(c.out, s...)
 	c.out = append(c.out, '\r', '\n')
+	c.stacked = true
 }
 
 // readValue reads a storage command's data block into a pending item and

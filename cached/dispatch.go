@@ -41,6 +41,7 @@ var textCommands = []textCommand{
 	{"cache_memlimit", 1, 2, (*conn).memlimit},
 	{"shutdown", 0, -1, (*conn).shutdown},
 	{"refresh_certs", 0, -1, (*conn).refreshCerts},
+	{"watch", 0, -1, (*conn).watch},
 	{"mg", 0, -1, (*conn).metaGet},
 	{"ms", 0, -1, (*conn).metaSet},
 	{"md", 0, -1, (*conn).metaDelete},

@@ -1,9 +1,10 @@
 // Package cached is cachectl's memcached-compatible cache daemon. It
 // speaks memcached 1.6.18's three protocols reply for reply — the classic
 // text commands, the meta commands and the binary protocol, chosen per
-// connection by its first byte under -B auto — over TCP, UDP (text only,
-// one request per datagram, answered only for admitted peers), a unix
-// socket and TLS.
+// connection (per datagram over UDP) by its first byte under -B auto —
+// over TCP, UDP (answered only for admitted peers), a unix socket and TLS.
+// It streams memcached's watch logs (logger.go, watch*.go) and keeps its
+// per-prefix stats (stats_detail.go).
 //
 // The package is laid out by role:
 //   - protocol/ reads requests into values and holds every reply text;
@@ -20,8 +21,7 @@
 // PLAIN (-S); tls*.go the TLS options and refresh_certs.
 //
 // It refuses what memcached would refuse and a little more: it does not
-// daemonize (-d), does not implement the segmented LRU,
-// the LRU crawler or the slab page mover (their tunables are accepted and
-// ignored), does not carry a request across UDP datagrams, and does not
-// answer the binary protocol over UDP.
+// carry a request across UDP datagrams. The LRU crawler, slab page
+// mover and segmented LRU live in store/. Running in the background (-d) is
+// cached/daemon's, by re-executing the program.
 package cached

@@ -150,7 +150,7 @@ func (s *Server) listenTCP() error {
 	if s.cfg.Port == 0 {
 		return nil
 	}
-	specs, err := ListenSpecs(s.cfg.Listen, s.cfg.Port)
+	specs, err := ListenSpecs(s.cfg.Listen, bindPort(s.cfg.Port))
 	if err != nil {
 		return err
 	}
@@ -200,6 +200,9 @@ func (s *Server) closeListeners() {
 		ln.Close()
 	}
 	for _, pc := range s.udp {
+		pc.Close()
+	}
+	for _, pc := range s.udpWorkers {
 		pc.Close()
 	}
 }

@@ -1,6 +1,7 @@
 package cached
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -34,10 +35,6 @@ import (
 // stay ready (level-triggered) for the next call.
 const loopEvents = 256
 
-// maxReadsPerEvent bounds how many full input buffers one connection may
-// work through before the loop serves the next ready connection.
-const maxReadsPerEvent = 4
-
 type eventLoop struct {
 	srv  *Server
 	epfd int
@@ -52,6 +49,11 @@ type eventLoop struct {
 
 	events   [loopEvents]unix.EpollEvent
 	lastScan uint32
+	// yielded holds connections that used up their -R budget with
+	// requests still buffered (under mu). Their sockets may have nothing
+	// more to read, so epoll would never wake for them: the loop serves
+	// them after each round of ready sockets, without waiting.
+	yielded []*conn
 }
 
 // startLoops creates the worker loops and the eventfd that tells them,
@@ -172,7 +174,7 @@ func (l *eventLoop) run(gen uint64) {
 		timeout = 1000 // idle connections are looked for once a second
 	}
 	for l.owner.Load() == gen {
-		n, err := unix.EpollWait(l.epfd, l.events[:], timeout)
+		n, err := unix.EpollWait(l.epfd, l.events[:], l.waitTimeout(timeout))
 		if err != nil {
 			if err == unix.EINTR {
 				continue
@@ -200,10 +202,50 @@ func (l *eventLoop) run(gen uint64) {
 				return
 			}
 		}
+		if !l.serveYielded(gen) {
+			return
+		}
 		if timeout > 0 {
 			l.kickIdle()
 		}
 	}
+}
+
+// waitTimeout is how long epoll_wait may block: not at all while yielded
+// connections wait for their next turn.
+func (l *eventLoop) waitTimeout(idle int) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.yielded) > 0 {
+		return 0
+	}
+	return idle
+}
+
+// serveYielded gives each connection that yielded before this round one
+// more turn; one that yields again waits for the next round, so the
+// sockets that became ready meanwhile are served first. It reports false
+// when this goroutine lost the loop (a connection detached): the rest of
+// the list stays for the new owner.
+func (l *eventLoop) serveYielded(gen uint64) bool {
+	l.mu.Lock()
+	n := len(l.yielded)
+	l.mu.Unlock()
+	for range n {
+		l.mu.Lock()
+		c := l.yielded[0]
+		l.yielded = l.yielded[1:]
+		live := l.conns[int32(c.fd)] == c && !c.detached
+		l.mu.Unlock()
+		if !live {
+			continue
+		}
+		l.serve(c)
+		if l.owner.Load() != gen {
+			return false
+		}
+	}
+	return true
 }
 
 // serve runs what a ready connection sent; a panic ends only that
@@ -215,18 +257,39 @@ func (l *eventLoop) serve(c *conn) {
 		}
 	}()
 	if err := c.serveReady(); err != nil {
+		if c.watcher != nil && errors.Is(err, errClose) {
+			l.release(c)
+			l.srv.startWatching(c)
+			return
+		}
 		l.close(c, err)
 		return
 	}
-	if c.detached {
+	switch {
+	case c.detached:
 		l.rejoin(c)
+	case c.yielded:
+		c.yielded = false
+		l.mu.Lock()
+		l.yielded = append(l.yielded, c)
+		l.mu.Unlock()
 	}
 }
 
-// serveReady reads what the socket holds and answers it. It blocks only
-// after detaching (socketIO.wait).
+// serveReady runs what a ready connection sent, up to its -R budget of
+// requests: first what a yield left in its buffer, then what the socket
+// holds. It blocks only after detaching (socketIO.wait).
 func (c *conn) serveReady() error {
-	for reads := 1; ; reads++ {
+	c.budget = c.srv.cfg.ReqsPerEvent
+	if c.r < c.w {
+		if err := c.answer(); err != nil {
+			return err
+		}
+		if c.yielded {
+			return c.endTurn()
+		}
+	}
+	for {
 		c.makeRoom()
 		if c.in == nil {
 			c.takeInput()
@@ -249,15 +312,33 @@ func (c *conn) serveReady() error {
 		if err := c.answer(); err != nil {
 			return err
 		}
-		if !full || reads == maxReadsPerEvent {
+		if c.yielded {
+			return c.endTurn()
+		}
+		if !full {
 			// A short read took everything there was; asking again would
-			// cost a system call to learn so. A client that keeps the
-			// buffer full yields to the others now and then, as -R
-			// makes memcached's do; its socket stays ready.
+			// cost a system call to learn so.
 			c.idle()
 			return nil
 		}
 	}
+}
+
+// endTurn ends the turn of a connection that yielded. On its loop it goes
+// to the back of the line (eventLoop.serve); detached, it has a goroutine
+// of its own and nobody to yield to, so it keeps going.
+func (c *conn) endTurn() error {
+	for c.detached && c.yielded {
+		c.yielded = false
+		c.budget = c.srv.cfg.ReqsPerEvent
+		if err := c.answer(); err != nil {
+			return err
+		}
+	}
+	if !c.yielded {
+		c.idle()
+	}
+	return nil
 }
 
 // idle parks a connection between requests: it keeps an input buffer only
@@ -297,6 +378,18 @@ func (l *eventLoop) detach(c *conn) {
 	l.srv.loopWG.Add(1)
 	go l.run(l.owner.Add(1))
 	l.srv.detaches.Add(1)
+}
+
+// release takes a connection off the loop for good (watch).
+func (l *eventLoop) release(c *conn) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.conns[int32(c.fd)] == c {
+		delete(l.conns, int32(c.fd))
+		if !c.detached {
+			unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, c.fd, nil)
+		}
+	}
 }
 
 // close ends a connection served by this loop.

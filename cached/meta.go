@@ -36,6 +36,7 @@ func (c *conn) metaGet(toks [][]byte, _ []byte) error {
 	start := len(c.out)
 	v := c.srv.store.OpenView(key)
 	defer v.Close()
+	c.logView(&v, key)
 	if !v.Found() && of.Vivify && v.Create(nil, 0) {
 		c.metaGetHit(&v, toks, &of, true, start)
 		return nil

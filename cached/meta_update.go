@@ -64,8 +64,10 @@ func (c *conn) metaSet(toks [][]byte, _ []byte) error {
 		return c.metaSwallow(err, vlen)
 	}
 	st := c.srv.store
-	p, aerr := st.Alloc(key, of.ClientFlags, c.relTime(of.Exptime), vlen)
+	exp := c.relTime(of.Exptime)
+	p, aerr := st.Alloc(key, of.ClientFlags, exp, vlen)
 	if aerr != nil {
+		c.logStoreFailed(key, mode, aerr)
 		// A failed store must not leave the old value readable.
 		st.Unlink(key)
 		return c.metaSwallow(storeFailure(aerr), vlen)
@@ -80,6 +82,7 @@ func (c *conn) metaSet(toks [][]byte, _ []byte) error {
 		return c.metaError(protocol.ErrBadDataChunk)
 	}
 	res, cas := st.CommitMeta(p, mode, of.ReqCAS, of.SetStale && mode == store.ModeCAS, of.KeyBinary)
+	c.logStore(key, mode, res, exp, p.Class(), vlen)
 	c.noreply = false
 	if res == store.Stored && of.NoReply {
 		return nil

@@ -78,6 +78,7 @@ func (s *Server) stop() {
 		<-done
 	}
 	s.closeLoops()
+	s.logs.stop()
 	s.store.Close()
 }
 
@@ -111,6 +112,8 @@ func (s *Server) accept(nc net.Conn, useTLS bool) {
 			s.denied.Add(1)
 			s.deniedPeers.record(peer, time.Now())
 			s.log.Warn("connection denied by policy", "peer", peer, "local", nc.LocalAddr())
+			ap, _ := peerPort(nc)
+			s.logConn(protocol.EventConnClose, socketFD(nc), ap, false, protocol.ReasonDenied)
 			nc.Close()
 			return
 		}
@@ -144,6 +147,8 @@ func (s *Server) accept(nc net.Conn, useTLS bool) {
 		}
 	}
 	c.peer = peer
+	c.peerPort, _ = peerPort(nc)
+	c.unixSock = !hasPeer
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
@@ -154,6 +159,7 @@ func (s *Server) accept(nc net.Conn, useTLS bool) {
 	s.currConns.Add(1)
 	s.wg.Add(1)
 	s.mu.Unlock()
+	s.logConn(protocol.EventConnNew, c.id, c.peerPort, c.unixSock, 0)
 	if s.verbosity.Load() > 0 {
 		s.log.Info("new client connection", "conn", c.id, "peer", c.remote)
 	}
@@ -171,6 +177,10 @@ func (s *Server) run(c *conn) {
 	err := s.handshake(c, c.nc.(*tls.Conn))
 	if err == nil {
 		err = c.serve()
+	}
+	if c.watcher != nil && errors.Is(err, errClose) {
+		s.startWatching(c)
+		return
 	}
 	s.finish(c, err)
 }
@@ -200,6 +210,10 @@ func (s *Server) finish(c *conn, err error) {
 		s.idleKicks.Add(1)
 	}
 	s.currConns.Add(-1)
+	if c.watcher != nil {
+		s.logs.remove(c.watcher)
+	}
+	s.logConn(protocol.EventConnClose, c.id, c.peerPort, c.unixSock, closeReason(c, err))
 	c.close()
 	switch {
 	case err == nil, errors.Is(err, errClose), errors.Is(err, errIdle), errors.Is(err, io.EOF), isTimeout(err), errors.Is(err, net.ErrClosed), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):

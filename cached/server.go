@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cachectl/cachectl/cached/protocol"
 	"github.com/cachectl/cachectl/cached/settings"
 	"github.com/cachectl/cachectl/cached/store"
 )
@@ -20,8 +21,8 @@ import (
 // Config is the daemon's configuration, named after memcached's flags.
 type Config struct {
 	Listen         []string // -l: addresses, "host", "host:port", "[v6]:port"; empty = all
-	Port           int      // -p
-	UDPPort        int      // -U: 0 = off
+	Port           int      // -p: 0 = off, EphemeralPort = the kernel picks
+	UDPPort        int      // -U: 0 = off, EphemeralPort = the kernel picks
 	UDPAnyPeer     bool     // -o udp_any_peer: answer UDP from any peer when no allowlist is installed
 	UnixSocket     string   // -s: serve on this unix socket instead of TCP/UDP
 	UnixMask       fs.FileMode
@@ -32,14 +33,23 @@ type Config struct {
 	MaxConns       int      // -c
 	Threads        int      // -t: worker loops for TCP and unix connections
 	Backlog        int      // -b
-	ReqsPerEvent   int      // -R (reported)
+	ReqsPerEvent   int      // -R: requests one connection runs before the others get a turn
 	Verbosity      int      // -v count
 	EnableShutdown bool     // -A
 	FlushEnabled   bool     // !-F
 	Protocol       Protocol // -B (zero value: auto)
-	IdleTimeout    time.Duration
-	Store          store.Config
-	Logger         *slog.Logger
+	// PrefixDelimiter ends a key's prefix in `stats detail` (-D; 0 = ':');
+	// Detail turns the recording on from the start, as -D does.
+	PrefixDelimiter byte
+	Detail          bool
+	// WatchDisabled refuses `watch` (-W); the buffers of the log streams
+	// are -o watcher_logbuf_size and worker_logbuf_size, in bytes.
+	WatchDisabled bool
+	WatcherLogBuf int
+	WorkerLogBuf  int
+	IdleTimeout   time.Duration
+	Store         store.Config
+	Logger        *slog.Logger
 	// ExtraStats, if set, adds the embedding program's counters to `stats`
 	// after the daemon's own, through add(name, value).
 	ExtraStats func(add func(name string, value any))
@@ -48,18 +58,28 @@ type Config struct {
 // DefaultConfig is memcached 1.6.18's default, on the default port.
 func DefaultConfig() Config {
 	return Config{
-		Port:         settings.Port,
-		MaxConns:     settings.MaxConns,
-		Threads:      settings.Threads,
-		Backlog:      settings.Backlog,
-		ReqsPerEvent: settings.ReqsPerEvent,
-		FlushEnabled: true,
-		UnixMask:     settings.UnixMask,
-		Store:        store.DefaultConfig(),
+		Port:          settings.Port,
+		MaxConns:      settings.MaxConns,
+		Threads:       settings.Threads,
+		Backlog:       settings.Backlog,
+		ReqsPerEvent:  settings.ReqsPerEvent,
+		FlushEnabled:  true,
+		WatcherLogBuf: int(settings.WatcherLogBuf),
+		WorkerLogBuf:  int(settings.WorkerLogBuf),
+		UnixMask:      settings.UnixMask,
+		Store:         store.DefaultConfig(),
 	}
 }
 
 const maxVerbosity = 2 // memcached's MAX_VERBOSITY_LEVEL
+
+// EphemeralPort as -p or -U lets the kernel pick the port, as in memcached,
+// where 0 turns the transport off; MEMCACHED_PORT_FILENAME tells which
+// ports were picked.
+const EphemeralPort = -1
+
+// bindPort is the port to ask the kernel for.
+func bindPort(p int) int { return max(p, 0) }
 
 // PeerFilter decides whether a peer may stay connected; entry names the
 // policy entry that admits it. Nil admits everyone, as memcached does.
@@ -74,16 +94,21 @@ type Server struct {
 	verbosity atomic.Int32
 	auth      authState
 	detail    atomic.Bool
+	prefixes  *prefixStats
+	logs      *logger
 	filter    atomic.Pointer[PeerFilter]
 
 	mu        sync.Mutex
 	listeners []net.Listener
 	udp       []*net.UDPConn
-	tls       *tlsState // nil without -Z
-	listenTLS []bool    // per listener: TLS unless -l said notls:
-	zones     []string  // zone each listener was asked for; Go's Addr() drops it
-	conns     map[*conn]struct{}
-	closing   bool
+	// udpWorkers are the UDP sockets workers read: each of udp and its
+	// duplicates, one per -t thread (under mu once serving).
+	udpWorkers []*net.UDPConn
+	tls        *tlsState // nil without -Z
+	listenTLS  []bool    // per listener: TLS unless -l said notls:
+	zones      []string  // zone each listener was asked for; Go's Addr() drops it
+	conns      map[*conn]struct{}
+	closing    bool
 
 	wg       sync.WaitGroup
 	shutdown chan struct{} // closed when a client asked for shutdown (-A)
@@ -109,12 +134,18 @@ type Server struct {
 	loopWG   sync.WaitGroup
 	stopFD   int           // eventfd: the worker loops stop (-1 before they start)
 	detaches atomic.Uint64 // connections that had to block off their loop
+	yields   atomic.Uint64 // -R budgets used up with input left: memcached's conn_yields
 }
 
 // New builds a server; Listen binds it.
 func New(cfg Config) (*Server, error) {
-	if cfg.UDPPort < 0 || cfg.UDPPort > 65535 {
-		return nil, fmt.Errorf("UDP port (-U) %d is out of range 0-65535", cfg.UDPPort)
+	if cfg.UDPPort < EphemeralPort || cfg.UDPPort > 65535 {
+		return nil, fmt.Errorf("UDP port (-U) %d is out of range -1-65535", cfg.UDPPort)
+	}
+	if cfg.ReqsPerEvent <= 0 {
+		// A zero budget would yield before every request and serve none;
+		// the flags refuse -R 0, and an embedding caller means the default.
+		cfg.ReqsPerEvent = settings.ReqsPerEvent
 	}
 	var tlsState *tlsState
 	if cfg.TLS.Enabled {
@@ -129,8 +160,8 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxConns <= 0 {
 		return nil, fmt.Errorf("max connections (-c) must be positive, got %d", cfg.MaxConns)
 	}
-	if cfg.Port < 0 || cfg.Port > 65535 {
-		return nil, fmt.Errorf("port (-p) %d is out of range 0-65535", cfg.Port)
+	if cfg.Port < EphemeralPort || cfg.Port > 65535 {
+		return nil, fmt.Errorf("port (-p) %d is out of range -1-65535", cfg.Port)
 	}
 	st, err := store.New(cfg.Store)
 	if err != nil {
@@ -149,7 +180,10 @@ func New(cfg Config) (*Server, error) {
 		shutdown: make(chan struct{}),
 		started:  time.Now(),
 		stopFD:   -1,
+		prefixes: newPrefixStats(cfg.PrefixDelimiter),
+		logs:     newLogger(cfg.Threads, cfg.WorkerLogBuf, cfg.WatcherLogBuf, st),
 	}
+	s.detail.Store(cfg.Detail)
 	s.verbosity.Store(int32(min(cfg.Verbosity, maxVerbosity)))
 	if err := s.auth.init(cfg); err != nil {
 		st.Close()
@@ -183,6 +217,7 @@ func (s *Server) SetPeerFilter(f PeerFilter) {
 			s.denied.Add(1)
 			s.deniedPeers.record(c.peer, time.Now())
 			s.log.Warn("closing connection from peer no longer allowed", "peer", c.peer)
+			c.closeReason = protocol.ReasonDenied
 			c.kill()
 		}
 	}

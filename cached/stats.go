@@ -67,22 +67,6 @@ func (c *conn) statsReset([][]byte) {
 
 func (c *conn) statsSizes() { c.stat("sizes_status", "disabled") }
 
-// statsDetail is stats detail on|off|dump. Prefix statistics are not
-// recorded, so a dump is empty.
-func (c *conn) statsDetail(toks [][]byte) {
-	switch {
-	case len(toks) < 3:
-		c.reply(protocol.ReplyDetailUsage)
-	case string(toks[2]) == "on", string(toks[2]) == "off":
-		c.srv.detail.Store(string(toks[2]) == "on")
-		c.reply(protocol.ReplyOK)
-	case string(toks[2]) == "dump":
-		c.endList()
-	default:
-		c.reply(protocol.ReplyDetailUsage)
-	}
-}
-
 func (c *conn) stat(name string, value any) {
 	c.out = append(c.out, protocol.ReplyStat...)
 	c.out = append(c.out, name...)
@@ -124,6 +108,9 @@ func (s *Server) resetStats() {
 	s.bytesWritten.Store(0)
 	s.auth.cmds.Store(0)
 	s.auth.errors.Store(0)
+	s.yields.Store(0)
+	s.prefixes.reset()
+	s.logs.resetStats()
 }
 
 func boolInt(b bool) int {

@@ -23,10 +23,15 @@ func (c *conn) statsConns() {
 	for _, ln := range s.listeners {
 		rows = append(rows, row{id: listenerFD(ln), addr: connAddr(ln.Addr()), state: "conn_listening"})
 	}
-	for _, pc := range s.udp {
-		rows = append(rows, row{id: listenerFD(pc), addr: udpAddrText(pc.LocalAddr().(*net.UDPAddr).AddrPort()), state: "conn_read", udp: true})
-	}
 	s.mu.Lock()
+	for _, pc := range s.udpWorkers {
+		r := row{id: listenerFD(pc), addr: udpAddrText(pc.LocalAddr().(*net.UDPAddr).AddrPort()), state: "conn_read", udp: true}
+		if r.id == c.id && c.fd < 0 && c.nc == nil {
+			// The worker answering this request, as memcached shows it.
+			r.addr, r.listen, r.state = c.remote, c.local, stateParseCmd.String()
+		}
+		rows = append(rows, r)
+	}
 	for o := range s.conns {
 		st := connState(o.state.Load())
 		if o == c {

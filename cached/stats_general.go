@@ -21,8 +21,10 @@ func (c *conn) statsGeneral() {
 	now := s.store.Now()
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	// memcached counts UDP sockets among listeners (one per thread there).
-	listeners := int64(len(s.listeners) + len(s.udp))
+	// memcached counts its UDP connections (one per thread) among listeners.
+	s.mu.Lock()
+	listeners := int64(len(s.listeners) + len(s.udpWorkers))
+	s.mu.Unlock()
 
 	c.stat("pid", os.Getpid())
 	c.stat("uptime", int64(now)-60)
@@ -67,11 +69,12 @@ func (c *conn) statsGeneral() {
 	c.stat("listen_disabled_num", 0)
 	c.stat("time_in_listen_disabled_us", 0)
 	c.stat("threads", s.cfg.Threads)
-	c.stat("conn_yields", 0)
+	c.stat("conn_yields", s.yields.Load())
 	c.stat("hash_power_level", st.HashPower)
 	c.stat("hash_bytes", st.HashBytes)
 	c.stat("hash_is_expanding", boolInt(st.HashExpanding))
 	c.stat("malloc_fails", 0)
+	c.statsLogger()
 	c.stat("connection_panics", s.panics.Load())
 	c.stat("bytes", st.Bytes)
 	c.stat("curr_items", st.CurrItems)

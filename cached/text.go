@@ -45,6 +45,8 @@ func (c *conn) get(keys [][]byte, rest []byte, withCAS, touch bool, exp uint32) 
 			} else {
 				c.scratch, m, hit = st.Get(c.scratch[:0], key)
 			}
+			c.detailGet(key, hit)
+			c.logGet(key, m, hit)
 			if !hit {
 				continue
 			}
@@ -97,9 +99,12 @@ func (c *conn) update(toks [][]byte, mode store.Mode, withCAS bool) error {
 		return c.refuse(req.Noreply, err)
 	}
 	c.noreply = req.Noreply
+	c.detailSet(req.Key)
 	st := c.srv.store
-	p, err := st.Alloc(req.Key, req.Flags, c.relTime(req.Exptime), req.Length)
+	exp := c.relTime(req.Exptime)
+	p, err := st.Alloc(req.Key, req.Flags, exp, req.Length)
 	if err != nil {
+		c.logStoreFailed(req.Key, mode, err)
 		c.reply(storeFailure(err).Reply)
 		// A failed set must not leave the old value readable, whether it
 		// failed for size or for memory (memcached's process_update_command).
@@ -120,6 +125,7 @@ func (c *conn) update(toks [][]byte, mode store.Mode, withCAS bool) error {
 		return nil
 	}
 	res, _ := st.Commit(p, mode, req.CAS)
+	c.logStore(req.Key, mode, res, exp, p.Class(), req.Length)
 	c.reply(resultText[res])
 	return nil
 }
@@ -145,6 +151,7 @@ func (c *conn) delete(toks [][]byte, _ []byte) error {
 		return c.refuse(req.Noreply, err)
 	}
 	c.noreply = req.Noreply
+	c.detailDelete(req.Key)
 	if c.srv.store.Delete(req.Key) {
 		c.reply(protocol.ReplyDeleted)
 	} else {

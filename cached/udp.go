@@ -24,9 +24,6 @@ const (
 	udpDataSize     = udpMaxPayload - udpHeaderSize
 	udpReadBuffer   = 65536 // memcached's UDP_READ_BUFFER_SIZE
 	udpMaxDatagrams = 65535 // the total field is 16 bits; memcached clamps it too
-	udpWorkersMax   = 4
-
-	udpBinaryMagic = 0x80
 )
 
 // udpAdmit decides whether a UDP peer gets any answer at all. UDP has no
@@ -47,7 +44,7 @@ func (s *Server) udpAdmit(peer netip.Addr) bool {
 // listenUDP binds the UDP port on every -l address. An explicit port in
 // -l applies to UDP as well, as in memcached.
 func (s *Server) listenUDP() error {
-	addrs, err := ListenAddrs(s.cfg.Listen, s.cfg.UDPPort)
+	addrs, err := ListenAddrs(s.cfg.Listen, bindPort(s.cfg.UDPPort))
 	if err != nil {
 		return err
 	}
@@ -87,13 +84,40 @@ func (udpNoMore) Read([]byte) (int, error) { return 0, errUDPShort }
 
 var errUDPShort = errors.New("request continues past its datagram")
 
-// serveUDP runs workers reading one UDP socket until it is closed.
+// serveUDP runs one worker per -t thread on a UDP socket until it is
+// closed. As memcached does, each worker reads its own duplicate of the
+// socket, so `stats conns` lists one UDP connection per worker.
 func (s *Server) serveUDP(pc *net.UDPConn) {
-	workers := min(max(s.cfg.Threads, 1), udpWorkersMax)
-	s.wg.Add(workers)
-	for range workers {
-		go s.udpWorker(pc)
+	socks := []*net.UDPConn{pc}
+	for range max(s.cfg.Threads, 1) - 1 {
+		dup, err := dupUDP(pc)
+		if err != nil {
+			s.log.Warn("UDP socket not duplicated; fewer workers read it", "listener", pc.LocalAddr(), "err", err)
+			break
+		}
+		socks = append(socks, dup)
 	}
+	s.mu.Lock()
+	s.udpWorkers = append(s.udpWorkers, socks...)
+	s.mu.Unlock()
+	s.wg.Add(len(socks))
+	for _, sock := range socks {
+		go s.udpWorker(sock)
+	}
+}
+
+// dupUDP is a second descriptor of the same socket.
+func dupUDP(pc *net.UDPConn) (*net.UDPConn, error) {
+	f, err := pc.File()
+	if err != nil {
+		return nil, fmt.Errorf("duplicating UDP socket: %w", err)
+	}
+	defer f.Close()
+	dup, err := net.FilePacketConn(f)
+	if err != nil {
+		return nil, fmt.Errorf("duplicating UDP socket: %w", err)
+	}
+	return dup.(*net.UDPConn), nil
 }
 
 func (s *Server) udpWorker(pc *net.UDPConn) {
@@ -104,6 +128,7 @@ func (s *Server) udpWorker(pc *net.UDPConn) {
 		*udpSink
 	}{udpNoMore{}, sink})
 	c.local = udpAddrText(pc.LocalAddr().(*net.UDPAddr).AddrPort())
+	c.id = listenerFD(pc)
 	buf := make([]byte, udpReadBuffer)
 	var delay time.Duration
 	for {
@@ -137,11 +162,6 @@ func (s *Server) serveDatagram(pc *net.UDPConn, c *conn, sink *udpSink, d []byte
 	if len(d) <= udpHeaderSize || d[4] != 0 || d[5] != 1 {
 		return
 	}
-	if d[udpHeaderSize] == udpBinaryMagic {
-		// The binary protocol is not served over UDP: better silence than
-		// an ERROR a binary client cannot parse.
-		return
-	}
 	s.bytesRead.Add(uint64(len(d)))
 	reqID := binary.BigEndian.Uint16(d)
 	c.remote = udpAddrText(from)
@@ -171,6 +191,13 @@ func (s *Server) serveDatagram(pc *net.UDPConn, c *conn, sink *udpSink, d []byte
 func (s *Server) udpCommands(c *conn, sink *udpSink, payload []byte, send func([]byte)) {
 	c.in, c.r, c.w = payload, 0, len(payload)
 	c.out, c.closing, c.noreply = c.out[:0], false, false
+	// Each datagram chooses its protocol by its first byte, as memcached's
+	// UDP connection does under -B auto.
+	c.negotiated = false
+	if c.binaryMode() {
+		s.udpBinary(c, sink, send)
+		return
+	}
 	for !c.closing {
 		line, ok, err := c.nextLine()
 		if err != nil || !ok {
@@ -194,6 +221,29 @@ func (s *Server) udpCommands(c *conn, sink *udpSink, payload []byte, send func([
 			// memcached answers quit over UDP with an empty response.
 			send(sink.buf)
 		}
+	}
+}
+
+// udpBinary runs the binary requests of one datagram. Each request is a
+// response unit of its own, framed on its own: an empty one (a quiet
+// command that succeeded, a quiet miss) is a bare header, as memcached
+// sends it. A request whose body runs past the datagram is dropped.
+func (s *Server) udpBinary(c *conn, sink *udpSink, send func([]byte)) {
+	for !c.closing {
+		req, extras, key, n, err := protocol.ParseBinary(c.in[c.r:c.w])
+		if err != nil || n == 0 {
+			return
+		}
+		c.binReq = req
+		c.r += n
+		sink.buf = sink.buf[:0]
+		c.lastCmd.Store(s.store.Now())
+		err = c.dispatchBinary(&c.binReq, extras, key)
+		c.flush()
+		if err != nil {
+			return
+		}
+		send(sink.buf)
 	}
 }
 

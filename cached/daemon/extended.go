@@ -93,6 +93,17 @@ func (x *extended) applyServer(name, val string, hasVal bool) (bool, error) {
 	switch name {
 	case "udp_any_peer": // cachectl's own: see README
 		cfg.UDPAnyPeer = true
+	case "watcher_logbuf_size", "worker_logbuf_size":
+		// Kilobytes, as memcached reads them.
+		if err := unsigned(name, "Missing "+name+" argument", "could not parse argument to "+name)(val, hasVal); err != nil {
+			return true, err
+		}
+		kb := atoi(val)
+		if name == "watcher_logbuf_size" {
+			cfg.WatcherLogBuf = kb << 10
+		} else {
+			cfg.WorkerLogBuf = kb << 10
+		}
 	case "idle_timeout":
 		if !hasVal {
 			return true, errors.New("Missing numeric argument for idle_timeout")

@@ -42,6 +42,8 @@ type Flags struct {
 	EnableTLS        bool
 	EnableSASL       bool
 	AuthFile         string
+	PrefixDelimiter  string
+	DisableWatch     bool
 
 	fs *pflag.FlagSet // to tell given flags from defaults
 }
@@ -61,8 +63,8 @@ const (
 // Register declares the flags on fs with memcached's defaults.
 func (f *Flags) Register(fs *pflag.FlagSet, scope Scope) {
 	f.fs = fs
-	fs.IntVarP(&f.Port, "port", "p", settings.Port, "TCP port to listen on")
-	fs.IntVarP(&f.UDPPort, "udp-port", "U", 0, "UDP port (0 = off); answered only for peers the allowlist admits (loopback only without one, unless -o udp_any_peer)")
+	fs.IntVarP(&f.Port, "port", "p", settings.Port, "TCP port to listen on (0 = off, -1 = the kernel picks; see MEMCACHED_PORT_FILENAME)")
+	fs.IntVarP(&f.UDPPort, "udp-port", "U", 0, "UDP port (0 = off, -1 = the kernel picks); answered only for peers the allowlist admits (loopback only without one, unless -o udp_any_peer)")
 	if scope == AllFlags {
 		fs.StringArrayVarP(&f.Listen, "listen", "l", nil, "LOCAL address(es) to listen on, comma-separated; not who may connect (default: all)")
 	}
@@ -78,18 +80,20 @@ func (f *Flags) Register(fs *pflag.FlagSet, scope Scope) {
 	fs.StringVarP(&f.User, "user", "u", "", "drop privileges to this user after binding")
 	fs.BoolVarP(&f.EnableShutdown, "enable-shutdown", "A", false, "enable the ascii \"shutdown\" command")
 	fs.BoolVarP(&f.DisableFlush, "disable-flush-all", "F", false, "disable the flush_all command")
-	fs.IntVarP(&f.ReqsPerEvent, "max-reqs-per-event", "R", settings.ReqsPerEvent, "accepted for compatibility")
+	fs.IntVarP(&f.ReqsPerEvent, "max-reqs-per-event", "R", settings.ReqsPerEvent, "requests one connection runs before the others get a turn (counted in conn_yields)")
 	fs.IntVarP(&f.Backlog, "listen-backlog", "b", settings.Backlog, "accepted for compatibility (the kernel's somaxconn applies)")
 	fs.StringVarP(&f.Protocol, "protocol", "B", "auto", "protocol: auto (the first byte of each connection decides), ascii or binary")
 	fs.StringArrayVarP(&f.Extended, "extended", "o", nil, "extended options, comma-separated (idle_timeout=N, hashpower=N, slab_chunk_max=BYTES, udp_any_peer, ssl_*=..., ...)")
-	fs.BoolVarP(&f.Daemonize, "daemon", "d", false, "refused: cachectl runs in the foreground under your supervisor")
-	fs.StringVarP(&f.PidFile, "pidfile", "P", "", "write the process id to this file")
+	fs.BoolVarP(&f.Daemonize, "daemon", "d", false, "run in the background once listening (prefer running in the foreground under systemd)")
+	fs.StringVarP(&f.PidFile, "pidfile", "P", "", "write the process id to this file (the background daemon's with -d)")
 	if scope == AllFlags {
 		fs.StringVarP(&f.UnixSocket, "unix-socket", "s", "", "serve on this unix socket instead of TCP and UDP")
 		fs.StringVarP(&f.UnixMask, "unix-mask", "a", fmt.Sprintf("%04o", settings.UnixMask), "permissions of the unix socket, octal")
 	}
 	fs.BoolVarP(&f.EnableSASL, "enable-sasl", "S", false, "binary SASL (PLAIN); passwords from the file named by $"+SASLPasswordEnv+" (user:password lines); binary protocol only")
 	fs.StringVarP(&f.AuthFile, "auth-file", "Y", "", "ASCII auth: user:password lines; each connection first sends 'set <any> 0 0 <n>' with 'user password'; text protocol only")
+	fs.BoolVarP(&f.DisableWatch, "disable-watch", "W", false, "disable the watch command (live log streams)")
+	fs.StringVarP(&f.PrefixDelimiter, "prefix-delimiter", "D", ":", "delimiter of key prefixes for stats detail; giving it turns the per-prefix counts on")
 	fs.BoolVarP(&f.EnableTLS, "enable-ssl", "Z", false, "TLS on TCP (-o ssl_chain_cert=FILE,ssl_key=FILE[,ssl_ca_cert=FILE,ssl_verify_mode=0-3])")
 }
 
@@ -99,18 +103,16 @@ func (f *Flags) Changed(name string) bool { return f.fs != nil && f.fs.Changed(n
 // Config is what Run needs: the server's configuration and what happens
 // around it in the process.
 type Config struct {
-	Server  cached.Config
-	User    string // -u: drop privileges to this user after binding
-	PidFile string // -P
+	Server    cached.Config
+	User      string // -u: drop privileges to this user after binding
+	PidFile   string // -P
+	Daemonize bool   // -d: run in the background
 }
 
 // Config turns the flags into the daemon's configuration. Every refusal is
 // a *UsageError that says what to change.
 func (f *Flags) Config() (Config, error) {
-	cfg := Config{Server: cached.DefaultConfig(), User: f.User, PidFile: f.PidFile}
-	if f.Daemonize {
-		return cfg, usageErrorf("-d: cachectl does not fork into the background; run it in the foreground under systemd or another supervisor")
-	}
+	cfg := Config{Server: cached.DefaultConfig(), User: f.User, PidFile: f.PidFile, Daemonize: f.Daemonize}
 	if err := f.serverConfig(&cfg.Server); err != nil {
 		return cfg, err
 	}
@@ -161,6 +163,12 @@ func (f *Flags) serverConfig(c *cached.Config) error {
 	c.Backlog = f.Backlog
 	c.ReqsPerEvent = f.ReqsPerEvent
 	c.Verbosity = f.Verbose
+	if f.PrefixDelimiter == "" {
+		return usageErrorf("-D: No delimiter specified")
+	}
+	c.PrefixDelimiter = f.PrefixDelimiter[0]
+	c.WatchDisabled = f.DisableWatch
+	c.Detail = f.Changed("prefix-delimiter")
 	c.EnableShutdown = f.EnableShutdown
 	c.FlushEnabled = !f.DisableFlush
 	return nil
@@ -197,8 +205,14 @@ func (f *Flags) check(c cached.Config) error {
 	if f.Threads <= 0 {
 		return usageErrorf("-t %d: number of threads must be greater than 0", f.Threads)
 	}
-	if f.UDPPort < 0 || f.UDPPort > 65535 {
-		return usageErrorf("-U %d: UDP port must be between 0 (off) and 65535", f.UDPPort)
+	if f.ReqsPerEvent <= 0 {
+		return usageErrorf("-R %d: Number of requests per event must be greater than 0", f.ReqsPerEvent)
+	}
+	if f.UDPPort < cached.EphemeralPort || f.UDPPort > 65535 {
+		return usageErrorf("-U %d: UDP port must be between 0 (off) and 65535, or -1 for a port the kernel picks", f.UDPPort)
+	}
+	if f.Port < cached.EphemeralPort || f.Port > 65535 {
+		return usageErrorf("-p %d: Invalid port number", f.Port)
 	}
 	if c.UDPAnyPeer && f.UDPPort == 0 {
 		return usageErrorf("-o udp_any_peer: UDP is off; it only makes sense with -U PORT")

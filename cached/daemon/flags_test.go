@@ -73,7 +73,17 @@ func TestFlagLines(t *testing.T) {
 		{"-o no_modern", func(c Config) bool { return c.Server.Store.ChunkMax == 1<<20 }, ""},
 		{"-o slab_chunk_max=16384,no_modern", func(c Config) bool { return c.Server.Store.ChunkMax == 16384 }, ""},
 		{"-o no_modern,slab_chunk_max=16384", func(c Config) bool { return c.Server.Store.ChunkMax == 16384 }, ""},
-		{"-d", nil, "does not fork"},
+		{"-d -P /run/c.pid", func(c Config) bool { return c.Daemonize && c.PidFile == "/run/c.pid" }, ""},
+		{"-R 1 -D / -W", func(c Config) bool {
+			return c.Server.ReqsPerEvent == 1 && c.Server.PrefixDelimiter == '/' && c.Server.Detail && c.Server.WatchDisabled
+		}, ""},
+		{"-o watcher_logbuf_size=8,worker_logbuf_size=2", func(c Config) bool {
+			return c.Server.WatcherLogBuf == 8<<10 && c.Server.WorkerLogBuf == 2<<10
+		}, ""},
+		{"-p -1 -U -1", func(c Config) bool { return c.Server.Port == -1 && c.Server.UDPPort == -1 }, ""},
+		{"-R 0", nil, "Number of requests per event must be greater than 0"},
+		{"-o worker_logbuf_size=-1", nil, "could not parse argument to worker_logbuf_size"},
+		{"-p -2", nil, "Invalid port number"},
 		{"-m lots", nil, "megabytes"},
 		{"-I 2g -m 8192", nil, "higher than a gigabyte"},
 		{"-I 100", nil, "less than 1024 bytes"},

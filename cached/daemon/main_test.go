@@ -13,7 +13,7 @@ func TestMainRefusals(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"-d"}, "does not fork"},
+		{[]string{"-R", "0"}, "greater than 0"},
 		{[]string{"-o", "frobnicate"}, "Illegal suboption"},
 		{[]string{"--no-such-flag"}, "unknown flag"},
 		{[]string{"-p", "11211", "extra"}, "takes no arguments"},

@@ -28,8 +28,22 @@ type Options struct {
 }
 
 // Run binds, drops privileges, serves until SIGINT or SIGTERM, then lets
-// replies in flight finish and returns nil.
-func Run(cfg Config, opts Options) error {
+// replies in flight finish and returns nil. With -d it returns nil as soon
+// as a background copy of the daemon listens (detach.go).
+func Run(cfg Config, opts Options) (err error) {
+	ready := readyPipe()
+	if cfg.Daemonize && ready == nil {
+		return detach(cfg.Server.Verbosity > 0)
+	}
+	if ready != nil {
+		// Until it is ready, the background child's errors go to the
+		// parent waiting in the foreground.
+		defer func() {
+			if ready != nil {
+				childReport(ready, err)
+			}
+		}()
+	}
 	log := cfg.Server.Logger
 	if log == nil {
 		w := opts.Stderr
@@ -53,6 +67,11 @@ func Run(cfg Config, opts Options) error {
 	if err := srv.Listen(); err != nil {
 		return explainListenError(err)
 	}
+	if name := os.Getenv(PortFileEnv); name != "" && cfg.Server.UnixSocket == "" {
+		if err := writePortFile(name, srv, cfg.Server.Listen); err != nil {
+			log.Warn("port file not written", "err", err)
+		}
+	}
 	if err := dropPrivileges(cfg.User, log); err != nil {
 		return err
 	}
@@ -74,6 +93,8 @@ func Run(cfg Config, opts Options) error {
 	}
 	logListening(log, srv, cfg.Server)
 	svc := announceReady(ctx, log, srv)
+	childReport(ready, nil)
+	ready = nil
 	err = srv.Serve(ctx)
 	svc.stopping()
 	log.Warn("cachectl daemon stopped")

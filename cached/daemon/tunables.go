@@ -12,7 +12,7 @@ import (
 // line reads the same under either daemon.
 
 // ignoredTunables are memcached's -o options for machinery this daemon does
-// not have (segmented LRU, crawler, slab mover, logger buffers). They are
+// not have (segmented LRU, crawler, slab mover). They are
 // accepted so command lines carry over, and their values are checked as
 // memcached 1.6.18 checks them, so a line it refuses is refused here too.
 var ignoredTunables = map[string]func(val string, hasVal bool) error{
@@ -41,8 +41,6 @@ var ignoredTunables = map[string]func(val string, hasVal bool) error{
 	"warm_max_factor":         positiveFactor("warm_max_factor"),
 	"temporary_ttl":           func(_ string, has bool) error { return missingOr("temporary_ttl", has, "") },
 	"lru_crawler_tocrawl":     unsigned("lru_crawler_tocrawl", "Missing lru_crawler_tocrawl value", "lru_crawler_tocrawl takes a numeric 32bit value"),
-	"watcher_logbuf_size":     unsigned("watcher_logbuf_size", "Missing watcher_logbuf_size argument", "could not parse argument to watcher_logbuf_size"),
-	"worker_logbuf_size":      unsigned("worker_logbuf_size", "Missing worker_logbuf_size argument", "could not parse argument to worker_logbuf_size"),
 	"read_buf_mem_limit":      unsigned("read_buf_mem_limit", "Missing read_buf_mem_limit argument", "could not parse argument to read_buf_mem_limit"),
 	"slab_automove_freeratio": none,
 	"hash_algorithm": func(v string, has bool) error {

@@ -18,8 +18,12 @@ const (
 	ReplyVersion          = "VERSION " // followed by the version
 	ReplyValue            = "VALUE "   // followed by key, flags, length [cas]
 	ReplyStat             = "STAT "    // followed by name and value
+	ReplyPrefix           = "PREFIX "  // followed by a prefix and its counts (stats detail dump)
 	ReplyTooManyConns     = "ERROR Too many open connections"
 	ReplyShutdownDisabled = "ERROR: shutdown not enabled"
+	ReplyWatchPipelined   = "ERROR cannot pipeline other commands before watch"
+	ReplyWatchTooMany     = "WATCHER_TOO_MANY log watcher limit reached"
+	ReplyWatchFailed      = "WATCHER_FAILED failed to add log watcher"
 
 	ReplyMemlimitTooSmall = "MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m"
 	ReplyMemlimitNotBytes = "MEMLIMIT_ADJUST_FAILED input value is megabytes not bytes"
@@ -39,6 +43,7 @@ const (
 	ReplyBadShutdownMode = "CLIENT_ERROR invalid shutdown mode"
 	ReplyDetailUsage     = "CLIENT_ERROR usage: stats detail on|off|dump"
 	ReplyBadSlabID       = "CLIENT_ERROR Illegal slab id"
+	ReplyWatchDisabled   = "CLIENT_ERROR watch commands not allowed"
 
 	ReplyMetaBadToken      = "CLIENT_ERROR bad token in command line format"
 	ReplyMetaFlagsLong     = "CLIENT_ERROR options flags too long"

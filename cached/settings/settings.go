@@ -24,6 +24,8 @@ const (
 	SlabPageSize  = Size(1 << 20)    // a slab page; not a flag
 	SlabChunkMax  = SlabPageSize / 2 // -o slab_chunk_max, in bytes
 	UnixMask      = fs.FileMode(0o700)
+	WatcherLogBuf = Size(256 << 10) // -o watcher_logbuf_size, given in kilobytes
+	WorkerLogBuf  = Size(64 << 10)  // -o worker_logbuf_size, given in kilobytes
 	MemoryLimitMB = int(MemoryLimit >> 20)
 )
 

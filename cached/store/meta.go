@@ -26,7 +26,8 @@ type View struct {
 	ghostExp uint32
 	// seg is the LRU segment the item was found in: a hit counts there
 	// (hits_to_hot ...) even when the same command's bump moves it.
-	seg segment
+	seg    segment
+	status LookupStatus
 }
 
 // OpenView locks the store and returns the live item for key, or an empty
@@ -37,6 +38,7 @@ func (s *Store) OpenView(key []byte) View {
 	s.mu.Lock()
 	v := View{s: s, key: key, hv: hashKey(key), now: s.Now()}
 	v.ref = s.lookup(key, v.hv, v.now)
+	v.status = s.lastLookup
 	if v.ref != 0 {
 		v.seg = s.segmentOf(v.ref)
 	}
@@ -114,13 +116,7 @@ func (v *View) Bump() { v.s.bump(v.ref, v.now) }
 // Size is the item's size as memcached accounts it (ITEM_ntotal), and
 // Class the slab class memcached would keep it in; `me` reports both.
 func (v *View) Size() uint64 { return v.s.totalOf(v.ref) }
-func (v *View) Class() uint8 {
-	t := v.Size()
-	if t > uint64(v.s.chunkMax) {
-		return uint8(len(v.s.classes) - 1)
-	}
-	return v.s.classFor(uint32(t))
-}
+func (v *View) Class() uint8 { return v.s.classOf(v.ref) }
 
 // Invalidate marks the item stale with a new CAS and lets the next reader
 // win the recache token (md with I).

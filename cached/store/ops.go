@@ -24,9 +24,11 @@ const (
 
 // Meta describes an item returned by a read.
 type Meta struct {
-	Flags uint32
-	CAS   uint64
-	Len   int
+	Flags  uint32
+	CAS    uint64
+	Len    int
+	Class  uint8        // slab class, as memcached's watch reports it
+	Status LookupStatus // on a miss: why (not found, expired, flushed)
 }
 
 // Pending is an allocated, unlinked item whose value the caller fills
@@ -225,7 +227,7 @@ func (s *Store) Get(dst []byte, key []byte) ([]byte, Meta, bool) {
 	ref := s.lookup(key, hashKey(key), now)
 	if ref == 0 {
 		s.st.GetMisses++
-		return dst, Meta{}, false
+		return dst, Meta{Status: s.lastLookup}, false
 	}
 	c := &s.classes[s.class(ref)]
 	c.st.GetHits++
@@ -241,13 +243,13 @@ func (s *Store) GetAndTouch(dst []byte, key []byte, exp uint32) ([]byte, Meta, b
 	defer s.mu.Unlock()
 	ref := s.touch(key, exp)
 	if ref == 0 {
-		return dst, Meta{}, false
+		return dst, Meta{Status: s.lastLookup}, false
 	}
 	return s.appendValue(dst, ref), s.meta(ref), true
 }
 
 func (s *Store) meta(ref uint32) Meta {
-	return Meta{Flags: s.word(ref, offFlags), CAS: s.cas(ref), Len: int(s.word(ref, offNBytes))}
+	return Meta{Flags: s.word(ref, offFlags), CAS: s.cas(ref), Len: int(s.word(ref, offNBytes)), Class: s.class(ref), Status: LookupFound}
 }
 
 // Touch sets a new expiry on a live item.

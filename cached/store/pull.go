@@ -136,6 +136,7 @@ func (s *Store) pullLive(class uint8, ref uint32, seg segment, totalBytes uint64
 
 // evict drops a live COLD tail item to make room, counting it as memcached.
 func (s *Store) evict(class uint8, ref uint32, now uint32) {
+	s.reportEviction(ref, now)
 	c := &s.classes[class]
 	c.st.Evicted++
 	c.st.EvictedTime = now - s.word(ref, offTime)

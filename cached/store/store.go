@@ -165,6 +165,9 @@ type Store struct {
 	bytes  uint64 // memcached-accounted bytes of linked items
 	total  uint64 // items ever linked
 	st     Counters
+
+	lastLookup LookupStatus // outcome of the latest lookup (lock held)
+	evictions  evictionHook
 }
 
 // New creates a store; its memory is reserved but not touched. With
@@ -363,6 +366,7 @@ func (s *Store) flushed(ref uint32, now uint32) bool {
 // flushed — that is the only expiry this store needs: dead items are
 // invisible at once, and their memory is reused by the LRU tail scan.
 func (s *Store) lookup(key []byte, hv uint64, now uint32) uint32 {
+	s.lastLookup = LookupNotFound
 	ref := s.find(key, hv)
 	if ref == 0 {
 		return 0
@@ -370,13 +374,16 @@ func (s *Store) lookup(key []byte, hv uint64, now uint32) uint32 {
 	if s.flushed(ref, now) {
 		s.unlink(ref, hv)
 		s.st.GetFlushed++
+		s.lastLookup = LookupFlushed
 		return 0
 	}
 	if s.expired(ref, now) {
 		s.unlink(ref, hv)
 		s.st.GetExpired++
+		s.lastLookup = LookupExpired
 		return 0
 	}
+	s.lastLookup = LookupFound
 	return ref
 }
 

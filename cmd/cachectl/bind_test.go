@@ -232,7 +232,6 @@ func TestBindRefusesBeforeWriting(t *testing.T) {
 		{"hostname", []string{"--addr", "db.example.com"}, "host names are not accepted"},
 		{"bad family", []string{"--iface", "lo", "--family", "7"}, "unknown address family"},
 		{"port 0", []string{"--iface", "lo", "-p", "0"}, "-p 0"},
-		{"daemonize", []string{"--iface", "lo", "-d"}, "does not fork"},
 		{"no binding anywhere", nil, "no listen address given"},
 	}
 	for _, tt := range tests {

@@ -1,0 +1,79 @@
+package store
+
+import "sync/atomic"
+
+// What the store tells memcached's `watch` log streams: why a read missed,
+// the class an item lives in, and the items evicted. It adds one field
+// write per lookup and one atomic load per eviction; nothing is allocated
+// unless an eviction hook is installed.
+
+// LookupStatus is the outcome of finding a key, as memcached's item_get
+// log line names it.
+type LookupStatus uint8
+
+const (
+	LookupNotFound LookupStatus = iota
+	LookupFound
+	LookupFlushed
+	LookupExpired
+)
+
+// Eviction describes an item pushed out of memory to make room.
+type Eviction struct {
+	Key        []byte // valid only during the hook call
+	Fetched    bool   // read at least once
+	TTL        int64  // seconds it had left; -1 = no expiry
+	LastAccess uint32 // seconds since it was last touched
+	Class      uint8
+	Len        int // value bytes
+}
+
+// EvictionHook receives every eviction, with the store locked: it must
+// copy what it keeps and return quickly.
+type EvictionHook func(*Eviction)
+
+type evictionHook struct{ hook atomic.Pointer[EvictionHook] }
+
+// SetEvictionHook installs (or with nil removes) the eviction hook.
+func (s *Store) SetEvictionHook(h EvictionHook) {
+	if h == nil {
+		s.evictions.hook.Store(nil)
+		return
+	}
+	s.evictions.hook.Store(&h)
+}
+
+// reportEviction calls the hook for ref, about to be evicted (lock held).
+func (s *Store) reportEviction(ref uint32, now uint32) {
+	h := s.evictions.hook.Load()
+	if h == nil {
+		return
+	}
+	ttl := int64(-1)
+	if exp := s.word(ref, offExp); exp != 0 {
+		ttl = int64(exp) - int64(now)
+	}
+	(*h)(&Eviction{
+		Key:        s.key(ref),
+		Fetched:    s.iflags(ref)&flagFetched != 0,
+		TTL:        ttl,
+		LastAccess: now - s.word(ref, offTime),
+		Class:      s.classOf(ref),
+		Len:        int(s.word(ref, offNBytes)),
+	})
+}
+
+// classOf is the slab class memcached would keep the item in.
+func (s *Store) classOf(ref uint32) uint8 {
+	t := s.totalOf(ref)
+	if t > uint64(s.chunkMax) {
+		return uint8(len(s.classes) - 1)
+	}
+	return s.classFor(uint32(t))
+}
+
+// Class is the slab class of a pending item.
+func (p Pending) Class() uint8 { return p.class }
+
+// Status is why the view's lookup found or missed its key.
+func (v *View) Status() LookupStatus { return v.status }

@@ -1,0 +1,139 @@
+package cached
+
+import (
+	"net"
+	"net/netip"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// binaryDatagrams are binary requests, one datagram each: every request
+// is a response unit of its own, quiet successes and misses are bare
+// headers, a large value spans datagrams, a truncated packet gets nothing.
+func binaryDatagrams() [][]pkt {
+	big := strings.Repeat("0123456789", 300)
+	withOpaque := func(p pkt, o uint32) pkt { p.opaque = o; return p }
+	return [][]pkt{
+		{withOpaque(req(opSet, "k", setExtras(5, 0), "hello"), 7)},
+		{req(opGet, "k", nil, "")},
+		{req(opGetK, "k", nil, ""), req(opNoop, "", nil, "")},
+		{req(opGet, "missing", nil, "")},
+		{req(opGetQ, "missing", nil, ""), req(opNoop, "", nil, "")},
+		{req(opSetQ, "q", setExtras(0, 0), "v"), req(opGet, "q", nil, "")},
+		{req(opSet, "big", setExtras(0, 0), big)},
+		{req(opGet, "big", nil, "")},
+		{req(opIncrement, "n", arithExtras(1, 41, 0), "")},
+		{req(opIncrement, "n", arithExtras(1, 41, 0), "")},
+		{req(opDelete, "k", nil, ""), req(opDelete, "k", nil, "")},
+		{req(opVersion, "", nil, "")},
+		{req(opQuit, "", nil, "")},
+	}
+}
+
+func TestUDPBinaryMatchesMemcached(t *testing.T) {
+	mcPort := freeLoopbackPort(t)
+	startMemcached(t, "-U", strconv.Itoa(mcPort))
+	cfg := DefaultConfig()
+	cfg.Listen = []string{"127.0.0.1"}
+	cfg.Port = freeLoopbackPort(t)
+	cfg.UDPPort = cfg.Port
+	srv := serveTransport(t, cfg, nil)
+	ours := net.UDPAddrFromAddrPort(srv.UDPAddrs()[0])
+	ref := net.UDPAddrFromAddrPort(netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(mcPort)))
+
+	pc := udpClient(t)
+	sent := 0
+	cases := binaryDatagrams()
+	// A packet cut short and a text request between binary ones: each
+	// datagram picks its protocol by its first byte.
+	truncated := req(opGet, "k", nil, "").bytes()[:10]
+	for i, pkts := range cases {
+		var payload []byte
+		for _, p := range pkts {
+			payload = append(payload, p.bytes()...)
+		}
+		if i == 3 {
+			compareUDP(t, pc, ref, ours, 300, string(truncated))
+			compareUDP(t, pc, ref, ours, 301, "get k\r\n")
+		}
+		sent += compareUDP(t, pc, ref, ours, uint16(200+i), string(payload))
+	}
+	if sent < 15 {
+		t.Errorf("memcached sent only %d datagrams; the comparison proves little", sent)
+	}
+}
+
+// compareUDP sends one datagram to both servers and compares the replies,
+// headers included; it returns how many datagrams memcached sent.
+func compareUDP(t *testing.T, pc net.PacketConn, ref, ours net.Addr, id uint16, payload string) int {
+	t.Helper()
+	want := udpExchange(t, pc, ref, id, payload, 150*time.Millisecond)
+	got := udpExchange(t, pc, ours, id, payload, 150*time.Millisecond)
+	if udpTranscript(got) != udpTranscript(want) {
+		t.Errorf("datagram %d %q:\n got: %s\nwant: %s", id, trim(payload), udpTranscript(got), udpTranscript(want))
+	}
+	return len(want)
+}
+
+var (
+	statFD   = regexp.MustCompile(`STAT \d+:`)
+	addrPort = regexp.MustCompile(`(?m):\d+$`)
+	idleSecs = regexp.MustCompile(`secs_since_last_cmd \d+`)
+)
+
+// connsShape blanks what differs between two servers in `stats conns`:
+// descriptor numbers, ports and idle seconds.
+func connsShape(lines []string) string {
+	s := strings.Join(lines, "\n")
+	s = statFD.ReplaceAllString(s, "STAT N:")
+	s = addrPort.ReplaceAllString(s, ":P")
+	return idleSecs.ReplaceAllString(s, "secs_since_last_cmd S")
+}
+
+// stats conns lists one UDP connection per worker thread, and the one
+// answering a UDP request with that request's peer, as memcached does.
+func TestUDPStatsConnsMatchMemcached(t *testing.T) {
+	mcPort := freeLoopbackPort(t)
+	mc := startMemcached(t, "-t", "2", "-U", strconv.Itoa(mcPort))
+	cfg := DefaultConfig()
+	cfg.Listen = []string{"127.0.0.1"}
+	cfg.Threads = 2
+	cfg.Port = freeLoopbackPort(t)
+	cfg.UDPPort = cfg.Port
+	srv := serveTransport(t, cfg, nil)
+	ourTCP := srv.Addrs()[0].String()
+
+	mcConn, ourConn := dial(t, mc.addr), dial(t, ourTCP)
+	want := connsShape(textRequest(t, mcConn, "stats conns\r\n", "END"))
+	got := connsShape(textRequest(t, ourConn, "stats conns\r\n", "END"))
+	// Gone before the UDP round, so no TCP client row is caught mid-reply.
+	mcConn.Close()
+	ourConn.Close()
+	time.Sleep(100 * time.Millisecond)
+	if got != want {
+		t.Errorf("stats conns over TCP:\n%s\nmemcached's:\n%s", got, want)
+	}
+	if !strings.Contains(got, "STAT N:UDP UDP\nSTAT N:addr udp:127.0.0.1:P\nSTAT N:state conn_read") {
+		t.Errorf("stats conns does not list the UDP listener:\n%s", got)
+	}
+	pc := udpClient(t)
+	ref := net.UDPAddrFromAddrPort(netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(mcPort)))
+	ours := net.UDPAddrFromAddrPort(srv.UDPAddrs()[0])
+	viaUDP := func(to net.Addr) string {
+		var body []byte
+		for _, d := range udpExchange(t, pc, to, 9, "stats conns\r\n", 150*time.Millisecond) {
+			body = append(body, d[udpHeaderSize:]...)
+		}
+		// Which worker answers is the kernel's choice: compare as sets.
+		lines := strings.Split(connsShape(strings.Split(strings.TrimSuffix(string(body), "\r\n"), "\r\n")), "\n")
+		slices.Sort(lines)
+		return strings.Join(lines, "\n")
+	}
+	if got, want := viaUDP(ours), viaUDP(ref); got != want {
+		t.Errorf("stats conns over UDP:\n%s\nmemcached's:\n%s", got, want)
+	}
+}
