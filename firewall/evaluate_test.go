@@ -74,21 +74,21 @@ func TestEvaluateGoldenRulesets(t *testing.T) {
 		rule    int // 0: the policy
 		comment string
 	}{
-		{"v4-tcp-reject.rules", netinfo.IPv4, pkt("tcp", "10.0.0.7", 11211, "eth0"), firewall.Accepted, port, 3, "allow 10.0.0.0/24"},
-		{"v4-tcp-reject.rules", netinfo.IPv4, pkt("tcp", "10.9.9.9", 11211, "eth0"), firewall.Accepted, port, 5, "allow 10.9.9.9/32"},
-		{"v4-tcp-reject.rules", netinfo.IPv4, pkt("tcp", "10.1.1.1", 11211, "eth0"), firewall.Rejected, port, 7, "default reject tcp"},
-		{"v4-tcp-reject.rules", netinfo.IPv4, pkt("tcp", "10.1.1.1", 11211, "lo"), firewall.Accepted, port, 2, "allow loopback"},
+		{"v4-tcp-reject.rules", netinfo.IPv4, pkt("tcp", "10.0.0.7", 11211, "eth0"), firewall.Accepted, port, 4, "allow 10.0.0.0/24"},
+		{"v4-tcp-reject.rules", netinfo.IPv4, pkt("tcp", "10.9.9.9", 11211, "eth0"), firewall.Accepted, port, 6, "allow 10.9.9.9/32"},
+		{"v4-tcp-reject.rules", netinfo.IPv4, pkt("tcp", "10.1.1.1", 11211, "eth0"), firewall.Rejected, port, 8, "default reject tcp"},
+		{"v4-tcp-reject.rules", netinfo.IPv4, pkt("tcp", "10.1.1.1", 11211, "lo"), firewall.Accepted, port, 3, "allow loopback"},
 		{"v4-tcp-reject.rules", netinfo.IPv4, pkt("udp", "10.1.1.1", 11211, "eth0"), firewall.Accepted, "INPUT", 0, ""},
 		{"v4-tcp-reject.rules", netinfo.IPv4, pkt("tcp", "10.1.1.1", 22, "eth0"), firewall.Accepted, "INPUT", 0, ""},
-		{"v4-tcp-udp-reject.rules", netinfo.IPv4, pkt("udp", "10.1.1.1", 11211, "eth0"), firewall.Rejected, port, 8, "default reject udp"},
-		{"v4-tcp-udp-otherport-drop.rules", netinfo.IPv4, pkt("udp", "10.1.1.1", 11311, "eth0"), firewall.Dropped, "CACHECTL-P11311", 6, "default drop udp"},
+		{"v4-tcp-udp-reject.rules", netinfo.IPv4, pkt("udp", "10.1.1.1", 11211, "eth0"), firewall.Rejected, port, 9, "default reject udp"},
+		{"v4-tcp-udp-otherport-drop.rules", netinfo.IPv4, pkt("udp", "10.1.1.1", 11311, "eth0"), firewall.Dropped, "CACHECTL-P11311", 7, "default drop udp"},
 		{"v4-tcp-udp-otherport-drop.rules", netinfo.IPv4, pkt("tcp", "10.1.1.1", 11311, "eth0"), firewall.Accepted, "INPUT", 0, ""},
-		{"v4-tcp-udp-otherport-drop.rules", netinfo.IPv4, pkt("tcp", "10.1.1.1", 11211, "lo"), firewall.Dropped, port, 6, "default drop tcp"},
-		{"v6-tcp-drop.rules", netinfo.IPv6, pkt("tcp", "fd00:213::5", 11211, "eth0"), firewall.Accepted, port, 2, "allow fd00:213::/64"},
-		{"v6-tcp-drop.rules", netinfo.IPv6, pkt("tcp", "fd00:1::1", 11211, "eth0"), firewall.Dropped, port, 4, "default drop tcp"},
-		{"v4-empty.rules", netinfo.IPv4, pkt("tcp", "10.0.0.7", 11211, "eth0"), firewall.Rejected, port, 2, "default reject tcp"},
-		{"v4-large-set.rules", netinfo.IPv4, pkt("tcp", "10.100.0.5", 11211, "eth0"), firewall.Accepted, port, 3, "allow 0.0.0.0/0"},
-		{"v6-at-threshold.rules", netinfo.IPv6, pkt("tcp", "fd64::3f", 11211, "eth0"), firewall.Accepted, port, 65, "allow fd64::3f/128"},
+		{"v4-tcp-udp-otherport-drop.rules", netinfo.IPv4, pkt("tcp", "10.1.1.1", 11211, "lo"), firewall.Dropped, port, 7, "default drop tcp"},
+		{"v6-tcp-drop.rules", netinfo.IPv6, pkt("tcp", "fd00:213::5", 11211, "eth0"), firewall.Accepted, port, 3, "allow fd00:213::/64"},
+		{"v6-tcp-drop.rules", netinfo.IPv6, pkt("tcp", "fd00:1::1", 11211, "eth0"), firewall.Dropped, port, 5, "default drop tcp"},
+		{"v4-empty.rules", netinfo.IPv4, pkt("tcp", "10.0.0.7", 11211, "eth0"), firewall.Rejected, port, 3, "default reject tcp"},
+		{"v4-large-set.rules", netinfo.IPv4, pkt("tcp", "10.100.0.5", 11211, "eth0"), firewall.Accepted, port, 4, "allow 0.0.0.0/0"},
+		{"v6-at-threshold.rules", netinfo.IPv6, pkt("tcp", "fd64::3f", 11211, "eth0"), firewall.Accepted, port, 66, "allow fd64::3f/128"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.golden+"/"+tc.packet.Proto+"/"+tc.packet.Src.String(), func(t *testing.T) {

@@ -25,7 +25,8 @@ type Ruleset struct {
 // Layout: INPUT jumps (separately) to CACHECTL-INPUT, which sends the cache
 // port's TCP (and UDP, when enabled) to CACHECTL-P<port>. That chain drops
 // conntrack-INVALID packets (the rule also switches conntrack on in the
-// namespace, which the audit needs), accepts loopback and each allowed
+// namespace, which the audit needs), marks the flow (see ConnMark) so the
+// audit can dump the cache's flows alone, accepts loopback and each allowed
 // prefix, and ends in the default verdict. There is deliberately no
 // ESTABLISHED shortcut: revoking a peer cuts its open connections on their
 // next packet.
@@ -73,7 +74,7 @@ func splitAllow(allow []netip.Prefix, f netinfo.Family) ([]netip.Prefix, *Set) {
 
 func portRules(chain string, protos []string, allow []netip.Prefix, set *Set, s Spec, f netinfo.Family) []Rule {
 	rules := []Rule{{Chain: chain, CTState: "INVALID", Target: "DROP",
-		Comment: "cachectl: drop invalid packets (also turns on conntrack for the audit)"}}
+		Comment: "cachectl: drop invalid packets (also turns on conntrack for the audit)"}, markRule(chain)}
 	if s.Loopback {
 		rules = append(rules, loopbackRule(chain))
 	}

@@ -23,6 +23,7 @@ type Rule struct {
 	Comment    string
 	Target     string // ACCEPT, DROP, REJECT or a chain name
 	RejectWith string
+	SetXMark   string // CONNMARK's VALUE/MASK, as iptables-save prints it
 	// Extra holds options cachectl never writes, so a rule someone edited
 	// by hand compares unequal instead of being silently accepted.
 	Extra string
@@ -55,6 +56,9 @@ func (r Rule) Spec() []string {
 	a = append(a, "-j", r.Target)
 	if r.RejectWith != "" {
 		a = append(a, "--reject-with", r.RejectWith)
+	}
+	if r.SetXMark != "" {
+		a = append(a, "--set-xmark", r.SetXMark)
 	}
 	return a
 }
@@ -163,6 +167,8 @@ func ParseRule(line string) (Rule, Counters, error) {
 			r.Target, err = val()
 		case "--reject-with":
 			r.RejectWith, err = val()
+		case "--set-xmark":
+			r.SetXMark, err = val()
 		default:
 			extra = append(extra, tok)
 		}

@@ -34,7 +34,7 @@ func TestStatus(t *testing.T) {
 		{"rule deleted by hand", func(f *firewalltest.Fake) {
 			mustApplyFake(f, specA)
 			rs := f.Rules(netinfo.IPv4, firewall.PortChain(11211))
-			f.SetRules(netinfo.IPv4, firewall.PortChain(11211), slices.Delete(rs, 2, 3)...)
+			f.SetRules(netinfo.IPv4, firewall.PortChain(11211), slices.Delete(rs, 3, 4)...)
 		}, false, "", "missing rules: -A CACHECTL-P11211 -s 10.0.0.1/32"},
 		{"other allowlist", func(f *firewalltest.Fake) { mustApplyFake(f, specB) }, false, "", "unexpected rules"},
 		{"jump not first", func(f *firewalltest.Fake) {

@@ -25,6 +25,7 @@ type auditOptions struct {
 	port    int
 	daemon  string
 	timeout time.Duration
+	filter  string
 }
 
 // daemonAuto asks the audit to find the daemon from the policy's bind addresses.
@@ -41,6 +42,12 @@ entry) or violation. Flows are matched by where they really end (the reply's
 source), so port forwards and published container ports are audited too.
 Every state counts: a peer in TIME_WAIT did reach the cache.
 
+The kernel sends only the cache's flows (--filter auto): it filters the dump
+by the reply's port where it can (Linux 5.8+), else by the conntrack mark that
+cachectl's firewall sets on the cache port's flows; only when neither applies
+does the audit read the whole table, and the report says why. Either way the
+dump is judged flow by flow and never held whole.
+
 It cross-checks with the daemon's own "stats conns" (--daemon) and says so when
 conntrack is not tracking (no rule uses it) instead of reporting an empty table
 as clean. --watch streams new and closed connections as they happen, one line
@@ -55,6 +62,10 @@ as clean. --watch streams new and closed connections as they happen, one line
 			if opts.timeout <= 0 {
 				return usageErrorf("--timeout must be positive, got %s", opts.timeout)
 			}
+			filter, err := audit.ParseFilter(opts.filter)
+			if err != nil {
+				return usageErrorf("--%w", err)
+			}
 			ar, err := loadAuditRules(opts)
 			if err != nil {
 				return err
@@ -64,7 +75,7 @@ as clean. --watch streams new and closed connections as they happen, one line
 				defer stop()
 				return watchAudit(ctx, a.stdout, opts, ar.rules)
 			}
-			return runAudit(cmd.Context(), a, opts, ar)
+			return runAudit(cmd.Context(), a, opts, ar, filter)
 		},
 	}
 	addPolicyFlag(a, cmd, &opts.policy)
@@ -74,6 +85,7 @@ as clean. --watch streams new and closed connections as they happen, one line
 	cmd.Flags().IntVar(&opts.port, "port", 0, "cache TCP port to audit (default: the policy's)")
 	cmd.Flags().StringVar(&opts.daemon, "daemon", daemonAuto, "daemon ADDR:PORT to cross-check with 'stats conns'; 'auto' picks a bound address, '' skips")
 	cmd.Flags().DurationVar(&opts.timeout, "timeout", 3*time.Second, "time limit for the daemon cross-check")
+	cmd.Flags().StringVar(&opts.filter, "filter", string(audit.FilterAuto), "how the kernel filters the dump: auto, tuple (by port, Linux 5.8+), mark (cachectl's conntrack mark) or none (the whole table)")
 	return cmd
 }
 
@@ -88,12 +100,14 @@ type auditRules struct {
 
 // runAudit reads the table, judges it, prints the report and maps it to
 // the exit code: 3 for a violation, 1 when the audit cannot vouch.
-func runAudit(ctx context.Context, a *app, opts auditOptions, ar auditRules) error {
-	rep, err := a.takeAudit(ctx, opts.netns, ar.rules)
+func runAudit(ctx context.Context, a *app, opts auditOptions, ar auditRules, filter audit.Filter) error {
+	fw := a.readAuditFirewall(ctx, ar.policy, opts.netns)
+	mark, noMark := fw.mark(ar.rules)
+	rep, err := a.takeAudit(ctx, opts.netns, ar.rules, ar.rules.Query(filter, mark, noMark))
 	if err != nil {
 		return err
 	}
-	a.addBlocked(ctx, &rep, ar.policy, opts.netns)
+	fw.addBlocked(&rep)
 	// The query comes after the dump so that its own connection is not in it.
 	if ar.skipDaemon != nil {
 		rep.DaemonUnreachable(ar.skipDaemon)
@@ -116,6 +130,17 @@ func runAudit(ctx context.Context, a *app, opts auditOptions, ar auditRules) err
 		return &exitError{code: exitFailure, err: errSilent}
 	}
 	return nil
+}
+
+// takeAudit streams the conntrack table of netns ("" = this one) through
+// the audit.
+func (a *app) takeAudit(ctx context.Context, netns string, r audit.Rules, q audit.Query) (audit.Report, error) {
+	src, err := a.flows(netns)
+	if err != nil {
+		return audit.Report{}, fmt.Errorf("audit: %w (are you root? is nf_conntrack_netlink loaded?)", err)
+	}
+	defer src.Close()
+	return audit.Take(ctx, src, r, q), nil
 }
 
 // watchAudit prints one line or JSON object per event until ctx ends.

@@ -48,6 +48,7 @@ func TestAuditBadInput(t *testing.T) {
 		{"broken policy", []string{"audit", "--policy", writeAuditPolicy(t, "version: 1\nbind: {port: nine}\n")}, "reading policy"},
 		{"bad daemon address", []string{"audit", "--policy", good, "--daemon", "localhost"}, "want ADDR:PORT"},
 		{"bad timeout", []string{"audit", "--policy", good, "--timeout", "0s"}, "--timeout must be positive"},
+		{"bad filter", []string{"audit", "--policy", good, "--filter", "port"}, `--filter "port": want one of auto, tuple, mark, none`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -216,6 +217,9 @@ func TestAuditCommandBlocked(t *testing.T) {
 		Findings []struct {
 			Kind string `json:"kind"`
 		} `json:"findings"`
+		Dump struct {
+			Filter string `json:"filter"`
+		} `json:"dump"`
 		Summary struct {
 			Peers      int `json:"peers"`
 			Violations int `json:"violations"`
@@ -224,10 +228,28 @@ func TestAuditCommandBlocked(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
 		t.Fatalf("exit %d, stdout is not the JSON report: %v\n%s%s", code, err, stdout, stderr)
 	}
+	if rep.Dump.Filter != "tuple" {
+		t.Errorf("dump filter %q, want tuple (the kernel filters by port since Linux 5.8)", rep.Dump.Filter)
+	}
 	if code != exitOK || rep.Summary.Peers != 1 || rep.Summary.Violations != 0 || len(rep.Findings) != 0 {
 		t.Errorf("exit %d, want 0 with one permitted peer and no findings:\n%s%s", code, stdout, stderr)
 	}
 	if len(rep.Blocked) != 2 || rep.Blocked[0].Family != "ipv4" || rep.Blocked[0].Packets == 0 {
 		t.Errorf("blocked = %+v, want ipv4 and ipv6 with the refused SYN counted under ipv4", rep.Blocked)
+	}
+
+	// The applied firewall marks the cache's flows, so the audit can ask
+	// the kernel for the mark instead, and finds the same.
+	if err := s.Server.Do(func() error {
+		code, stdout, stderr = runAuditCmd(t, "audit", "--policy", pol, "--json", "--daemon", "", "--filter", "mark")
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+		t.Fatalf("exit %d, stdout is not the JSON report: %v\n%s%s", code, err, stdout, stderr)
+	}
+	if code != exitOK || rep.Dump.Filter != "mark" || rep.Summary.Peers != 1 {
+		t.Errorf("--filter mark: exit %d, want 0, the mark filter and one peer:\n%s%s", code, stdout, stderr)
 	}
 }

@@ -115,14 +115,14 @@ func TestExplainVerdictsOnDoubles(t *testing.T) {
 		{"allowed and connected", "10.213.0.10", nil, canConnect, "can connect", "cachectl revoke 10.213.0.10/32"},
 		{"not allowed: refused by cachectl's rule", "10.213.0.99", func(_ *testing.T, h *explainHost, _ string) {
 			h.probe.daemon.Peer = peerStats{Allowlist: true}
-		}, refusedByFirewall, "refused by the firewall (rule 4 of CACHECTL-P11211)", "cachectl allow 10.213.0.99 --policy"},
+		}, refusedByFirewall, "refused by the firewall (rule 5 of CACHECTL-P11211)", "cachectl allow 10.213.0.99 --policy"},
 		{"allowed in the policy, not applied", "10.213.0.20", func(t *testing.T, _ *explainHost, pol string) {
 			// Edited by hand after the last apply.
 			edited := strings.Replace(explainPolicy, "firewall:", "    - cidr: 10.213.0.20/32\nfirewall:", 1)
 			if err := os.WriteFile(pol, []byte(edited), 0o644); err != nil {
 				t.Fatal(err)
 			}
-		}, notApplied, "allowed in the policy but not applied: refused by the firewall (rule 4 of CACHECTL-P11211)", "cachectl apply --policy"},
+		}, notApplied, "allowed in the policy but not applied: refused by the firewall (rule 5 of CACHECTL-P11211)", "cachectl apply --policy"},
 		{"daemon allowlist stale", "10.213.0.10", func(_ *testing.T, h *explainHost, _ string) {
 			h.probe.daemon.Peer = peerStats{Allowlist: true, Denied: 3, LastDenied: time.Unix(1_795_000_000, 0)}
 		}, closedByDaemon, "closed by the daemon: its allowlist is stale", "kill -HUP 4242"},

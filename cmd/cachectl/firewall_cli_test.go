@@ -89,7 +89,7 @@ func TestFirewallCLIInNetns(t *testing.T) {
 	before := ns.MustRun("iptables-save", "-t", "filter")
 	f := writePolicy(t, firewallPolicy)
 
-	if code, out, errOut := cli(t, "apply", "--policy", f); code != exitOK || !strings.Contains(out, "ipv6: 7 rules loaded, jump from INPUT inserted") {
+	if code, out, errOut := cli(t, "apply", "--policy", f); code != exitOK || !strings.Contains(out, "ipv6: 8 rules loaded, jump from INPUT inserted") {
 		t.Fatalf("apply: exit %d\n%s\n%s", code, out, errOut)
 	}
 	code, out, errOut := cli(t, "firewall", "status", "--policy", f)

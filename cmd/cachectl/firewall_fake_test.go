@@ -57,7 +57,7 @@ func TestApplyStatusRemoveOnFake(t *testing.T) {
 		t.Fatalf("status before apply: exit %d (%s), want %d: managed and not installed", code, errOut, exitViolation)
 	}
 	code, out, errOut := h.run(t, "apply", "--policy", pol, "--netns", "cache")
-	if code != exitOK || !strings.Contains(out, "ipv4: 8 rules loaded, jump from INPUT inserted") {
+	if code != exitOK || !strings.Contains(out, "ipv4: 9 rules loaded, jump from INPUT inserted") {
 		t.Fatalf("apply: exit %d\n%s%s", code, out, errOut)
 	}
 	for _, f := range netinfo.Families {

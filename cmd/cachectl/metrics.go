@@ -108,7 +108,8 @@ func (a *app) startBindMetrics(ctx context.Context, o metricsOptions, path strin
 			if err != nil {
 				return audit.Report{}, err
 			}
-			return a.takeAudit(ctx, "", ar.rules)
+			q := ar.rules.Query(audit.FilterAuto, audit.Mark{}, "the periodic audit does not read the firewall")
+			return a.takeAudit(ctx, "", ar.rules, q)
 		}, o.auditInterval, log)
 		src.Audit.Start(ctx)
 	}
@@ -122,19 +123,6 @@ func serveMetrics(ctx context.Context, addr string, src metrics.Sources, log *sl
 	}
 	_, err = metrics.Serve(ctx, addr, reg, log)
 	return err
-}
-
-// takeAudit dumps the conntrack table of netns ("" = this one) and judges it.
-func (a *app) takeAudit(ctx context.Context, netns string, r audit.Rules) (audit.Report, error) {
-	src, err := a.flows(netns)
-	if err != nil {
-		return audit.Report{}, fmt.Errorf("audit: %w (are you root? is nf_conntrack_netlink loaded?)", err)
-	}
-	defer src.Close()
-	flows, dumpErr := src.Flows()
-	rep := audit.Audit(flows, r)
-	rep.NoteTracking(src.Tracking(ctx, dumpErr, len(flows)))
-	return rep, nil
 }
 
 // policyView is the policy file as the running daemon holds it: re-read

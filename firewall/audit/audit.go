@@ -58,6 +58,7 @@ type Flow struct {
 	OrigCounters  firewall.Counters
 	ReplyCounters firewall.Counters
 	Timeout       time.Duration
+	Mark          uint32 // the flow's conntrack mark (see firewall.ConnMark)
 }
 
 // Rules say which flows belong to the cache and which peers may make them.
@@ -125,6 +126,7 @@ type Report struct {
 	Peers      []Peer       `json:"peers"`
 	Blocked    []Blocked    `json:"blocked"`
 	Findings   []Finding    `json:"findings"`
+	Dump       Dump         `json:"dump,omitzero"` // how the table was read; zero for literal flows
 	Summary    Summary      `json:"summary"`
 }
 
@@ -140,31 +142,57 @@ type Report struct {
 // whether or not it ever sent data. Such peers are counted as Handshaking
 // so the reader can tell an open door from an open session.
 func Audit(flows []Flow, r Rules) Report {
-	rep := Report{Port: r.Port, UDPPort: r.UDPPort, Local: unmapAll(r.Local),
-		Peers: []Peer{}, Blocked: []Blocked{}, Findings: []Finding{}}
-	byAddr := map[netip.Addr]*Peer{}
+	t := NewTally(r)
 	for i := range flows {
-		f := &flows[i]
-		if !r.selects(f) {
-			continue
-		}
-		rep.Summary.Flows++
-		addr := f.Orig.Src.Addr().Unmap().WithZone("")
-		p := byAddr[addr]
-		if p == nil {
-			p = &Peer{Addr: addr, States: map[string]int{}}
-			p.Verdict, p.Entry = judge(r, addr)
-			byAddr[addr] = p
-		}
-		p.add(f)
-		if f.OrigCounters != (firewall.Counters{}) || f.ReplyCounters != (firewall.Counters{}) {
-			rep.Accounting = true
-		}
+		t.Add(&flows[i])
 	}
-	for _, p := range byAddr {
-		slices.Sort(p.Targets)
-		slices.Sort(p.Dialled)
-		rep.Peers = append(rep.Peers, *p)
+	return t.Report()
+}
+
+// Tally is Audit one flow at a time, so that a conntrack dump is judged as
+// it streams in and never held whole: its memory grows with the cache's
+// peers, not with the host's table.
+type Tally struct {
+	r      Rules
+	flows  int
+	acct   bool
+	byAddr map[netip.Addr]*Peer
+}
+
+// NewTally starts an audit under r.
+func NewTally(r Rules) *Tally { return &Tally{r: r, byAddr: map[netip.Addr]*Peer{}} }
+
+// Add judges one flow; flows that do not end at the cache are skipped. It
+// keeps nothing that points into f, so the caller may reuse it.
+func (t *Tally) Add(f *Flow) {
+	if !t.r.selects(f) {
+		return
+	}
+	t.flows++
+	addr := f.Orig.Src.Addr().Unmap().WithZone("")
+	p := t.byAddr[addr]
+	if p == nil {
+		p = &Peer{Addr: addr, States: map[string]int{}}
+		p.Verdict, p.Entry = judge(t.r, addr)
+		t.byAddr[addr] = p
+	}
+	p.add(f)
+	if f.OrigCounters != (firewall.Counters{}) || f.ReplyCounters != (firewall.Counters{}) {
+		t.acct = true
+	}
+}
+
+// Report is the audit of the flows added so far.
+func (t *Tally) Report() Report {
+	r := t.r
+	rep := Report{Port: r.Port, UDPPort: r.UDPPort, Local: unmapAll(r.Local),
+		Peers: []Peer{}, Blocked: []Blocked{}, Findings: []Finding{}, Accounting: t.acct}
+	rep.Summary.Flows = t.flows
+	for _, p := range t.byAddr {
+		q := *p
+		q.Targets = slices.Sorted(slices.Values(p.Targets))
+		q.Dialled = slices.Sorted(slices.Values(p.Dialled))
+		rep.Peers = append(rep.Peers, q)
 	}
 	sortPeers(rep.Peers)
 	rep.summarize()

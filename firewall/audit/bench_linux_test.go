@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"context"
 	"net/netip"
 	"testing"
 	"time"
@@ -49,9 +50,10 @@ func BenchmarkAudit(b *testing.B) {
 	}
 }
 
-// BenchmarkDumpAudit is what "cachectl audit" pays on a busy host: dump
+// BenchmarkDumpAudit is what "cachectl audit" pays on a busy host: read
 // 100,000 real conntrack entries from a throwaway namespace over netlink,
-// convert them, and audit.
+// under each kernel filter, and judge the cache's flows as they stream in.
+// The cache's flows carry the firewall's mark, as its port chain sets it.
 func BenchmarkDumpAudit(b *testing.B) {
 	nstest.RequireRoot(b)
 	ns := nstest.New(b)
@@ -63,25 +65,27 @@ func BenchmarkDumpAudit(b *testing.B) {
 	start := time.Now()
 	for i := range benchFlows {
 		src, dst := benchTuple(i)
-		f := conntrack.NewFlow(uint8(TCP), 0, src.Addr(), dst.Addr(), src.Port(), dst.Port(), 600, 0)
+		var mark uint32
+		if dst.Port() == testPort {
+			mark = cacheMark.Value
+		}
+		f := conntrack.NewFlow(uint8(TCP), 0, src.Addr(), dst.Addr(), src.Port(), dst.Port(), 600, mark)
 		f.ProtoInfo.TCP = &conntrack.ProtoInfoTCP{State: uint8(TCPEstablished)}
 		if err := rd.c.Create(f); err != nil {
 			b.Fatalf("creating flow %d of %d: %v", i, benchFlows, err)
 		}
 	}
 	b.Logf("created %d conntrack entries in %s", benchFlows, time.Since(start).Round(time.Millisecond))
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		flows, err := rd.Flows()
-		if err != nil {
-			b.Fatal(err)
-		}
-		if len(flows) != benchFlows {
-			b.Fatalf("dumped %d flows, want %d", len(flows), benchFlows)
-		}
-		if rep := Audit(flows, benchRules); rep.Summary.Flows != benchFlows/benchCacheShare {
-			b.Fatalf("audited %d flows, want %d", rep.Summary.Flows, benchFlows/benchCacheShare)
-		}
+	for _, filter := range []Filter{FilterNone, FilterTuple, FilterMark} {
+		b.Run(string(filter), func(b *testing.B) {
+			q := benchRules.Query(filter, cacheMark, "")
+			b.ReportAllocs()
+			for b.Loop() {
+				rep := Take(context.Background(), rd, benchRules, q)
+				if rep.Dump.Filter != filter || rep.Summary.Flows != benchFlows/benchCacheShare {
+					b.Fatalf("%s: audited %d flows with filter %s, want %d", filter, rep.Summary.Flows, rep.Dump.Filter, benchFlows/benchCacheShare)
+				}
+			}
+		})
 	}
 }

@@ -20,8 +20,9 @@ import (
 // between the kernel and the pure audit: everything it returns is already
 // in this package's types.
 type Reader struct {
-	c     *conntrack.Conn
-	netns string // the namespace's name, for reading its firewall rules
+	c     *conntrack.Conn // for the table's statistics
+	d     *dumper         // for the dumps, streamed
+	netns string          // the namespace's name, for reading its firewall rules
 }
 
 // Open dials ctnetlink in the namespace behind nsFD (an open netns handle),
@@ -32,7 +33,12 @@ func Open(nsFD int) (*Reader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening conntrack netlink socket: %w", err)
 	}
-	return &Reader{c: c}, nil
+	d, err := dialDumper(nsFD)
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	return &Reader{c: c, d: d}, nil
 }
 
 // OpenNamed opens the conntrack table of the named network namespace (as
@@ -60,20 +66,14 @@ func (r *Reader) Tracking(ctx context.Context, dumpErr error, flows int) Trackin
 	return r.ProbeTracking(dumpErr, flows, func() (string, error) { return SaveRules(ctx, r.netns) })
 }
 
-// Close releases the netlink socket.
-func (r *Reader) Close() error { return r.c.Close() }
+// Close releases the netlink sockets.
+func (r *Reader) Close() error { return errors.Join(r.d.Close(), r.c.Close()) }
 
-// Flows dumps the whole table, both families. There is no kernel-side port
-// filter in ctnetlink's dump (v0.6.0 filters by mark, status and zone
-// only), so selection happens in Audit.
+// Flows dumps the whole table, both families, into a slice.
 func (r *Reader) Flows() ([]Flow, error) {
-	kf, err := r.c.Dump(nil)
-	if err != nil {
+	var out []Flow
+	if _, err := r.d.dump(0, nil, func(f *Flow) { out = append(out, *f) }); err != nil {
 		return nil, fmt.Errorf("dumping conntrack table: %w", err)
-	}
-	out := make([]Flow, 0, len(kf))
-	for i := range kf {
-		out = append(out, fromKernel(&kf[i]))
 	}
 	return out, nil
 }
@@ -113,6 +113,11 @@ func (r *Reader) ProbeTracking(dumpErr error, flows int, rules func() (string, e
 	t := Tracking{Available: true, Entries: flows}
 	if g, err := r.c.StatsGlobal(); err == nil && int(g.Entries) > t.Entries {
 		t.Entries = int(g.Entries)
+	}
+	if t.Entries > 0 {
+		// Something is tracked, so the hooks are in place: the rules
+		// would tell nothing more, and reading them costs three programs.
+		return t
 	}
 	text, err := rules()
 	if err != nil {

@@ -22,6 +22,42 @@ func (f *Flows) Flows() ([]audit.Flow, error) {
 	return f.List, nil
 }
 
+// Scan implements audit.Source the way a kernel with the tuple filter
+// does: auto and tuple send the flows whose reply comes from one of the
+// query's ports, mark those carrying its mark, none all of them.
+func (f *Flows) Scan(q audit.Query, fn func(*audit.Flow)) (audit.Dump, error) {
+	d := audit.Dump{Requested: q.Filter, Filter: q.Filter}
+	if d.Requested == "" || d.Requested == audit.FilterAuto {
+		d.Requested, d.Filter = audit.FilterAuto, audit.FilterTuple
+	}
+	if f.DumpErr != nil {
+		return d, f.DumpErr
+	}
+	for i := range f.List {
+		fl := f.List[i]
+		if sends(d.Filter, q, &fl) {
+			d.Received++
+			fn(&fl)
+		}
+	}
+	return d, nil
+}
+
+func sends(filter audit.Filter, q audit.Query, fl *audit.Flow) bool {
+	switch filter {
+	case audit.FilterTuple:
+		for _, p := range q.Ports {
+			if fl.Proto == p.Proto && fl.Reply.Src.Port() == p.Port {
+				return true
+			}
+		}
+		return false
+	case audit.FilterMark:
+		return fl.Mark&q.Mark.Mask == q.Mark.Value
+	}
+	return true
+}
+
 // Tracking implements audit.Source.
 func (f *Flows) Tracking(_ context.Context, dumpErr error, n int) audit.Tracking {
 	if dumpErr != nil {

@@ -17,7 +17,7 @@ type table struct {
 
 var builtins = []string{"INPUT", "FORWARD", "OUTPUT"}
 
-var targets = []string{"ACCEPT", "DROP", "REJECT", "RETURN"}
+var targets = []string{"ACCEPT", "DROP", "REJECT", "RETURN", "CONNMARK"}
 
 func newTable() *table {
 	t := &table{rules: map[string][]string{}}
