@@ -53,9 +53,10 @@ run: build
 	./$(BIN) serve -l 127.0.0.1 -p 11211
 
 # The pure packages (policy, the firewall render and status logic, address
-# validation, the audit core) must not depend on Linux: only the files named
+# validation, the audit core, the item store, the wire protocol parsers and
+# memcached's settings) must not depend on Linux: only the files named
 # *_linux.go touch the kernel. Building them for another OS proves it.
-PURE_PACKAGES := ./policy ./firewall/... ./netinfo
+PURE_PACKAGES := ./policy ./firewall/... ./netinfo ./cached/store ./cached/protocol ./cached/settings
 check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
