@@ -23,6 +23,7 @@ type compareOpts struct {
 	jsonPath   string
 	timeLimit  time.Duration
 	skipMemory bool
+	manyConns  int
 }
 
 func newCompareCmd() *cobra.Command {
@@ -36,7 +37,9 @@ free loopback port; preload, warm up, then measure for --measure with the
 response-checking client. Then each workload runs again with both servers
 paced at --latency-load times memcached's throughput, so their latencies are
 compared at the same offered load. Server CPU comes from utime+stime in procfs,
-RSS from VmRSS. Prints each workload's median ratios cachectl/memcached, the memory per
+RSS from VmRSS. Then --many-conns clients, each sending a get about once a
+second, stay connected beside a W1 load (same -c for both servers): the
+servers' RSS and W1's p99 are compared. Prints each workload's median ratios cachectl/memcached, the memory per
 item after bulk loads (with cachectl's GC pauses from GODEBUG=gctrace=1) and
 memcaslap's second opinion. Exits 1 if any reply was wrong.`,
 		Args: cobra.NoArgs,
@@ -61,6 +64,7 @@ memcaslap's second opinion. Exits 1 if any reply was wrong.`,
 	f.StringVar(&o.memcaslap, "memcaslap", "memcaslap", "memcaslap binary for the second opinion")
 	f.BoolVar(&o.noCaslap, "no-memcaslap", false, "skip the memcaslap second opinion")
 	f.StringVar(&o.jsonPath, "json", "", "also write every trial as JSON to this file (- = stdout)")
+	f.IntVar(&o.manyConns, "many-conns", 10000, "idle clients (a get a second each) beside W1 in the many-connections run (0 = skip)")
 	f.DurationVar(&o.timeLimit, "time-limit", 90*time.Minute, "bound on the whole comparison")
 	return cmd
 }
@@ -113,6 +117,13 @@ func (o *compareOpts) run(cmd *cobra.Command) error {
 		}
 		rep.Workloads = append(rep.Workloads, res)
 	}
+	if o.manyConns > 0 && ctx.Err() == nil {
+		fmt.Fprintf(c.Progress, "%d connections beside W1\n", o.manyConns)
+		var err error
+		if rep.ManyConns, err = runManyConns(ctx, c, o.manyConns); err != nil {
+			rep.Failures = append(rep.Failures, err.Error())
+		}
+	}
 	if !o.skipMemory && ctx.Err() == nil {
 		o.runMemoryLoads(ctx, rep, mem)
 	}
@@ -155,6 +166,9 @@ func (r *report) verdict() error {
 	var bad int64
 	for _, w := range r.Workloads {
 		bad += w.Errors
+	}
+	if r.ManyConns != nil {
+		bad += r.ManyConns.Errors
 	}
 	switch {
 	case bad > 0:
