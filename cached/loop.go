@@ -7,6 +7,7 @@ import (
 	"math"
 	"net"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -208,6 +209,12 @@ func (l *eventLoop) run(gen uint64) {
 		if timeout > 0 {
 			l.kickIdle()
 		}
+		// A goroutine this loop woke (the other loop, parked on the
+		// store's lock, or the maintainer) waits in this P's run queue,
+		// and under load epoll_wait returns at once, so the loop never
+		// blocks and only the runtime's 10 ms preemption would let it
+		// run: one request then waits 10 ms. Yield once per round.
+		runtime.Gosched()
 	}
 }
 
