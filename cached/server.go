@@ -38,8 +38,11 @@ type Config struct {
 	FlushEnabled   bool     // !-F
 	Protocol       Protocol // -B (zero value: auto)
 	IdleTimeout    time.Duration
-	Store          store.Config
-	Logger         *slog.Logger
+	// ReadBufMemLimit is -o read_buf_mem_limit in bytes (0 = no limit):
+	// the memory of connection read buffers and response objects.
+	ReadBufMemLimit uint64
+	Store           store.Config
+	Logger          *slog.Logger
 	// ExtraStats, if set, adds the embedding program's counters to `stats`
 	// after the daemon's own, through add(name, value).
 	ExtraStats func(add func(name string, value any))
