@@ -229,7 +229,9 @@ func (c *conn) serveReady() error {
 	for reads := 1; ; reads++ {
 		c.makeRoom()
 		if c.in == nil {
-			c.takeInput()
+			if err := c.takeInput(); err != nil {
+				return err
+			}
 		}
 		n, err := rawRead(c.fd, c.in[c.w:])
 		switch {

@@ -106,6 +106,11 @@ type Server struct {
 	metaCmds     atomic.Uint64 // me commands, memcached's cmd_meta
 
 	readBufs readBufs
+	// respLimit is how many response objects (get keys) one request may
+	// have under read_buf_mem_limit, or noRespLimit; respOOM counts the
+	// refusals, memcached's response_obj_oom.
+	respLimit int
+	respOOM   atomic.Uint64
 
 	loops    []*eventLoop
 	nextLoop atomic.Uint32
@@ -154,6 +159,7 @@ func New(cfg Config) (*Server, error) {
 		stopFD:   -1,
 	}
 	s.verbosity.Store(int32(min(cfg.Verbosity, maxVerbosity)))
+	s.limitBuffers()
 	if err := s.auth.init(cfg); err != nil {
 		st.Close()
 		return nil, err

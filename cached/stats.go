@@ -124,6 +124,8 @@ func (s *Server) resetStats() {
 	s.bytesWritten.Store(0)
 	s.auth.cmds.Store(0)
 	s.auth.errors.Store(0)
+	s.respOOM.Store(0)
+	s.readBufs.oom.Store(0)
 }
 
 func boolInt(b bool) int {
