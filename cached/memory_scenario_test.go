@@ -194,3 +194,34 @@ func TestSlabsReassignAsMemcached(t *testing.T) {
 	}, ":slabs_moved", ":curr_items", ":slab_reassign_rescues", ":slab_reassign_evictions_nomem",
 		"slabs:1:total_pages", "slabs:5:total_pages", "slabs:1:used_chunks", "slabs:total_malloced")
 }
+
+// TestAutomoveAsMemcached: with slab_automove=2 every eviction asks for a
+// page from a class with one to spare, so when the value sizes shift,
+// pages follow them on both servers.
+func TestAutomoveAsMemcached(t *testing.T) {
+	t.Parallel()
+	for _, srv := range bothServers {
+		t.Run(srv.name, func(t *testing.T) {
+			s := newScenario(t, srv.start, "-m", "8", "-o", "slab_automove=2,no_lru_crawler")
+			s.setMany("small", 60000, 10, 0)
+			for round := 0; round < 20; round++ {
+				s.setMany(fmt.Sprint("big", round, "_"), 200, 5000, 0)
+			}
+			st := s.stats(t, "")
+			if atoi(st["slabs_moved"]) < 1 {
+				t.Errorf("slabs_moved %s after the sizes shifted", st["slabs_moved"])
+			}
+			pages := int64(0)
+			for k, v := range s.stats(t, "slabs") {
+				if strings.HasSuffix(k, ":chunk_size") && atoi(v) >= 5000 && atoi(v) < 8000 {
+					id, _, _ := strings.Cut(k, ":")
+					pages = s.num("slabs", id+":total_pages")
+				}
+			}
+			if pages < 2 {
+				t.Errorf("the 5 KB class holds %d pages, want the moved ones too", pages)
+			}
+			t.Logf("slabs_moved %s, 5 KB class pages %d", st["slabs_moved"], pages)
+		})
+	}
+}
