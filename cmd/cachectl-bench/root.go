@@ -16,7 +16,7 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newLoadCmd(), newCompareCmd(), newSoakCmd())
+	root.AddCommand(newLoadCmd(), newCompareCmd(), newSoakCmd(), newLongrunCmd())
 	return root
 }
 
