@@ -45,6 +45,8 @@ type shiftResult struct {
 // churnSample is one look at the churn scenario's server.
 type churnSample struct {
 	Seconds       float64 `json:"seconds"`
+	Ops           int64   `json:"ops"`
+	OpsPerSec     float64 `json:"ops_per_sec"` // since the previous sample
 	CurrItems     int64   `json:"curr_items"`
 	TotalMalloced int64   `json:"total_malloced"`
 	Evictions     int64   `json:"evictions"`

@@ -58,16 +58,18 @@ func runChurn(ctx context.Context, cfg *longrunConfig, kind serverKind) (*churnR
 				return nil, fmt.Errorf("%s: churn: %w", kind, err)
 			}
 			res.OpsPerSec = float64(ops.Load()) / time.Since(start).Seconds()
-			return res, res.sample(mon, start)
+			return res, nil
 		case <-tick.C:
-			if err := res.sample(mon, start); err != nil {
+			if err := res.sample(mon, start, ops.Load()); err != nil {
 				return nil, err
 			}
 		}
 	}
 }
 
-func (r *churnResult) sample(c *lrClient, start time.Time) error {
+// sample records the server's memory and the client's rate since the
+// previous sample, from ops, the commands sent so far.
+func (r *churnResult) sample(c *lrClient, start time.Time, ops int64) error {
 	st, err := c.stats("")
 	if err != nil {
 		return err
@@ -76,8 +78,16 @@ func (r *churnResult) sample(c *lrClient, start time.Time) error {
 	if err != nil {
 		return err
 	}
+	now := time.Since(start).Seconds()
+	var prevOps int64
+	var prevSec float64
+	if n := len(r.Samples); n > 0 {
+		prevOps, prevSec = r.Samples[n-1].Ops, r.Samples[n-1].Seconds
+	}
 	r.Samples = append(r.Samples, churnSample{
-		Seconds:       time.Since(start).Seconds(),
+		Seconds:       now,
+		Ops:           ops,
+		OpsPerSec:     float64(ops-prevOps) / max(now-prevSec, 1e-9),
 		CurrItems:     statInt(st, "curr_items"),
 		TotalMalloced: statInt(slabs, "total_malloced"),
 		Evictions:     statInt(st, "evictions"),

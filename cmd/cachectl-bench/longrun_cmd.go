@@ -127,9 +127,9 @@ func (r *longrunReport) writeText(w io.Writer, c *longrunConfig) {
 	fmt.Fprintf(w, "\nTTL churn: -m %d, 50/50 get/set, TTL 1-3 s, %d keys, %d conns, %s\n", c.ChurnMemoryMB, c.ChurnKeys, c.Conns, c.Churn)
 	for _, ch := range r.Churn {
 		fmt.Fprintf(w, "%s: %.0f ops/s\n", ch.Server, ch.OpsPerSec)
-		fmt.Fprintf(w, "  %6s %10s %14s %10s %10s %10s\n", "s", "curr_items", "total_malloced", "evictions", "reclaimed", "crawler")
+		fmt.Fprintf(w, "  %6s %9s %10s %14s %10s %10s %10s\n", "s", "ops/s", "curr_items", "total_malloced", "evictions", "reclaimed", "crawler")
 		for _, s := range ch.Samples {
-			fmt.Fprintf(w, "  %6.1f %10d %14d %10d %10d %10d\n", s.Seconds, s.CurrItems, s.TotalMalloced, s.Evictions, s.Reclaimed, s.CrawlerRecl)
+			fmt.Fprintf(w, "  %6.1f %9.0f %10d %14d %10d %10d %10d\n", s.Seconds, s.OpsPerSec, s.CurrItems, s.TotalMalloced, s.Evictions, s.Reclaimed, s.CrawlerRecl)
 		}
 	}
 }
