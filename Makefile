@@ -26,7 +26,7 @@ FISHCOMPDIR := $(PREFIX)/share/fish/vendor_completions.d
 POLICY := /etc/cachectl/policy.yaml
 DIST := bin/dist
 
-.PHONY: all build run test fleet-test bench soak deps deps-deb deps-go check clean install uninstall dist
+.PHONY: all build run test fleet-test bench longrun soak deps deps-deb deps-go check clean install uninstall dist
 
 all: build
 
@@ -114,6 +114,15 @@ bench: deps build
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCH_TIME) ./...
 	$(GO) build -o bin/cachectl-bench ./cmd/cachectl-bench
 	./bin/cachectl-bench compare --cachectl $(BIN) $(if $(BENCH_QUICK),--quick) --json bin/bench-results.json $(BENCH_FLAGS)
+
+# memcached's long-run memory management beside cachectl's (about 5
+# minutes): a shift from small to large values with the page mover on
+# (hit ratios, pages per class), then short-TTL churn (curr_items and
+# pages over time). Not part of `make test`. LONGRUN_FLAGS for more flags
+# (--quick halves it); results land in bin/longrun-results.json.
+longrun: build
+	$(GO) build -o bin/cachectl-bench ./cmd/cachectl-bench
+	./bin/cachectl-bench longrun --cachectl $(BIN) --json bin/longrun-results.json $(LONGRUN_FLAGS)
 
 # Several minutes of checked load plus abusive clients against the daemon;
 # exits non-zero on any wrong reply, goroutine or RSS growth.

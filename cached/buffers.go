@@ -1,6 +1,7 @@
 package cached
 
 import (
+	"fmt"
 	"sync"
 	"sync/atomic"
 
@@ -30,9 +31,12 @@ type readBufs struct {
 	free  [][]byte
 	total atomic.Int64 // allocated and not yet dropped: in use + free
 	nfree atomic.Int64
+	limit int64         // most buffers allocated at once; 0 = no limit
+	oom   atomic.Uint64 // memcached's read_buf_oom: get found none
 }
 
-// get returns a readBufferSize buffer, reusing a free one when it can.
+// get returns a readBufferSize buffer, reusing a free one when it can;
+// nil when read_buf_mem_limit allows no more.
 func (p *readBufs) get() []byte {
 	p.mu.Lock()
 	if n := len(p.free); n > 0 {
@@ -43,8 +47,13 @@ func (p *readBufs) get() []byte {
 		p.mu.Unlock()
 		return b
 	}
-	p.mu.Unlock()
+	if p.limit > 0 && p.total.Load() >= p.limit {
+		p.mu.Unlock()
+		p.oom.Add(1)
+		return nil
+	}
 	p.total.Add(1)
+	p.mu.Unlock()
 	return make([]byte, readBufferSize)
 }
 
@@ -82,9 +91,19 @@ type workBufs struct {
 
 var workPool sync.Pool // of *workBufs
 
+// errReadBufOOM closes a connection that found no input buffer under
+// read_buf_mem_limit, as memcached closes one whose read buffer cannot be
+// allocated.
+var errReadBufOOM = fmt.Errorf("%w: read_buf_mem_limit reached", errClose)
+
 // takeInput gives the connection an input buffer from the free list.
-func (c *conn) takeInput() {
-	c.in, c.inPooled = c.srv.readBufs.get(), true
+func (c *conn) takeInput() error {
+	b := c.srv.readBufs.get()
+	if b == nil {
+		return errReadBufOOM
+	}
+	c.in, c.inPooled = b, true
+	return nil
 }
 
 // releaseInput gives the input buffer back (a grown one is dropped). It

@@ -176,6 +176,9 @@ func (c *conn) processBuffered() error {
 	if c.r == c.w {
 		return nil
 	}
+	if c.noResponse() {
+		return errReadBufOOM
+	}
 	c.takeWork()
 	if c.binaryMode() {
 		return c.processBinary()
@@ -231,7 +234,9 @@ func (c *conn) nextLine() (line []byte, ok bool, err error) {
 func (c *conn) fill() error {
 	c.makeRoom()
 	if c.in == nil {
-		c.takeInput()
+		if err := c.takeInput(); err != nil {
+			return err
+		}
 	}
 	n, err := c.rd.Read(c.in[c.w:])
 	c.w += n

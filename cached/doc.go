@@ -9,13 +9,16 @@
 // The package is laid out by role:
 //   - protocol/ reads requests into values and holds every reply text;
 //     it never touches a socket, a Server or an item.
-//   - dispatch.go, text.go, admin.go, meta*.go and binary*.go run parsed
-//     requests against the store: one table entry and one handler each.
+//   - dispatch.go, text.go, admin.go, memory_cmds.go, meta*.go and
+//     binary*.go run parsed requests against the store: one table entry
+//     and one handler each. memory_cmds.go is memcached's lru_crawler,
+//     slabs and lru; buffer_limit.go its read_buf_mem_limit.
 //   - stats*.go build the stats groups, shared by both protocols.
 //   - conn.go and buffers.go hold a connection's buffers; loop*.go serve
 //     plain sockets from -t epoll worker loops, serve.go accepts and shuts
 //     down, udp.go, tls.go, unix.go and listen.go are the transports.
-//   - store/ is the slab allocator, per-class LRU and hash index.
+//   - store/ is the slab allocator, the segmented per-class LRU with its
+//     maintainer, the LRU crawler, the slab page mover and the hash index.
 //
 // auth.go, authfile.go and sasl.go are ASCII auth (-Y) and binary SASL
 // PLAIN (-S); tls*.go the TLS options and refresh_certs.

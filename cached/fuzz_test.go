@@ -58,10 +58,15 @@ func fuzzServer(t testing.TB) *Server {
 
 // replyLine is every line shape the text protocol may send.
 var replyLine = regexp.MustCompile(`^(STORED|NOT_STORED|EXISTS|NOT_FOUND|DELETED|TOUCHED|OK|RESET|END|ERROR|MN|[0-9]+|` +
-	`VERSION \S+|CLIENT_ERROR [ -~]+|SERVER_ERROR [ -~]+|ERROR: [ -~]+|MEMLIMIT_[A-Z_]+ [ -~]+|` +
+	`VERSION \S+|CLIENT_ERROR [ -~]+|SERVER_ERROR [ -~]+|ERROR:? [ -~]+|MEMLIMIT_[A-Z_]+ [ -~]+|` +
+	`(BUSY|BADCLASS|NOSPARE|SAME|NOTSTARTED) [ -~]+|` +
 	`STAT \S+ [ -~]*|ITEM [^ ]+ \[\d+ b; \d+ s\])$`)
 
 var valueLine = regexp.MustCompile(`^VALUE ([^ ]{1,250}) (\d+) (\d+)( \d+)?$`)
+
+// metadumpLine is one item of lru_crawler metadump, terminated by a bare
+// LF as memcached sends it; the dump ends with a CRLF END.
+var metadumpLine = regexp.MustCompile(`^key=[A-Za-z0-9%._~-]+ exp=-?\d+ la=\d+ cas=\d+ fetch=(yes|no) cls=\d+ size=\d+$`)
 
 // checkReplies walks the reply stream: every line well formed and CRLF
 // terminated, every VALUE followed by exactly its data and a CRLF.
@@ -73,6 +78,16 @@ func checkReplies(t *testing.T, out []byte) {
 		}
 		line := string(out[:i])
 		out = out[i+2:]
+		for {
+			item, rest, ok := strings.Cut(line, "\n")
+			if !ok {
+				break
+			}
+			if !metadumpLine.MatchString(item) {
+				t.Fatalf("malformed metadump line %q", item)
+			}
+			line = rest
+		}
 		if m := valueLine.FindStringSubmatch(line); m != nil {
 			n, _ := strconv.Atoi(m[3])
 			if len(out) < n+2 || string(out[n:n+2]) != "\r\n" {

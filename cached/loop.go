@@ -299,7 +299,9 @@ func (c *conn) serveReady() error {
 	for {
 		c.makeRoom()
 		if c.in == nil {
-			c.takeInput()
+			if err := c.takeInput(); err != nil {
+				return err
+			}
 		}
 		n, err := rawRead(c.fd, c.in[c.w:])
 		switch {

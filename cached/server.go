@@ -48,8 +48,11 @@ type Config struct {
 	WatcherLogBuf int
 	WorkerLogBuf  int
 	IdleTimeout   time.Duration
-	Store         store.Config
-	Logger        *slog.Logger
+	// ReadBufMemLimit is -o read_buf_mem_limit in bytes (0 = no limit):
+	// the memory of connection read buffers and response objects.
+	ReadBufMemLimit uint64
+	Store           store.Config
+	Logger          *slog.Logger
 	// ExtraStats, if set, adds the embedding program's counters to `stats`
 	// after the daemon's own, through add(name, value).
 	ExtraStats func(add func(name string, value any))
@@ -128,6 +131,11 @@ type Server struct {
 	metaCmds     atomic.Uint64 // me commands, memcached's cmd_meta
 
 	readBufs readBufs
+	// respLimit is how many response objects (get keys) one request may
+	// have under read_buf_mem_limit, or noRespLimit; respOOM counts the
+	// refusals, memcached's response_obj_oom.
+	respLimit int
+	respOOM   atomic.Uint64
 
 	loops    []*eventLoop
 	nextLoop atomic.Uint32
@@ -185,6 +193,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.detail.Store(cfg.Detail)
 	s.verbosity.Store(int32(min(cfg.Verbosity, maxVerbosity)))
+	s.limitBuffers()
 	if err := s.auth.init(cfg); err != nil {
 		st.Close()
 		return nil, err

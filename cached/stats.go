@@ -111,6 +111,8 @@ func (s *Server) resetStats() {
 	s.yields.Store(0)
 	s.prefixes.reset()
 	s.logs.resetStats()
+	s.respOOM.Store(0)
+	s.readBufs.oom.Store(0)
 }
 
 func boolInt(b bool) int {

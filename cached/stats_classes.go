@@ -2,6 +2,8 @@ package cached
 
 import (
 	"strconv"
+
+	"github.com/cachectl/cachectl/cached/store"
 )
 
 // The per-class groups: stats items and stats slabs.
@@ -10,18 +12,27 @@ func (c *conn) classStat(prefix string, id int, name string, v any) {
 	c.stat(prefix+strconv.Itoa(id)+":"+name, v)
 }
 
+// statsItems is memcached's item_stats: classes holding items, with the
+// segment counters only while the LRU maintainer runs (TEMP's count only
+// with temp_lru), as memcached prints them.
 func (c *conn) statsItems() {
+	sc := c.srv.store.Config()
 	for _, cs := range c.srv.store.Stats().Classes {
-		if cs.Items == 0 && cs.Evicted == 0 && cs.OutOfMemory == 0 {
+		if cs.Items == 0 {
 			continue
 		}
 		p, id := "items:", cs.ID
 		c.classStat(p, id, "number", cs.Items)
-		c.classStat(p, id, "number_hot", 0)
-		c.classStat(p, id, "number_warm", 0)
-		c.classStat(p, id, "number_cold", cs.Items)
-		c.classStat(p, id, "age_hot", 0)
-		c.classStat(p, id, "age_warm", 0)
+		if sc.LRUMaintainer {
+			c.classStat(p, id, "number_hot", cs.NumberHot)
+			c.classStat(p, id, "number_warm", cs.NumberWarm)
+			c.classStat(p, id, "number_cold", cs.NumberCold)
+			if sc.TempLRU {
+				c.classStat(p, id, "number_temp", cs.NumberTemp)
+			}
+			c.classStat(p, id, "age_hot", cs.AgeHot)
+			c.classStat(p, id, "age_warm", cs.AgeWarm)
+		}
 		c.classStat(p, id, "age", cs.OldestAge)
 		c.classStat(p, id, "mem_requested", cs.Requested)
 		c.classStat(p, id, "evicted", cs.Evicted)
@@ -32,18 +43,28 @@ func (c *conn) statsItems() {
 		c.classStat(p, id, "reclaimed", cs.Reclaimed)
 		c.classStat(p, id, "expired_unfetched", cs.ExpiredUnfetched)
 		c.classStat(p, id, "evicted_unfetched", cs.EvictedUnfetched)
-		c.classStat(p, id, "evicted_active", 0)
-		c.classStat(p, id, "crawler_reclaimed", 0)
-		c.classStat(p, id, "crawler_items_checked", 0)
-		c.classStat(p, id, "lrutail_reflocked", 0)
-		c.classStat(p, id, "moves_to_cold", 0)
-		c.classStat(p, id, "moves_to_warm", 0)
-		c.classStat(p, id, "moves_within_lru", 0)
-		c.classStat(p, id, "direct_reclaims", 0)
-		c.classStat(p, id, "hits_to_hot", 0)
-		c.classStat(p, id, "hits_to_warm", 0)
-		c.classStat(p, id, "hits_to_cold", cs.GetHits)
-		c.classStat(p, id, "hits_to_temp", 0)
+		if sc.LRUMaintainer {
+			c.classStat(p, id, "evicted_active", cs.EvictedActive)
+		}
+		c.classStat(p, id, "crawler_reclaimed", cs.CrawlerReclaimed)
+		c.classStat(p, id, "crawler_items_checked", cs.CrawlerItemsChecked)
+		c.classStat(p, id, "lrutail_reflocked", cs.LRUTailReflocked)
+		if sc.LRUMaintainer {
+			c.classSegmentStats(&cs)
+		}
+	}
+}
+
+// classSegmentStats are a class's maintainer counters; HitsToSegment is
+// in memcached's segment order: hot, warm, cold, temp.
+func (c *conn) classSegmentStats(cs *store.ClassStats) {
+	p, id := "items:", cs.ID
+	c.classStat(p, id, "moves_to_cold", cs.MovesToCold)
+	c.classStat(p, id, "moves_to_warm", cs.MovesToWarm)
+	c.classStat(p, id, "moves_within_lru", cs.MovesWithinLRU)
+	c.classStat(p, id, "direct_reclaims", cs.DirectReclaims)
+	for i, name := range []string{"hits_to_hot", "hits_to_warm", "hits_to_cold", "hits_to_temp"} {
+		c.classStat(p, id, name, cs.HitsToSegment[i])
 	}
 }
 
@@ -62,7 +83,8 @@ func (c *conn) statsSlabs() {
 		c.classStat("", id, "total_chunks", cs.Pages*cs.PerPage)
 		c.classStat("", id, "used_chunks", cs.UsedChunks)
 		c.classStat("", id, "free_chunks", cs.FreeChunks)
-		c.classStat("", id, "free_chunks_end", cs.FreeEnd)
+		// memcached keeps the stat but no longer tracks it.
+		c.classStat("", id, "free_chunks_end", 0)
 		c.classStat("", id, "get_hits", cs.GetHits)
 		c.classStat("", id, "cmd_set", cs.CmdSet)
 		c.classStat("", id, "delete_hits", cs.DeleteHits)

@@ -42,14 +42,14 @@ func (c *conn) statsGeneral() {
 	c.stat("denied_connections", s.denied.Load())
 	c.stat("udp_denied", s.udpDenied.Load())
 	c.stat("connection_structures", s.currConns.Load()+listeners)
-	c.stat("response_obj_oom", 0)
+	c.stat("response_obj_oom", s.respOOM.Load())
 	c.stat("response_obj_count", 0)
 	c.stat("response_obj_bytes", 0)
 	bufCount, bufBytes, bufFree := s.readBufs.counts()
 	c.stat("read_buf_count", bufCount)
 	c.stat("read_buf_bytes", bufBytes)
 	c.stat("read_buf_bytes_free", bufFree)
-	c.stat("read_buf_oom", 0)
+	c.stat("read_buf_oom", s.readBufs.oom.Load())
 	c.stat("reserved_fds", 0)
 	c.statsCommands(&st)
 	if s.cfg.IdleTimeout > 0 {
@@ -73,30 +73,66 @@ func (c *conn) statsGeneral() {
 	c.stat("hash_power_level", st.HashPower)
 	c.stat("hash_bytes", st.HashBytes)
 	c.stat("hash_is_expanding", boolInt(st.HashExpanding))
+	sc := s.store.Config()
+	c.statsMemoryMachinery(&st, sc)
 	c.stat("malloc_fails", 0)
 	c.statsLogger()
 	c.stat("connection_panics", s.panics.Load())
 	c.stat("bytes", st.Bytes)
 	c.stat("curr_items", st.CurrItems)
 	c.stat("total_items", st.TotalItems)
-	c.stat("slab_global_page_pool", 0)
-	c.stat("expired_unfetched", st.ExpiredUnfetch)
-	c.stat("evicted_unfetched", st.EvictedUnfetch)
-	c.stat("evicted_active", 0)
-	c.stat("evictions", st.Evictions)
-	c.stat("reclaimed", st.Reclaimed)
-	c.stat("crawler_reclaimed", 0)
-	c.stat("crawler_items_checked", 0)
-	c.stat("lrutail_reflocked", 0)
-	c.stat("moves_to_cold", 0)
-	c.stat("moves_to_warm", 0)
-	c.stat("moves_within_lru", 0)
-	c.stat("direct_reclaims", 0)
-	c.stat("lru_bumps_dropped", 0)
+	c.stat("slab_global_page_pool", st.SlabGlobalPagePool)
+	c.statsItemTotals(&st, sc.LRUMaintainer)
 	if s.cfg.ExtraStats != nil {
 		s.cfg.ExtraStats(c.stat)
 	}
 	c.statsRuntime()
+}
+
+// statsMemoryMachinery reports the slab mover, the crawler and the LRU
+// maintainer, each only while memcached would: the mover's when slab
+// reassignment is on, the crawler's while it is enabled, the maintainer's
+// when it runs.
+func (c *conn) statsMemoryMachinery(st *store.Stats, sc store.Config) {
+	if sc.SlabReassign {
+		c.stat("slab_reassign_rescues", st.SlabReassignRescues)
+		c.stat("slab_reassign_chunk_rescues", st.SlabReassignChunkRescues)
+		c.stat("slab_reassign_evictions_nomem", st.SlabReassignEvictionsNomem)
+		c.stat("slab_reassign_inline_reclaim", st.SlabReassignInlineReclaim)
+		c.stat("slab_reassign_busy_items", st.SlabReassignBusyItems)
+		c.stat("slab_reassign_busy_deletes", st.SlabReassignBusyDeletes)
+		c.stat("slab_reassign_running", boolInt(st.SlabReassignRunning))
+		c.stat("slabs_moved", st.SlabsMoved)
+	}
+	if sc.LRUCrawler {
+		c.stat("lru_crawler_running", boolInt(st.LRUCrawlerRunning))
+		c.stat("lru_crawler_starts", st.LRUCrawlerStarts)
+	}
+	if sc.LRUMaintainer {
+		c.stat("lru_maintainer_juggles", st.LRUMaintainerJuggles)
+	}
+}
+
+// statsItemTotals is memcached's item_stats_totals: the LRU counters
+// summed over classes, the maintainer's only when it runs.
+func (c *conn) statsItemTotals(st *store.Stats, maintainer bool) {
+	c.stat("expired_unfetched", st.ExpiredUnfetch)
+	c.stat("evicted_unfetched", st.EvictedUnfetch)
+	if maintainer {
+		c.stat("evicted_active", st.EvictedActive)
+	}
+	c.stat("evictions", st.Evictions)
+	c.stat("reclaimed", st.Reclaimed)
+	c.stat("crawler_reclaimed", st.CrawlerReclaimed)
+	c.stat("crawler_items_checked", st.CrawlerItemsChecked)
+	c.stat("lrutail_reflocked", st.LRUTailReflocked)
+	if maintainer {
+		c.stat("moves_to_cold", st.MovesToCold)
+		c.stat("moves_to_warm", st.MovesToWarm)
+		c.stat("moves_within_lru", st.MovesWithinLRU)
+		c.stat("direct_reclaims", st.DirectReclaims)
+		c.stat("lru_bumps_dropped", st.LRUBumpsDropped)
+	}
 }
 
 // statsCommands reports the command and hit counters.

@@ -8,8 +8,8 @@ import (
 )
 
 // statsSettings is `stats settings`: the configuration as memcached
-// names it, with the tunables this daemon accepts and ignores reported
-// as the behaviour it has.
+// names it, in its order, with the LRU, crawler and mover settings as they
+// are now (their commands change them at run time).
 func (c *conn) statsSettings() {
 	s := c.srv
 	sc := s.store.Config()
@@ -43,20 +43,30 @@ func (c *conn) statsSettings() {
 	c.stat("item_size_max", sc.ItemSizeMax)
 	c.stat("maxconns_fast", true)
 	c.stat("hashpower_init", sc.HashPower)
-	c.stat("slab_reassign", false)
-	c.stat("slab_automove", 0)
+	c.stat("slab_reassign", sc.SlabReassign)
+	c.stat("slab_automove", sc.SlabAutomove)
+	c.stat("slab_automove_ratio", fmt.Sprintf("%.2f", sc.SlabAutomoveRatio))
+	c.stat("slab_automove_window", sc.SlabAutomoveWindow)
 	c.stat("slab_chunk_max", sc.ChunkMax)
-	c.stat("lru_crawler", false)
+	c.stat("lru_crawler", sc.LRUCrawler)
+	c.stat("lru_crawler_sleep", sc.CrawlerSleep)
+	c.stat("lru_crawler_tocrawl", sc.CrawlerToCrawl)
 	c.stat("tail_repair_time", 0)
 	c.stat("flush_enabled", s.cfg.FlushEnabled)
 	c.stat("dump_enabled", true)
 	c.stat("hash_algorithm", "maphash")
-	c.stat("lru_maintainer_thread", false)
-	c.stat("lru_segmented", false)
-	c.stat("temp_lru", false)
+	c.stat("lru_maintainer_thread", sc.LRUMaintainer)
+	c.stat("lru_segmented", sc.LRUSegmented)
+	c.stat("hot_lru_pct", sc.HotLRUPct)
+	c.stat("warm_lru_pct", sc.WarmLRUPct)
+	c.stat("hot_max_factor", fmt.Sprintf("%.2f", sc.HotMaxFactor))
+	c.stat("warm_max_factor", fmt.Sprintf("%.2f", sc.WarmMaxFactor))
+	c.stat("temp_lru", sc.TempLRU)
+	c.stat("temporary_ttl", sc.TemporaryTTL)
 	c.stat("idle_timeout", int64(s.cfg.IdleTimeout/time.Second))
 	c.stat("watcher_logbuf_size", s.cfg.WatcherLogBuf)
 	c.stat("worker_logbuf_size", s.cfg.WorkerLogBuf)
+	c.stat("read_buf_mem_limit", s.cfg.ReadBufMemLimit)
 	c.stat("track_sizes", false)
 	c.stat("inline_ascii_response", false)
 	c.statsTLSSettings()

@@ -93,12 +93,9 @@ var extraGeneral = []string{"denied_connections", "connection_panics", "udp_deni
 	"go_goroutines", "go_heap_bytes", "go_gc_cycles", "go_gc_pause_total_us", "go_gc_pause_max_us"}
 
 // missingGeneral are memcached keys for machinery cachectl does not have:
-// the slab mover, LRU crawler, logger/watchers and NAPI ids.
+// logger/watchers and NAPI ids.
 var missingGeneral = []string{
-	"slab_reassign_rescues", "slab_reassign_chunk_rescues", "slab_reassign_evictions_nomem",
-	"slab_reassign_inline_reclaim", "slab_reassign_busy_items", "slab_reassign_busy_deletes",
-	"slab_reassign_running", "slabs_moved", "lru_crawler_running", "lru_crawler_starts",
-	"lru_maintainer_juggles", "log_worker_dropped", "log_worker_written", "log_watcher_skipped",
+	"log_worker_dropped", "log_worker_written", "log_watcher_skipped",
 	"log_watcher_sent", "log_watchers", "unexpected_napi_ids", "round_robin_fallback",
 }
 
@@ -156,7 +153,11 @@ func TestStatsShape(t *testing.T) {
 		// ones monitoring reads must be there and agree.
 		for _, k := range []string{"maxbytes", "maxconns", "tcpport", "udpport", "evictions", "growth_factor",
 			"chunk_size", "num_threads", "cas_enabled", "item_size_max", "slab_chunk_max", "flush_enabled",
-			"verbosity", "reqs_per_event", "tcp_backlog", "shutdown_command", "idle_timeout"} {
+			"verbosity", "reqs_per_event", "tcp_backlog", "shutdown_command", "idle_timeout",
+			"slab_reassign", "slab_automove", "slab_automove_ratio", "slab_automove_window",
+			"lru_crawler", "lru_crawler_sleep", "lru_crawler_tocrawl", "lru_maintainer_thread",
+			"lru_segmented", "hot_lru_pct", "warm_lru_pct", "hot_max_factor", "warm_max_factor",
+			"temp_lru", "temporary_ttl", "read_buf_mem_limit"} {
 			want := ref["settings"][k]
 			if k == "tcpport" {
 				continue // different free ports

@@ -26,12 +26,20 @@ func (c *conn) getAndTouch(toks [][]byte, rest []byte, withCAS bool) error {
 }
 
 // get answers get/gets/gat/gats for keys, continuing into rest for lines
-// with more keys than one tokenization holds.
+// with more keys than one tokenization holds. Under read_buf_mem_limit a
+// get with more keys than response objects looks the first ones up (and
+// counts them), as memcached does before it runs out, then is refused.
 func (c *conn) get(keys [][]byte, rest []byte, withCAS, touch bool, exp uint32) error {
 	start := len(c.out)
 	st := c.srv.store
+	budget := c.srv.respLimit
+	over := budget != noRespLimit && len(keys)+fieldCount(rest) > budget
 	for {
 		for _, key := range keys {
+			if over && budget == 0 {
+				return c.getOutOfMemory()
+			}
+			budget--
 			if err := protocol.CheckKey(key); err != nil {
 				// Keys are checked as they come, as memcached does: the
 				// ones before were looked up and counted.
@@ -47,7 +55,7 @@ func (c *conn) get(keys [][]byte, rest []byte, withCAS, touch bool, exp uint32) 
 			}
 			c.detailGet(key, hit)
 			c.logGet(key, m, hit)
-			if !hit {
+			if !hit || over {
 				continue
 			}
 			c.appendValue(key, m, withCAS)
@@ -71,6 +79,15 @@ func (c *conn) get(keys [][]byte, rest []byte, withCAS, touch bool, exp uint32) 
 		c.scratch = nil
 	}
 	c.out = append(c.out, protocol.ReplyEnd+"\r\n"...)
+	return nil
+}
+
+// getOutOfMemory refuses a get that ran out of response objects. memcached
+// drops every reply the connection has not sent yet along with it.
+func (c *conn) getOutOfMemory() error {
+	c.srv.respOOM.Add(1)
+	c.out = c.out[:0]
+	c.reply(protocol.ReplyNoMemoryGet)
 	return nil
 }
 

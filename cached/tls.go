@@ -196,7 +196,9 @@ func (c *conn) fillNext() error {
 		}
 		return err
 	}
-	c.takeInput()
+	if err := c.takeInput(); err != nil {
+		return err
+	}
 	c.in[0] = c.peek[0]
 	c.r, c.w = 0, 1
 	c.srv.bytesRead.Add(1)

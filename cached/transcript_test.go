@@ -26,6 +26,7 @@ import (
 //	>| abc\r\n               send the text exactly, no CRLF added
 //	< STORED                 expect this line, CRLF-terminated
 //	<~ VALUE k 0 1 \d+       expect a line matching the regexp (anchored)
+//	<~lf key=k exp=-1 .*     the same for a line ending in a bare LF (metadump)
 //	<* STAT \S+ .*           expect zero or more lines matching the regexp
 //	<| v\r\n                 expect exactly these bytes
 //	<closed                  expect the server to close the connection
@@ -35,7 +36,7 @@ import (
 
 type step struct {
 	line int
-	op   string // ">", ">|", "<", "<~", "<*", "<|", "<closed"
+	op   string // ">", ">|", "<", "<~", "<~lf", "<*", "<|", "<closed"
 	data []byte
 	re   *regexp.Regexp
 	src  string
@@ -122,7 +123,7 @@ func parseTranscript(name string, src []byte) (*transcript, error) {
 			st.data, err = expand(arg)
 		case "<":
 			st.data, err = expand(arg)
-		case "<~", "<*":
+		case "<~", "<~lf", "<*":
 			st.re, err = regexp.Compile("^(?:" + arg + ")$")
 		case "<closed":
 		default:
@@ -168,6 +169,11 @@ func (tr *transcript) run(c net.Conn) error {
 			got, err := readLine()
 			if err != nil || !bytes.HasSuffix(got, []byte("\r\n")) || !st.re.Match(got[:len(got)-2]) {
 				return fail("got %q (err %v), want a line matching %s", got, err, st.re)
+			}
+		case "<~lf":
+			got, err := readLine()
+			if err != nil || bytes.HasSuffix(got, []byte("\r\n")) || !st.re.Match(got[:len(got)-1]) {
+				return fail("got %q (err %v), want an LF-terminated line matching %s", got, err, st.re)
 			}
 		case "<*":
 			for n := 0; ; n++ {

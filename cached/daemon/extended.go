@@ -32,6 +32,9 @@ func (x *extended) apply(opt string) error {
 	if known, err := x.applyServer(name, val, hasVal); known {
 		return err
 	}
+	if known, err := x.applyLRU(name, val, hasVal); known {
+		return err
+	}
 	if check, ok := ignoredTunables[name]; ok {
 		return check(val, hasVal)
 	}
@@ -73,12 +76,12 @@ func (x *extended) applyStore(name, val string, hasVal bool) (bool, error) {
 		sc.ChunkMax = sc.PageSize
 	case "no_modern":
 		// memcached's pre-1.5 layout: items are never chunked, unless a
-		// slab_chunk_max given earlier says otherwise. The rest of what
-		// no_modern turns off (segmented LRU, crawler, slab mover) this
-		// daemon does not have.
+		// slab_chunk_max given earlier says otherwise, and one flat LRU
+		// per class with no background work.
 		if !x.chunkMaxExplicit {
 			sc.ChunkMax = sc.PageSize
 		}
+		x.noModern()
 	case "slab_sizes":
 		return true, errors.New("slab_sizes: not supported: chunk sizes come from -n and -f; drop the option")
 	default:

@@ -89,6 +89,18 @@ func TestExtendedOptionsAsMemcached(t *testing.T) {
 		"-o watcher_logbuf_size=256,worker_logbuf_size=64",
 		"-o read_buf_mem_limit=x",
 		"-o no_lru_maintainer,no_lru_crawler,no_slab_reassign,no_maxconns_fast,no_hashexpand,track_sizes",
+		"-o lru_segmented",
+		"-o no_lru_maintainer,temporary_ttl=5",
+		"-o temporary_ttl=5,no_lru_maintainer",
+		"-o no_modern,lru_maintainer,temporary_ttl=5",
+		"-o no_modern,temporary_ttl=5",
+		"-o hot_lru_pct=50,warm_lru_pct=40",
+		"-o slab_automove=1,no_slab_automove",
+		"-o slab_automove",
+		"-o read_buf_mem_limit=1",
+		"-o read_buf_mem_limit",
+		"-o lru_crawler_tocrawl",
+		"-o lru_crawler_sleep",
 	} {
 		t.Run(line, func(t *testing.T) {
 			t.Parallel()

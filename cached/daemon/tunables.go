@@ -12,36 +12,15 @@ import (
 // line reads the same under either daemon.
 
 // ignoredTunables are memcached's -o options for machinery this daemon does
-// not have (segmented LRU, crawler, slab mover). They are
-// accepted so command lines carry over, and their values are checked as
-// memcached 1.6.18 checks them, so a line it refuses is refused here too.
+// not have or does differently (hash table expansion, size tracking,
+// privilege dropping). They are accepted so command lines carry over, and
+// their values are checked as memcached 1.6.18 checks them, so a line it
+// refuses is refused here too.
 var ignoredTunables = map[string]func(val string, hasVal bool) error{
-	"maxconns_fast": none, "no_maxconns_fast": none, "modern": none, "no_hashexpand": none,
-	"slab_reassign": none, "no_slab_reassign": none, "no_slab_automove": none,
-	"lru_crawler": none, "no_lru_crawler": none, "lru_maintainer": none, "no_lru_maintainer": none,
+	"maxconns_fast": none, "no_maxconns_fast": none, "no_hashexpand": none,
 	"track_sizes": none, "inline_ascii_resp": none, "no_inline_ascii_resp": none,
 	"drop_privileges": none, "no_drop_privileges": none, "resp_obj_mem_limit": none,
-	"slab_automove": func(v string, has bool) error {
-		if n := atoi(v); has && (n < 0 || n > 2) {
-			return errors.New("slab_automove must be between 0 and 2")
-		}
-		return nil
-	},
-	"slab_automove_ratio": func(v string, has bool) error {
-		if f := atof(v); !has || f <= 0 || f > 1 {
-			return missingOr("slab_automove_ratio", has, "slab_automove_ratio must be > 0 and < 1")
-		}
-		return nil
-	},
-	"slab_automove_window":    intAtLeast("Missing slab_automove_window argument", 3, "slab_automove_window must be > 2"),
 	"tail_repair_time":        intAtLeast("Missing numeric argument for tail_repair_time", 10, "Cannot set tail_repair_time to less than 10 seconds"),
-	"hot_lru_pct":             lruPct("hot_lru_pct"),
-	"warm_lru_pct":            lruPct("warm_lru_pct"),
-	"hot_max_factor":          positiveFactor("hot_max_factor"),
-	"warm_max_factor":         positiveFactor("warm_max_factor"),
-	"temporary_ttl":           func(_ string, has bool) error { return missingOr("temporary_ttl", has, "") },
-	"lru_crawler_tocrawl":     unsigned("lru_crawler_tocrawl", "Missing lru_crawler_tocrawl value", "lru_crawler_tocrawl takes a numeric 32bit value"),
-	"read_buf_mem_limit":      unsigned("read_buf_mem_limit", "Missing read_buf_mem_limit argument", "could not parse argument to read_buf_mem_limit"),
 	"slab_automove_freeratio": none,
 	"hash_algorithm": func(v string, has bool) error {
 		switch {
@@ -49,15 +28,6 @@ var ignoredTunables = map[string]func(val string, hasVal bool) error{
 			return errors.New("Missing hash_algorithm argument")
 		case v != "jenkins" && v != "murmur3" && v != "xxh3":
 			return errors.New("Unknown hash_algorithm option (jenkins, murmur3, xxh3)")
-		}
-		return nil
-	},
-	"lru_crawler_sleep": func(v string, has bool) error {
-		if !has {
-			return errors.New("Missing lru_crawler_sleep value")
-		}
-		if n := atoi(v); n < 0 || n > 1000000 {
-			return errors.New("LRU crawler sleep must be between 0 and 1 second")
 		}
 		return nil
 	},
@@ -84,24 +54,6 @@ func intAtLeast(missing string, least int, refusal string) func(string, bool) er
 		}
 		if atoi(v) < least {
 			return errors.New(refusal)
-		}
-		return nil
-	}
-}
-
-func lruPct(name string) func(string, bool) error {
-	return func(v string, has bool) error {
-		if n := atoi(v); !has || n < 1 || n >= 80 {
-			return missingOr(name, has, name+" must be > 1 and < 80")
-		}
-		return nil
-	}
-}
-
-func positiveFactor(name string) func(string, bool) error {
-	return func(v string, has bool) error {
-		if !has || atof(v) <= 0 {
-			return missingOr(name, has, name+" must be > 0")
 		}
 		return nil
 	}

@@ -30,6 +30,9 @@ var (
 	ErrBadDataChunk   = &Error{ReplyBadDataChunk}
 	ErrNonNumeric     = &Error{ReplyNonNumeric}
 
+	ErrCrawlerSleep    = &Error{ReplyCrawlerSleepTooBig}
+	ErrCrawlerBadClass = &Error{ReplyCrawlerBadClass}
+
 	// Server errors are answered the same way: the request failed, the
 	// connection is fine.
 	ErrTooLarge       = &Error{ReplyTooLarge}

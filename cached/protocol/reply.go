@@ -30,6 +30,26 @@ const (
 	ReplyMemlimitFailed   = "MEMLIMIT_ADJUST_FAILED out of bounds or unable to adjust"
 )
 
+// Replies of lru_crawler, slabs and lru (memcached's reassign_result_type
+// and crawler_result_type, worded as proto_text.c words them).
+const (
+	ReplyReassignBusy       = "BUSY currently processing reassign request"
+	ReplyReassignBadClass   = "BADCLASS invalid src or dst class id"
+	ReplyReassignNoSpare    = "NOSPARE source class has no spare pages"
+	ReplyReassignSame       = "SAME src and dst class are identical"
+	ReplyReassignDisabled   = "CLIENT_ERROR slab reassignment disabled"
+	ReplyCrawlerBusy        = "BUSY currently processing crawler request"
+	ReplyCrawlerBadClass    = "BADCLASS invalid class id"
+	ReplyCrawlerNotStarted  = "NOTSTARTED no items to crawl"
+	ReplyCrawlerError       = "ERROR an unknown error happened"
+	ReplyCrawlerDisabled    = "CLIENT_ERROR lru crawler disabled"
+	ReplyCrawlerSleepTooBig = "CLIENT_ERROR sleep must be one second or less"
+	ReplyCrawlerNoStart     = "ERROR failed to start lru crawler thread"
+	ReplyMetadumpPipelined  = "ERROR cannot pipeline other commands before metadump"
+	ReplyLRUPcts            = "ERROR hot and warm pcts must not exceed 80"
+	ReplyLRUFactors         = "ERROR hot/warm age factors must be greater than 0"
+)
+
 // Client errors: the request is refused and the connection reads on.
 const (
 	ReplyBadFormat       = "CLIENT_ERROR bad command line format"
@@ -66,6 +86,9 @@ const (
 	ReplyNoMemoryStore  = "SERVER_ERROR out of memory storing object"
 	ReplyNoMemory       = "SERVER_ERROR out of memory"
 	ReplyNoMemoryCreate = "SERVER_ERROR Out of memory allocating new item"
+	// ReplyNoMemoryGet is a multi-get with more keys than response
+	// objects fit in read_buf_mem_limit.
+	ReplyNoMemoryGet = "SERVER_ERROR out of memory writing get response"
 )
 
 // Meta protocol status codes.

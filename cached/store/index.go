@@ -37,6 +37,10 @@ type index struct {
 	old      []uint32
 	oldMask  uint64
 	migrated uint64
+
+	// walking holds doubling off while a metadump walks the buckets, as
+	// memcached's hash iterator blocks its expansion.
+	walking bool
 }
 
 func newIndex(power uint32) index {
@@ -76,7 +80,7 @@ func (s *Store) indexInsert(ref uint32, hv uint64) {
 	switch {
 	case s.idx.expanding():
 		s.migrateBuckets(migrateStep)
-	case uint64(s.idx.count) > uint64(len(s.idx.buckets))*3/2 && s.idx.power < 31:
+	case uint64(s.idx.count) > uint64(len(s.idx.buckets))*3/2 && s.idx.power < 31 && !s.idx.walking:
 		s.startExpansion()
 	}
 }

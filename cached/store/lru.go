@@ -133,6 +133,8 @@ func (s *Store) update(ref uint32, now uint32) {
 		s.setWord(ref, offTime, now)
 		if s.segmentOf(ref) == segCold && s.iflags(ref)&flagActive != 0 {
 			s.clearIFlag(ref, flagActive)
+			// memcached counts this rescue as a move to WARM too.
+			s.classes[s.class(ref)].st.MovesToWarm++
 			s.lruMove(ref, segWarm)
 		}
 		return

@@ -286,11 +286,16 @@ func newCoarseClock() *coarseClock {
 func (c *coarseClock) now() int64 { return c.sec.Load() }
 func (c *coarseClock) stop()      { c.once.Do(func() { close(c.done) }) }
 
-// Config returns the settings the store runs with.
+// Config returns the settings the store runs with, including those the
+// crawler and mover commands changed since New.
 func (s *Store) Config() Config {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.cfg
+	c := s.cfg
+	c.LRUCrawler, c.CrawlerSleep, c.CrawlerToCrawl = s.crawl.enabled, s.crawl.sleep, s.crawl.tocrawl
+	m := &s.mover
+	c.SlabReassign, c.SlabAutomove, c.SlabAutomoveRatio, c.SlabAutomoveWindow = m.enabled, m.automove, m.ratio, m.window
+	return c
 }
 
 // Now is the current server-relative time in seconds (memcached's current_time).

@@ -16,7 +16,7 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newLoadCmd(), newCompareCmd(), newSoakCmd(), newAuditScaleCmd())
+	root.AddCommand(newLoadCmd(), newCompareCmd(), newSoakCmd(), newAuditScaleCmd(), newLongrunCmd())
 	return root
 }
 

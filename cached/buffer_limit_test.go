@@ -1,0 +1,46 @@
+package cached
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"testing"
+	"time"
+)
+
+// TestReadBufOOMAsMemcached: under read_buf_mem_limit, connections holding
+// half a request each keep their read buffers; once all are taken, the
+// next connection to send anything is closed and counted in read_buf_oom,
+// on both servers. (The multi-get side is the read_buf_limit transcript.)
+func TestReadBufOOMAsMemcached(t *testing.T) {
+	for name, start := range map[string]func(testing.TB, ...string) *daemon{"memcached": startMemcached, "cachectl": startCachectl} {
+		t.Run(name, func(t *testing.T) {
+			d := start(t, "-t", "1", "-o", "read_buf_mem_limit=1")
+			// 1 MB is 64 buffers of 16 KB; the thread keeps one for its
+			// replies once it has answered (the harness's version).
+			var held []net.Conn
+			for i := 0; i < 63; i++ {
+				c := d.dial(t)
+				if _, err := c.Write([]byte("get abc")); err != nil {
+					t.Fatal(err)
+				}
+				held = append(held, c)
+			}
+			time.Sleep(200 * time.Millisecond)
+			c := d.dial(t)
+			fmt.Fprint(c, "version\r\n")
+			c.SetReadDeadline(time.Now().Add(2 * time.Second))
+			if got, err := io.ReadAll(c); len(got) > 0 || (err != nil && !isReset(err)) {
+				t.Fatalf("a connection past the limit: got %q (err %v), want it closed", got, err)
+			}
+			for _, h := range held[:3] {
+				h.Close()
+			}
+			time.Sleep(200 * time.Millisecond)
+			st := newStatsClient(t, d).stats(t, "")
+			if st["read_buf_oom"] != "1" || st["response_obj_oom"] != "0" {
+				t.Errorf("read_buf_oom %s, response_obj_oom %s; want 1, 0", st["read_buf_oom"], st["response_obj_oom"])
+			}
+		})
+	}
+}
