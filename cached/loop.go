@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -174,8 +175,15 @@ func (l *eventLoop) run(gen uint64) {
 	if l.srv.cfg.IdleTimeout > 0 {
 		timeout = 1000 // idle connections are looked for once a second
 	}
+	lastYield := time.Now()
 	for l.owner.Load() == gen {
+		waitStart := time.Now()
 		n, err := unix.EpollWait(l.epfd, l.events[:], l.waitTimeout(timeout))
+		if time.Since(waitStart) > loopYieldEvery/4 {
+			// It blocked: the runtime hands a blocked thread's P, with
+			// what waits on it, to another thread.
+			lastYield = waitStart
+		}
 		if err != nil {
 			if err == unix.EINTR {
 				continue
@@ -209,13 +217,28 @@ func (l *eventLoop) run(gen uint64) {
 		if timeout > 0 {
 			l.kickIdle()
 		}
-		// A goroutine this loop woke (the other loop, parked on the
-		// store's lock, or the maintainer) waits in this P's run queue,
-		// and under load epoll_wait returns at once, so the loop never
-		// blocks and only the runtime's 10 ms preemption would let it
-		// run: one request then waits 10 ms. Yield once per round.
-		runtime.Gosched()
+		lastYield = l.yieldIfBusy(lastYield)
 	}
+}
+
+// loopYieldEvery bounds how long a busy loop keeps its P from the
+// goroutines it woke.
+const loopYieldEvery = 200 * time.Microsecond
+
+// yieldIfBusy lets the goroutines this loop woke run (the other loop,
+// parked on the store's lock, or the maintainer): they wait in this P's
+// run queue, and under load epoll_wait returns at once, so the loop never
+// blocks and only the runtime's 10 ms preemption would let them run; one
+// request then waits 10 ms. Yielding every round instead would wake an
+// idle P's thread each time (Gosched does), a context switch per round,
+// so the loop yields at most every loopYieldEvery.
+func (l *eventLoop) yieldIfBusy(last time.Time) time.Time {
+	now := time.Now()
+	if now.Sub(last) < loopYieldEvery {
+		return last
+	}
+	runtime.Gosched()
+	return now
 }
 
 // waitTimeout is how long epoll_wait may block: not at all while yielded

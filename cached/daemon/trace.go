@@ -3,6 +3,7 @@ package daemon
 import (
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"runtime/trace"
 )
 
@@ -12,22 +13,41 @@ import (
 // show; a trace costs a few percent of CPU while it runs.
 const TraceEnv = "CACHECTL_TRACE"
 
-// startTrace starts the trace TraceEnv asks for and returns what ends it.
+// CPUProfileEnv names a file for a CPU profile of the daemon's life.
+const CPUProfileEnv = "CACHECTL_CPUPROFILE"
+
+// startTrace starts the trace and profile the environment asks for and
+// returns what ends them.
 func startTrace() (func(), error) {
-	name := os.Getenv(TraceEnv)
-	if name == "" {
-		return func() {}, nil
+	var stops []func()
+	stop := func() {
+		for _, f := range stops {
+			f()
+		}
 	}
-	f, err := os.Create(name)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", TraceEnv, err)
+	if name := os.Getenv(TraceEnv); name != "" {
+		f, err := os.Create(name)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", TraceEnv, err)
+		}
+		if err := trace.Start(f); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("%s: starting the trace: %w", TraceEnv, err)
+		}
+		stops = append(stops, func() { trace.Stop(); f.Close() })
 	}
-	if err := trace.Start(f); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("%s: starting the trace: %w", TraceEnv, err)
+	if name := os.Getenv(CPUProfileEnv); name != "" {
+		f, err := os.Create(name)
+		if err != nil {
+			stop()
+			return nil, fmt.Errorf("%s: %w", CPUProfileEnv, err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			stop()
+			return nil, fmt.Errorf("%s: starting the profile: %w", CPUProfileEnv, err)
+		}
+		stops = append(stops, func() { pprof.StopCPUProfile(); f.Close() })
 	}
-	return func() {
-		trace.Stop()
-		f.Close()
-	}, nil
+	return stop, nil
 }
