@@ -56,7 +56,7 @@ memcaslap's second opinion. Exits 1 if any reply was wrong.`,
 	f.Int64Var(&c.MaxOps, "ops", 50_000_000, "op cap per run")
 	f.Uint64Var(&c.Seed, "seed", 1, "seed for keys and values")
 	f.Float64Var(&c.LatencyLoad, "latency-load", 0.7, "also compare latency with both servers paced at this fraction of memcached's throughput (0 = skip)")
-	f.BoolVar(&o.quick, "quick", false, "short runs (warm-up 0.5s, 2s measured, 2s hold): about 15 minutes")
+	f.BoolVar(&o.quick, "quick", false, "short runs (warm-up 0.5s, 2s measured, 2s hold): about 10 minutes")
 	f.StringVar(&o.only, "workloads", "", "comma list of workloads to run (default all: W1..W8)")
 	f.StringVar(&o.memory, "memory", "1000000:1024,5000000:2048", "memory loads ITEMS:MB, comma separated")
 	f.BoolVar(&o.skipMemory, "no-memory", false, "skip the memory loads")
