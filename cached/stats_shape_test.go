@@ -106,7 +106,8 @@ var numeric = regexp.MustCompile(`^-?[0-9]+(\.[0-9]+)?$`)
 
 func TestStatsShape(t *testing.T) {
 	mc := startMemcached(t)
-	us := startCachectl(t)
+	// bytes and mem_requested are compared: count items as memcached does.
+	us := startCachectl(t, "-o", "memcached_item_sizes")
 	snap := map[string]map[string]map[string]string{}
 	for name, d := range map[string]*daemon{"memcached": mc, "cachectl": us} {
 		c := newStatsClient(t, d)

@@ -79,6 +79,10 @@ func (x *extended) applyStore(name, val string, hasVal bool) (bool, error) {
 		if !x.chunkMaxExplicit {
 			sc.ChunkMax = sc.PageSize
 		}
+	case "memcached_item_sizes": // cachectl's own: see README
+		// Place and count items by memcached's item size, so stats slabs
+		// and bytes match memcached's for the same items.
+		sc.MemcachedItemSizes = true
 	case "slab_sizes":
 		return true, errors.New("slab_sizes: not supported: chunk sizes come from -n and -f; drop the option")
 	default:

@@ -39,7 +39,7 @@ type Pending struct {
 // Alloc reserves memory for an item of nbytes value bytes, evicting from
 // the class's LRU tail if memory is full. exp is server-relative (RelTime).
 func (s *Store) Alloc(key []byte, flags uint32, exp uint32, nbytes int) (Pending, error) {
-	if nbytes < 0 || s.memcachedTotal(len(key), flags, nbytes) > uint64(s.cfg.ItemSizeMax) {
+	if s.tooLarge(len(key), flags, nbytes) {
 		s.mu.Lock()
 		s.st.StoreTooLarge++
 		s.mu.Unlock()
@@ -132,8 +132,8 @@ func (s *Store) replace(old, ref uint32, hv uint64, now uint32) uint64 {
 // expiry, as memcached's append and prepend do.
 func (s *Store) join(old, add uint32, prepend bool, now uint32) (uint32, bool) {
 	on, an := s.word(old, offNBytes), s.word(add, offNBytes)
-	flags := s.word(old, offFlags)
-	if s.memcachedTotal(int(s.nkey(old)), flags, int(on+an)) > uint64(s.cfg.ItemSizeMax) {
+	flags := s.flags(old)
+	if s.tooLarge(int(s.nkey(old)), flags, int(on+an)) {
 		return 0, false
 	}
 	s.pinned = old // the allocation below may evict; never the item we copy from
@@ -185,13 +185,17 @@ func (s *Store) allocItem(key []byte, flags, exp, nbytes uint32, now uint32) (ui
 		return 0, false
 	}
 	m := s.mem(ref)
-	clear(m)
+	clear(m[:fixedHeader])
 	m[offNKey] = uint8(len(key))
-	m[offClass] = class
+	m[offSlot] = class << 2
 	s.setWord(ref, offExp, exp)
 	s.setWord(ref, offNBytes, nbytes)
-	s.setWord(ref, offFlags, flags)
-	copy(s.arena.bytes(ref, itemHeader+uint32(len(key)))[itemHeader:], key)
+	if flags != 0 {
+		m[offIFlags] = flagClientFlags
+		s.setWord(ref, int(s.flagsOff()), flags)
+	}
+	off := s.keyOff(ref)
+	copy(s.arena.bytes(ref, off+uint32(len(key)))[off:], key)
 	if extra == 0 {
 		return ref, true
 	}
@@ -247,7 +251,7 @@ func (s *Store) GetAndTouch(dst []byte, key []byte, exp uint32) ([]byte, Meta, b
 }
 
 func (s *Store) meta(ref uint32) Meta {
-	return Meta{Flags: s.word(ref, offFlags), CAS: s.cas(ref), Len: int(s.word(ref, offNBytes))}
+	return Meta{Flags: s.flags(ref), CAS: s.cas(ref), Len: int(s.word(ref, offNBytes))}
 }
 
 // Touch sets a new expiry on a live item.

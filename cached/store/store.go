@@ -30,6 +30,9 @@ type Config struct {
 	Evictions    bool    // evict LRU tail when full; false = -M, fail instead
 	CAS          bool    // false = -C
 	HashPower    uint32  // initial hash table power (0 = 16)
+	// MemcachedItemSizes places and counts items by memcached's item size
+	// instead of their real one (size.go): -o memcached_item_sizes.
+	MemcachedItemSizes bool
 
 	// The LRU (lru.go), with memcached's -o names. DefaultConfig is
 	// memcached's default (-o modern); no_lru_maintainer or no_modern
@@ -162,7 +165,7 @@ type Store struct {
 	chunkHeads map[uint32]uint32
 
 	pinned uint32 // an item an operation still reads; never evicted meanwhile
-	bytes  uint64 // memcached-accounted bytes of linked items
+	bytes  uint64 // accounted bytes of linked items (itemSize)
 	total  uint64 // items ever linked
 	st     Counters
 }
@@ -401,10 +404,6 @@ func (s *Store) unlink(ref uint32, hv uint64) {
 	s.lruUnlink(ref, t)
 	s.bytes -= t
 	s.freeItem(ref)
-}
-
-func (s *Store) totalOf(ref uint32) uint64 {
-	return s.memcachedTotal(int(s.nkey(ref)), s.word(ref, offFlags), int(s.word(ref, offNBytes)))
 }
 
 // freeItem releases an unlinked item's chunks.
