@@ -81,7 +81,7 @@ func (f *Flags) Register(fs *pflag.FlagSet, scope Scope) {
 	fs.IntVarP(&f.ReqsPerEvent, "max-reqs-per-event", "R", settings.ReqsPerEvent, "accepted for compatibility")
 	fs.IntVarP(&f.Backlog, "listen-backlog", "b", settings.Backlog, "accepted for compatibility (the kernel's somaxconn applies)")
 	fs.StringVarP(&f.Protocol, "protocol", "B", "auto", "protocol: auto (the first byte of each connection decides), ascii or binary")
-	fs.StringArrayVarP(&f.Extended, "extended", "o", nil, "extended options, comma-separated (idle_timeout=N, hashpower=N, slab_chunk_max=BYTES, udp_any_peer, ssl_*=..., ...)")
+	fs.StringArrayVarP(&f.Extended, "extended", "o", nil, "extended options, comma-separated (idle_timeout=N, hashpower=N, slab_chunk_max=BYTES, udp_any_peer, memcached_item_sizes, ssl_*=..., ...)")
 	fs.BoolVarP(&f.Daemonize, "daemon", "d", false, "refused: cachectl runs in the foreground under your supervisor")
 	fs.StringVarP(&f.PidFile, "pidfile", "P", "", "write the process id to this file")
 	if scope == AllFlags {
