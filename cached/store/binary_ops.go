@@ -56,7 +56,7 @@ func (s *Store) Arithmetic(key []byte, a Arith) (uint64, uint64, ArithResult) {
 		copy(s.segments(segs[:0], nref)[0], d)
 		return a.Initial, s.link(nref, hv, now), ArithCreated
 	}
-	n := s.word(ref, offNBytes)
+	n := s.nbytes(ref)
 	if n == 0 || s.iflags(ref)&flagChunked != 0 {
 		return 0, 0, ArithNonNumeric
 	}

@@ -13,14 +13,17 @@ import "encoding/binary"
 //	8  hnext  uint32  hash chain
 //	12 time   uint32  last access (server-relative seconds)
 //	16 exp    uint32  expiry (server-relative seconds, 0 = never)
-//	20 nbytes uint32  value length (no CRLF is stored)
-//	24 nkey   uint8
-//	25 iflags uint8
-//	26 slot   uint8   class<<2 | LRU segment (HOT, WARM, COLD, TEMP); 0 = a free chunk
-//	27 cas    uint64  only when CAS is enabled (not -C)
+//	20 len    uint32  value length in the low 24 bits (no CRLF is stored),
+//	                  key length in the high 8
+//	24 iflags uint8
+//	25 slot   uint8   class<<2 | LRU segment (HOT, WARM, COLD, TEMP); 0 = a free chunk
+//	26 cas    uint64  only when CAS is enabled (not -C)
 //	   flags  uint32  only when the client flags are not 0 (flagClientFlags)
-//	   key, then (chunked only) nextra uint32 chunk refs, then the value
+//	   key, then the value; a chunked item has, between them, its whole
+//	   value length (uint32) and its continuation chunks' refs (uint32 each)
 //
+// A plain item's value fits in one chunk, at most a 1 MiB page, so 24 bits
+// hold its length; only chunked items, up to -I, need the extra word.
 // Links are refs, not pointers, so the GC has nothing to trace. Fields are
 // read unaligned, which costs nothing on the machines this runs on.
 const (
@@ -29,11 +32,13 @@ const (
 	offHNext  = 8
 	offTime   = 12
 	offExp    = 16
-	offNBytes = 20
-	offNKey   = 24
-	offIFlags = 25
-	offSlot   = 26
-	offCAS    = 27
+	offLen    = 20
+	offIFlags = 24
+	offSlot   = 25
+	offCAS    = 26
+
+	lenBits = 24
+	lenMask = 1<<lenBits - 1
 
 	// fixedHeader is the header without its optional fields.
 	fixedHeader = offCAS
@@ -112,7 +117,27 @@ func (s *Store) keyOff(ref uint32) uint32 {
 	return s.flagsOff()
 }
 
-func (s *Store) nkey(ref uint32) uint32  { return uint32(s.mem(ref)[offNKey]) }
+func (s *Store) nkey(ref uint32) uint32 { return s.word(ref, offLen) >> lenBits }
+
+// nbytes is the item's value length.
+func (s *Store) nbytes(ref uint32) uint32 {
+	w := s.word(ref, offLen)
+	if s.iflags(ref)&flagChunked == 0 {
+		return w & lenMask
+	}
+	off := s.keyOff(ref) + w>>lenBits
+	return binary.LittleEndian.Uint32(s.arena.bytes(ref, off+4)[off:])
+}
+
+// setLengths records a new item's key and value lengths; chunked must be
+// set already for a chunked item, whose key must be in place.
+func (s *Store) setLengths(ref uint32, nkey, nbytes uint32) {
+	s.setWord(ref, offLen, nkey<<lenBits|nbytes&lenMask)
+	if s.iflags(ref)&flagChunked != 0 {
+		off := s.keyOff(ref) + nkey
+		binary.LittleEndian.PutUint32(s.arena.bytes(ref, off+4)[off:], nbytes)
+	}
+}
 func (s *Store) class(ref uint32) uint8  { return s.mem(ref)[offSlot] >> 2 }
 func (s *Store) iflags(ref uint32) uint8 { return s.mem(ref)[offIFlags] }
 
@@ -122,7 +147,7 @@ func (s *Store) isFree(ref uint32) bool { return s.mem(ref)[offSlot] == 0 }
 // nextra is the number of continuation chunks of a chunked item; it follows
 // from the sizes, so it is not stored.
 func (s *Store) nextra(ref uint32) uint32 {
-	_, extra := s.layout(s.nkey(ref), s.word(ref, offNBytes), s.flags(ref))
+	_, extra := s.layout(s.nkey(ref), s.nbytes(ref), s.flags(ref))
 	return extra
 }
 
@@ -140,28 +165,29 @@ func (s *Store) key(ref uint32) []byte {
 
 // extraRef returns continuation chunk i of a chunked item.
 func (s *Store) extraRef(ref uint32, i uint32) uint32 {
-	off := s.keyOff(ref) + s.nkey(ref) + 4*i
+	off := s.keyOff(ref) + s.nkey(ref) + 4 + 4*i
 	return binary.LittleEndian.Uint32(s.arena.bytes(ref, off+4)[off:])
 }
 
 func (s *Store) setExtraRef(ref uint32, i uint32, v uint32) {
-	off := s.keyOff(ref) + s.nkey(ref) + 4*i
+	off := s.keyOff(ref) + s.nkey(ref) + 4 + 4*i
 	binary.LittleEndian.PutUint32(s.arena.bytes(ref, off+4)[off:], v)
 }
 
-// valueOff is where a plain (unchunked) item's value starts.
+// valueOff is where a plain (unchunked) item's value starts, and where a
+// chunked item's length word is.
 func (s *Store) valueOff(ref uint32) uint32 { return s.keyOff(ref) + s.nkey(ref) }
 
 // segments appends the item's value memory to dst in order: one slice for a
 // plain item, several for a chunked one.
 func (s *Store) segments(dst [][]byte, ref uint32) [][]byte {
-	n := s.word(ref, offNBytes)
+	n := s.nbytes(ref)
 	if s.iflags(ref)&flagChunked == 0 {
 		start := s.valueOff(ref)
 		return append(dst, s.arena.bytes(ref, start+n)[start:])
 	}
 	extra := s.nextra(ref)
-	start := s.valueOff(ref) + 4*extra
+	start := s.valueOff(ref) + 4 + 4*extra
 	head := s.chunkMax - start
 	if head > n {
 		head = n
@@ -180,7 +206,7 @@ func (s *Store) segments(dst [][]byte, ref uint32) [][]byte {
 func (s *Store) appendValue(dst []byte, ref uint32) []byte {
 	if s.iflags(ref)&flagChunked == 0 {
 		start := s.valueOff(ref)
-		n := s.word(ref, offNBytes)
+		n := s.word(ref, offLen) & lenMask
 		return append(dst, s.arena.bytes(ref, start+n)[start:]...)
 	}
 	var segs [16][]byte

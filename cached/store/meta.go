@@ -88,7 +88,7 @@ func (v *View) SetExp(exp uint32) {
 // Flags, CAS and Len describe the item.
 func (v *View) Flags() uint32 { return v.s.flags(v.ref) }
 func (v *View) CAS() uint64   { return v.s.cas(v.ref) }
-func (v *View) Len() int      { return int(v.s.word(v.ref, offNBytes)) }
+func (v *View) Len() int      { return int(v.s.nbytes(v.ref)) }
 
 // Key is the stored key (the decoded one for a base64 key).
 func (v *View) Key() []byte { return v.s.key(v.ref) }
@@ -136,7 +136,7 @@ func (v *View) Delete() {
 // number's digits are appended to dst.
 func (v *View) Delta(dst []byte, incr bool, delta, cas uint64) ([]byte, DeltaResult) {
 	s := v.s
-	n := s.word(v.ref, offNBytes)
+	n := s.nbytes(v.ref)
 	if n == 0 || s.iflags(v.ref)&flagChunked != 0 {
 		return dst, DeltaNonNumeric
 	}

@@ -194,7 +194,7 @@ func (s *Store) evacuateItem(id uint8, ref uint32) bool {
 		if nref, ok := s.rescueChunk(id); ok {
 			n := s.chunkMax
 			if !chunked {
-				n = s.valueOff(ref) + s.word(ref, offNBytes)
+				n = s.valueOff(ref) + s.nbytes(ref)
 			}
 			copy(s.arena.bytes(nref, n), s.arena.bytes(ref, n))
 			m.copied += n

@@ -131,7 +131,7 @@ func (s *Store) replace(old, ref uint32, hv uint64, now uint32) uint64 {
 // join builds old+add (or add+old) as a new item keeping old's flags and
 // expiry, as memcached's append and prepend do.
 func (s *Store) join(old, add uint32, prepend bool, now uint32) (uint32, bool) {
-	on, an := s.word(old, offNBytes), s.word(add, offNBytes)
+	on, an := s.nbytes(old), s.nbytes(add)
 	flags := s.flags(old)
 	if s.tooLarge(int(s.nkey(old)), flags, int(on+an)) {
 		return 0, false
@@ -186,20 +186,21 @@ func (s *Store) allocItem(key []byte, flags, exp, nbytes uint32, now uint32) (ui
 	}
 	m := s.mem(ref)
 	clear(m[:fixedHeader])
-	m[offNKey] = uint8(len(key))
 	m[offSlot] = class << 2
 	s.setWord(ref, offExp, exp)
-	s.setWord(ref, offNBytes, nbytes)
 	if flags != 0 {
 		m[offIFlags] = flagClientFlags
 		s.setWord(ref, int(s.flagsOff()), flags)
 	}
+	if extra > 0 {
+		m[offIFlags] |= flagChunked
+	}
 	off := s.keyOff(ref)
 	copy(s.arena.bytes(ref, off+uint32(len(key)))[off:], key)
+	s.setLengths(ref, uint32(len(key)), nbytes)
 	if extra == 0 {
 		return ref, true
 	}
-	s.setIFlag(ref, flagChunked)
 	last := uint8(len(s.classes) - 1)
 	for i := uint32(0); i < extra; i++ {
 		// The head chunk is not linked yet, so no LRU walk can reach it;
@@ -251,7 +252,7 @@ func (s *Store) GetAndTouch(dst []byte, key []byte, exp uint32) ([]byte, Meta, b
 }
 
 func (s *Store) meta(ref uint32) Meta {
-	return Meta{Flags: s.flags(ref), CAS: s.cas(ref), Len: int(s.word(ref, offNBytes))}
+	return Meta{Flags: s.flags(ref), CAS: s.cas(ref), Len: int(s.nbytes(ref))}
 }
 
 // Touch sets a new expiry on a live item.

@@ -1,8 +1,8 @@
 package store
 
 // Item sizes. An item's real size is what it occupies in its chunk: the
-// header (item.go), the key and the value, plus a 4-byte ref per
-// continuation chunk when it spans several. By default the real size picks
+// header (item.go), the key and the value, plus, when it spans several
+// chunks, its length word and a 4-byte ref per continuation chunk. By default the real size picks
 // the item's chunk class and is what `bytes`, mem_requested, metadump's and
 // `me`'s size and the HOT and WARM limits count. The class table stays
 // memcached's; items simply land in smaller classes than memcached would
@@ -46,14 +46,14 @@ func (s *Store) itemSize(nkey, flags, nbytes uint32) uint64 {
 	n := uint64(s.headerLen(flags)) + uint64(nkey) + uint64(nbytes)
 	if n > uint64(s.chunkMax) {
 		_, extra := s.layout(nkey, nbytes, flags)
-		n += 4 * uint64(extra)
+		n += 4 + 4*uint64(extra)
 	}
 	return n
 }
 
 // totalOf is itemSize of a stored item.
 func (s *Store) totalOf(ref uint32) uint64 {
-	return s.itemSize(s.nkey(ref), s.flags(ref), s.word(ref, offNBytes))
+	return s.itemSize(s.nkey(ref), s.flags(ref), s.nbytes(ref))
 }
 
 // layout decides where an item of this size lives: its class, and for
@@ -69,9 +69,10 @@ func (s *Store) layout(nkey, nbytes, flags uint32) (class uint8, extra uint32) {
 		}
 		return s.classFor(n), 0
 	}
-	// Each continuation chunk adds chunkMax bytes but costs a 4-byte ref
+	// The head chunk holds the whole length in a word of its own, and
+	// each continuation chunk adds chunkMax bytes but costs a 4-byte ref
 	// in the head chunk.
-	over := n - s.chunkMax
+	over := n + 4 - s.chunkMax
 	extra = (over + s.chunkMax - 5) / (s.chunkMax - 4)
 	return uint8(len(s.classes) - 1), extra
 }

@@ -105,6 +105,8 @@ func (c Config) Validate() error {
 		return errors.New("cannot set item size limit (-I) higher than a gigabyte")
 	case c.ChunkMax > c.ItemSizeMax:
 		return fmt.Errorf("slab_chunk_max (bytes: %d) cannot be larger than -I (item_size_max %d)", c.ChunkMax, c.ItemSizeMax)
+	case c.ChunkMax > lenMask:
+		return fmt.Errorf("slab_chunk_max (bytes: %d) is above the %d bytes an item's length field holds", c.ChunkMax, lenMask)
 	case c.ItemSizeMax%c.ChunkMax != 0:
 		return fmt.Errorf("-I (item_size_max: %d) must be evenly divisible by slab_chunk_max (bytes: %d)", c.ItemSizeMax, c.ChunkMax)
 	case c.PageSize%c.ChunkMax != 0:
