@@ -13,17 +13,17 @@ import "encoding/binary"
 //	8  hnext  uint32  hash chain
 //	12 time   uint32  last access (server-relative seconds)
 //	16 exp    uint32  expiry (server-relative seconds, 0 = never)
-//	20 len    uint32  value length in the low 24 bits (no CRLF is stored),
-//	                  key length in the high 8
+//	20 len    uint32  bits 0-19 value length (no CRLF is stored), 20-21 LRU
+//	                  segment (HOT, WARM, COLD, TEMP), 22 free chunk, 24-31 key length
 //	24 iflags uint8
-//	25 slot   uint8   class<<2 | LRU segment (HOT, WARM, COLD, TEMP); 0 = a free chunk
-//	26 cas    uint64  only when CAS is enabled (not -C)
+//	25 cas    uint64  only when CAS is enabled (not -C)
 //	   flags  uint32  only when the client flags are not 0 (flagClientFlags)
 //	   key, then the value; a chunked item has, between them, its whole
 //	   value length (uint32) and its continuation chunks' refs (uint32 each)
 //
-// A plain item's value fits in one chunk, at most a 1 MiB page, so 24 bits
-// hold its length; only chunked items, up to -I, need the extra word.
+// A plain item's value fits in one chunk, at most a 1 MiB page, so 20 bits
+// hold its length; only chunked items, up to -I, need the extra word. The
+// class is not stored: it is the class of the page the chunk is in.
 // Links are refs, not pointers, so the GC has nothing to trace. Fields are
 // read unaligned, which costs nothing on the machines this runs on.
 const (
@@ -34,11 +34,7 @@ const (
 	offExp    = 16
 	offLen    = 20
 	offIFlags = 24
-	offSlot   = 25
-	offCAS    = 26
-
-	lenBits = 24
-	lenMask = 1<<lenBits - 1
+	offCAS    = 25
 
 	// fixedHeader is the header without its optional fields.
 	fixedHeader = offCAS
@@ -46,6 +42,13 @@ const (
 	flagsBytes  = 4
 	// maxHeader is the largest header: CAS and client flags both present.
 	maxHeader = fixedHeader + casBytes + flagsBytes
+
+	// The len word's fields.
+	lenBits   = 20
+	lenMask   = 1<<lenBits - 1
+	segShift  = lenBits
+	freeBit   = 1 << 22
+	nkeyShift = 24
 )
 
 // Item flags.
@@ -117,7 +120,7 @@ func (s *Store) keyOff(ref uint32) uint32 {
 	return s.flagsOff()
 }
 
-func (s *Store) nkey(ref uint32) uint32 { return s.word(ref, offLen) >> lenBits }
+func (s *Store) nkey(ref uint32) uint32 { return s.word(ref, offLen) >> nkeyShift }
 
 // nbytes is the item's value length.
 func (s *Store) nbytes(ref uint32) uint32 {
@@ -125,24 +128,25 @@ func (s *Store) nbytes(ref uint32) uint32 {
 	if s.iflags(ref)&flagChunked == 0 {
 		return w & lenMask
 	}
-	off := s.keyOff(ref) + w>>lenBits
+	off := s.keyOff(ref) + w>>nkeyShift
 	return binary.LittleEndian.Uint32(s.arena.bytes(ref, off+4)[off:])
 }
 
-// setLengths records a new item's key and value lengths; chunked must be
-// set already for a chunked item, whose key must be in place.
+// setLengths records a new item's key and value lengths (clearing the
+// free mark, segment HOT); chunked must be set already for a chunked item,
+// whose key must be in place.
 func (s *Store) setLengths(ref uint32, nkey, nbytes uint32) {
-	s.setWord(ref, offLen, nkey<<lenBits|nbytes&lenMask)
+	s.setWord(ref, offLen, nkey<<nkeyShift|nbytes&lenMask)
 	if s.iflags(ref)&flagChunked != 0 {
 		off := s.keyOff(ref) + nkey
 		binary.LittleEndian.PutUint32(s.arena.bytes(ref, off+4)[off:], nbytes)
 	}
 }
-func (s *Store) class(ref uint32) uint8  { return s.mem(ref)[offSlot] >> 2 }
+func (s *Store) class(ref uint32) uint8  { return s.pageClass[ref>>s.refPageShift] }
 func (s *Store) iflags(ref uint32) uint8 { return s.mem(ref)[offIFlags] }
 
 // isFree reports a chunk on its class's free list (memcached's ITEM_SLABBED).
-func (s *Store) isFree(ref uint32) bool { return s.mem(ref)[offSlot] == 0 }
+func (s *Store) isFree(ref uint32) bool { return s.word(ref, offLen)&freeBit != 0 }
 
 // nextra is the number of continuation chunks of a chunked item; it follows
 // from the sizes, so it is not stored.

@@ -37,14 +37,13 @@ const (
 	pullEvict pullFlags = 1 << iota // COLD: evict the tail when nothing expired
 )
 
-func (s *Store) segmentOf(ref uint32) segment { return segment(s.mem(ref)[offSlot] & 3) }
+func (s *Store) segmentOf(ref uint32) segment { return segment(s.word(ref, offLen) >> segShift & 3) }
 
 // lruLink puts an item of t bytes (totalOf, which the caller has at hand)
 // at the head of a segment of its class.
 func (s *Store) lruLink(ref uint32, seg segment, t uint64) {
 	l := &s.classes[s.class(ref)].lru[seg]
-	m := s.mem(ref)
-	m[offSlot] = m[offSlot]&^3 | uint8(seg)
+	s.setWord(ref, offLen, s.word(ref, offLen)&^(3<<segShift)|uint32(seg)<<segShift)
 	s.setWord(ref, offPrev, 0)
 	s.setWord(ref, offNext, l.head)
 	if l.head != 0 {

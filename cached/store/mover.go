@@ -331,6 +331,7 @@ func (s *Store) finishMove() {
 	}
 	if m.dst == 0 {
 		s.arena.pool = append(s.arena.pool, page)
+		s.pageClass[page] = 0
 		s.arena.limitSeen = false
 	} else {
 		s.addPage(uint8(m.dst), page)

@@ -186,7 +186,6 @@ func (s *Store) allocItem(key []byte, flags, exp, nbytes uint32, now uint32) (ui
 	}
 	m := s.mem(ref)
 	clear(m[:fixedHeader])
-	m[offSlot] = class << 2
 	s.setWord(ref, offExp, exp)
 	if flags != 0 {
 		m[offIFlags] = flagClientFlags

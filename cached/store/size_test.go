@@ -26,7 +26,7 @@ func TestRealSizesHoldMore(t *testing.T) {
 		return st.CurrItems
 	}
 	compact, mc := held(false), held(true)
-	// Real sizes are 26+8+4 header bytes, memcached's 48+8+4 plus the
+	// Real sizes are 25+8+4 header bytes, memcached's 48+8+4 plus the
 	// key's NUL and the value's CRLF: about 1.18x the items here.
 	ratio := float64(compact) / float64(mc)
 	t.Logf("real sizes hold %d items, memcached's %d: %.3fx", compact, mc, ratio)
@@ -73,9 +73,9 @@ func TestItemSizeAccounting(t *testing.T) {
 		flags     uint32
 		want      uint64
 	}{
-		{"real, CAS, no flags", false, false, 0, 26 + 8 + 3 + 100},
-		{"real, CAS, flags", false, false, 7, 26 + 8 + 4 + 3 + 100},
-		{"real, -C", false, true, 7, 26 + 4 + 3 + 100},
+		{"real, CAS, no flags", false, false, 0, 25 + 8 + 3 + 100},
+		{"real, CAS, flags", false, false, 7, 25 + 8 + 4 + 3 + 100},
+		{"real, -C", false, true, 7, 25 + 4 + 3 + 100},
 		{"memcached, CAS, no flags", true, false, 0, 48 + 8 + 3 + 1 + 100 + 2},
 		{"memcached, -C, flags", true, true, 7, 48 + 4 + 3 + 1 + 100 + 2},
 	} {

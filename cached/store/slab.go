@@ -206,6 +206,7 @@ func (s *Store) addPage(id uint8, page uint32) {
 	c := &s.classes[id]
 	c.pages++
 	c.pageList = append(c.pageList, page)
+	s.pageClass[page] = id
 	ref := s.arena.pageRef(page)
 	if c.endLeft == 0 {
 		c.endRef, c.endLeft = ref, c.perPage
@@ -222,9 +223,8 @@ func (s *Store) freeChunk(id uint8, ref uint32) {
 	s.classes[id].used--
 }
 
-// pushFree puts a chunk at the head of the free list and marks it free
-// (slot 0, which no item has), which is how the slab mover tells free
-// chunks from items.
+// pushFree puts a chunk at the head of the free list and marks it free,
+// which is how the slab mover tells free chunks from items.
 func (s *Store) pushFree(id uint8, ref uint32) {
 	c := &s.classes[id]
 	s.setWord(ref, offPrev, 0)
@@ -232,8 +232,8 @@ func (s *Store) pushFree(id uint8, ref uint32) {
 	if c.freeHead != 0 {
 		s.setWord(c.freeHead, offPrev, ref)
 	}
-	m := s.mem(ref)
-	m[offIFlags], m[offSlot] = 0, 0
+	s.mem(ref)[offIFlags] = 0
+	s.setWord(ref, offLen, freeBit)
 	c.freeHead = ref
 	c.nfree++
 }

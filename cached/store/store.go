@@ -12,6 +12,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"math/bits"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -105,8 +106,10 @@ func (c Config) Validate() error {
 		return errors.New("cannot set item size limit (-I) higher than a gigabyte")
 	case c.ChunkMax > c.ItemSizeMax:
 		return fmt.Errorf("slab_chunk_max (bytes: %d) cannot be larger than -I (item_size_max %d)", c.ChunkMax, c.ItemSizeMax)
-	case c.ChunkMax > lenMask:
-		return fmt.Errorf("slab_chunk_max (bytes: %d) is above the %d bytes an item's length field holds", c.ChunkMax, lenMask)
+	case c.ChunkMax > 1<<lenBits:
+		return fmt.Errorf("slab_chunk_max (bytes: %d) is above the %d bytes an item's length field holds", c.ChunkMax, 1<<lenBits)
+	case c.PageSize < chunkAlign || c.PageSize&(c.PageSize-1) != 0:
+		return fmt.Errorf("slab page size %d is not a power of two", c.PageSize)
 	case c.ItemSizeMax%c.ChunkMax != 0:
 		return fmt.Errorf("-I (item_size_max: %d) must be evenly divisible by slab_chunk_max (bytes: %d)", c.ItemSizeMax, c.ChunkMax)
 	case c.PageSize%c.ChunkMax != 0:
@@ -165,6 +168,12 @@ type Store struct {
 	// for a back pointer, and the slab mover must find the owner of every
 	// chunk of a page it empties. Chunked items are large and few.
 	chunkHeads map[uint32]uint32
+
+	// pageClass is the class of every page of the arena (0 = none): an
+	// item's class follows from where its chunk is, so items do not store
+	// it. refPageShift turns a ref into its page number.
+	pageClass    []uint8
+	refPageShift uint32
 
 	pinned uint32 // an item an operation still reads; never evicted meanwhile
 	bytes  uint64 // accounted bytes of linked items (itemSize)
@@ -236,6 +245,8 @@ func newIdle(cfg Config) (*Store, error) {
 		},
 		noBackground: true,
 		chunkHeads:   make(map[uint32]uint32),
+		pageClass:    make([]uint8, a.maxPages),
+		refPageShift: uint32(bits.TrailingZeros32(cfg.PageSize / chunkAlign)),
 	}
 	for i, sz := range sizes[1:] {
 		s.classes[i+1] = slabClass{size: sz, perPage: cfg.PageSize / sz}

@@ -122,7 +122,7 @@ func TestClassSizesMatchMemcached(t *testing.T) {
 }
 
 // TestItemClass: an item goes to the smallest class that holds its real
-// size (26-byte header, 8 for the CAS, 4 for non-zero flags, key, value),
+// size (25-byte header, 8 for the CAS, 4 for non-zero flags, key, value),
 // or with MemcachedItemSizes to the class memcached picks by its item size
 // (48-byte header, key+1, flags, CAS, CRLF).
 func TestItemClass(t *testing.T) {
@@ -134,15 +134,15 @@ func TestItemClass(t *testing.T) {
 		noCAS     bool
 		class     int
 	}{
-		{"k", 61, 0, false, false, 1}, // 26+8+1+61 = 96
-		{"k", 62, 0, false, false, 2}, // 97
-		{"k", 57, 1, false, false, 1}, // flags cost 4 bytes
-		{"k", 58, 1, false, false, 2},
-		{"k", 69, 0, false, true, 1}, // -C: no CAS stored
-		{"k", 70, 0, false, true, 2},
-		{"kk", 84, 0, false, false, 2}, // 120
-		{"kk", 85, 0, false, false, 3},
-		{"k", 524288 - 35, 0, false, false, 39},
+		{"k", 62, 0, false, false, 1}, // 25+8+1+62 = 96
+		{"k", 63, 0, false, false, 2}, // 97
+		{"k", 58, 1, false, false, 1}, // flags cost 4 bytes
+		{"k", 59, 1, false, false, 2},
+		{"k", 70, 0, false, true, 1}, // -C: no CAS stored
+		{"k", 71, 0, false, true, 2},
+		{"kk", 85, 0, false, false, 2}, // 120
+		{"kk", 86, 0, false, false, 3},
+		{"k", 524288 - 34, 0, false, false, 39},
 		{"k", 36, 0, true, false, 1}, // 48+2+38+8 = 96
 		{"k", 37, 0, true, false, 2}, // 97
 		{"k", 32, 1, true, false, 1}, // flags cost 4 bytes
