@@ -59,7 +59,7 @@ const (
 	flagStale       = 1 << 3 // meta: invalidated, value kept until recache
 	flagToken       = 1 << 4 // meta: a client already won the recache
 	flagActive      = 1 << 6 // read twice: segmented LRU rescues it into WARM
-	flagClientFlags = 1 << 7 // the header holds non-zero client flags
+	flagClientFlags = 1 << 7 // the header holds non-zero client flags; the top bit, keyOff relies on it
 )
 
 func (s *Store) mem(ref uint32) []byte {
@@ -90,18 +90,13 @@ func (s *Store) setCAS(ref uint32, v uint64) {
 }
 
 // flagsOff is where the client flags are, when the item has them.
-func (s *Store) flagsOff() uint32 {
-	if s.cfg.CAS {
-		return fixedHeader + casBytes
-	}
-	return fixedHeader
-}
+func (s *Store) flagsOff() uint32 { return s.flagsAt }
 
 func (s *Store) flags(ref uint32) uint32 {
 	if s.iflags(ref)&flagClientFlags == 0 {
 		return 0
 	}
-	return s.word(ref, int(s.flagsOff()))
+	return s.word(ref, int(s.flagsAt))
 }
 
 // headerLen is the header size of an item with these client flags.
@@ -112,12 +107,10 @@ func (s *Store) headerLen(flags uint32) uint32 {
 	return s.flagsOff()
 }
 
-// keyOff is where the item's key starts.
+// keyOff is where the item's key starts: after the flags when it has
+// them (flagClientFlags is the top bit, so no branch is needed).
 func (s *Store) keyOff(ref uint32) uint32 {
-	if s.iflags(ref)&flagClientFlags != 0 {
-		return s.flagsOff() + flagsBytes
-	}
-	return s.flagsOff()
+	return s.flagsAt + uint32(s.iflags(ref)>>7)*flagsBytes
 }
 
 func (s *Store) nkey(ref uint32) uint32 { return s.word(ref, offLen) >> nkeyShift }
@@ -209,9 +202,9 @@ func (s *Store) segments(dst [][]byte, ref uint32) [][]byte {
 // appendValue copies the item's value to dst.
 func (s *Store) appendValue(dst []byte, ref uint32) []byte {
 	if s.iflags(ref)&flagChunked == 0 {
-		start := s.valueOff(ref)
-		n := s.word(ref, offLen) & lenMask
-		return append(dst, s.arena.bytes(ref, start+n)[start:]...)
+		w := s.word(ref, offLen)
+		start := s.keyOff(ref) + w>>nkeyShift
+		return append(dst, s.arena.bytes(ref, start+w&lenMask)[start:]...)
 	}
 	var segs [16][]byte
 	for _, seg := range s.segments(segs[:0], ref) {

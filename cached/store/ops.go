@@ -1,5 +1,7 @@
 package store
 
+import "encoding/binary"
+
 // Mode is how a store command treats an existing item.
 type Mode uint8
 
@@ -251,6 +253,11 @@ func (s *Store) GetAndTouch(dst []byte, key []byte, exp uint32) ([]byte, Meta, b
 }
 
 func (s *Store) meta(ref uint32) Meta {
+	m := s.mem(ref)
+	if m[offIFlags]&(flagChunked|flagClientFlags) == 0 {
+		// The common case, read from the header at hand.
+		return Meta{CAS: s.cas(ref), Len: int(binary.LittleEndian.Uint32(m[offLen:]) & lenMask)}
+	}
 	return Meta{Flags: s.flags(ref), CAS: s.cas(ref), Len: int(s.nbytes(ref))}
 }
 

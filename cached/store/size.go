@@ -1,5 +1,7 @@
 package store
 
+import "encoding/binary"
+
 // Item sizes. An item's real size is what it occupies in its chunk: the
 // header (item.go), the key and the value, plus, when it spans several
 // chunks, its length word and a 4-byte ref per continuation chunk. By default the real size picks
@@ -51,8 +53,14 @@ func (s *Store) itemSize(nkey, flags, nbytes uint32) uint64 {
 	return n
 }
 
-// totalOf is itemSize of a stored item.
+// totalOf is itemSize of a stored item. Every link and unlink asks, so a
+// plain item's real size is read straight from its header.
 func (s *Store) totalOf(ref uint32) uint64 {
+	m := s.mem(ref)
+	if f := m[offIFlags]; f&flagChunked == 0 && !s.cfg.MemcachedItemSizes {
+		w := binary.LittleEndian.Uint32(m[offLen:])
+		return uint64(s.flagsAt + uint32(f>>7)*flagsBytes + w>>nkeyShift + w&lenMask)
+	}
 	return s.itemSize(s.nkey(ref), s.flags(ref), s.nbytes(ref))
 }
 

@@ -174,6 +174,9 @@ type Store struct {
 	// it. refPageShift turns a ref into its page number.
 	pageClass    []uint8
 	refPageShift uint32
+	// flagsAt is where an item's client flags (or else its key) start:
+	// after the CAS when CAS is enabled.
+	flagsAt uint32
 
 	pinned uint32 // an item an operation still reads; never evicted meanwhile
 	bytes  uint64 // accounted bytes of linked items (itemSize)
@@ -247,6 +250,10 @@ func newIdle(cfg Config) (*Store, error) {
 		chunkHeads:   make(map[uint32]uint32),
 		pageClass:    make([]uint8, a.maxPages),
 		refPageShift: uint32(bits.TrailingZeros32(cfg.PageSize / chunkAlign)),
+		flagsAt:      fixedHeader,
+	}
+	if cfg.CAS {
+		s.flagsAt += casBytes
 	}
 	for i, sz := range sizes[1:] {
 		s.classes[i+1] = slabClass{size: sz, perPage: cfg.PageSize / sz}
