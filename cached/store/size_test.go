@@ -99,3 +99,54 @@ func TestItemSizeAccounting(t *testing.T) {
 		})
 	}
 }
+
+// TestReassignKeepsHeaderFields moves a page of small items carrying the
+// optional header fields (CAS, client flags) to another class: rescued
+// items keep value, flags and CAS, and the moved page serves its new
+// class, whose id comes from the page.
+func TestReassignKeepsHeaderFields(t *testing.T) {
+	for _, cas := range []bool{true, false} {
+		t.Run(fmt.Sprint("CAS ", cas), func(t *testing.T) {
+			s, _ := newStore(t, func(c *Config) { flat(c); c.CAS = cas })
+			const n = 15_000 // a full page of the 96-byte class and part of a second
+			casOf := make([]uint64, n)
+			for i := range n {
+				k := fmt.Sprint("k", i)
+				if _, err := store(t, s, ModeSet, k, keyed(k, 30), uint32(i%2*77), 0, 0); err != nil {
+					t.Fatal(err)
+				}
+				_, m, _ := get(s, k)
+				casOf[i] = m.CAS
+			}
+			if id := classOf(t, s, "k0").ID; id != 1 {
+				t.Fatalf("items in class %d, want 1", id)
+			}
+			if r := s.Reassign(1, 5); r != ReassignOK {
+				t.Fatalf("Reassign = %v", r)
+			}
+			moveAll(t, s)
+			kept := 0
+			for i := range n {
+				k := fmt.Sprint("k", i)
+				v, m, ok := get(s, k)
+				if !ok {
+					continue
+				}
+				kept++
+				if !bytes.Equal(v, keyed(k, 30)) || m.Flags != uint32(i%2*77) || m.CAS != casOf[i] {
+					t.Fatalf("%s after the move: value ok %v, flags %d, CAS %d (was %d)", k, bytes.Equal(v, keyed(k, 30)), m.Flags, m.CAS, casOf[i])
+				}
+			}
+			if st := s.Stats(); kept != int(st.CurrItems) || st.SlabReassignRescues == 0 {
+				t.Fatalf("%d items readable, curr_items %d, rescues %d", kept, st.CurrItems, st.SlabReassignRescues)
+			}
+			checkAccounting(t, s)
+			malloced := s.Stats().TotalMalloced
+			set(t, s, "into5", keyed("into5", 200), 0) // 240-byte class: the moved page
+			if id := classOf(t, s, "into5").ID; id != 5 || s.Stats().TotalMalloced != malloced {
+				t.Fatalf("class %d, malloced %d -> %d", id, malloced, s.Stats().TotalMalloced)
+			}
+			checkValue(t, s, "into5", 200)
+		})
+	}
+}
