@@ -1,7 +1,9 @@
 // Package store is the daemon's item storage: memcached's slab allocator
 // (1 MiB pages cut into chunk classes by a growth factor), a per-class LRU
 // that evicts from the tail when memory is full, a chained hash index, lazy
-// expiry and flush_all invalidation, and CAS from one global counter.
+// expiry and flush_all invalidation, and CAS from one global counter. Items
+// carry a smaller header than memcached's and take the smallest class that
+// holds their real size (item.go, size.go), so the same memory holds more.
 //
 // It knows nothing of the wire: callers hand it keys and values and get
 // results and statistics back. One mutex guards everything; every operation
