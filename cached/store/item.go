@@ -89,9 +89,6 @@ func (s *Store) setCAS(ref uint32, v uint64) {
 	}
 }
 
-// flagsOff is where the client flags are, when the item has them.
-func (s *Store) flagsOff() uint32 { return s.flagsAt }
-
 func (s *Store) flags(ref uint32) uint32 {
 	if s.iflags(ref)&flagClientFlags == 0 {
 		return 0
@@ -102,9 +99,9 @@ func (s *Store) flags(ref uint32) uint32 {
 // headerLen is the header size of an item with these client flags.
 func (s *Store) headerLen(flags uint32) uint32 {
 	if flags != 0 {
-		return s.flagsOff() + flagsBytes
+		return s.flagsAt + flagsBytes
 	}
-	return s.flagsOff()
+	return s.flagsAt
 }
 
 // keyOff is where the item's key starts: after the flags when it has
@@ -135,6 +132,7 @@ func (s *Store) setLengths(ref uint32, nkey, nbytes uint32) {
 		binary.LittleEndian.PutUint32(s.arena.bytes(ref, off+4)[off:], nbytes)
 	}
 }
+
 func (s *Store) class(ref uint32) uint8  { return s.pageClass[ref>>s.refPageShift] }
 func (s *Store) iflags(ref uint32) uint8 { return s.mem(ref)[offIFlags] }
 

@@ -191,7 +191,7 @@ func (s *Store) allocItem(key []byte, flags, exp, nbytes uint32, now uint32) (ui
 	s.setWord(ref, offExp, exp)
 	if flags != 0 {
 		m[offIFlags] = flagClientFlags
-		s.setWord(ref, int(s.flagsOff()), flags)
+		s.setWord(ref, int(s.flagsAt), flags)
 	}
 	if extra > 0 {
 		m[offIFlags] |= flagChunked
