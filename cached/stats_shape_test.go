@@ -101,9 +101,10 @@ var numeric = regexp.MustCompile(`^-?[0-9]+(\.[0-9]+)?$`)
 func TestStatsShape(t *testing.T) {
 	// Without the LRU maintainer neither server reclaims the expired and
 	// flushed items in the background before the reads that count them, so
-	// the counters are a function of the workload alone.
+	// the counters are a function of the workload alone. bytes and
+	// mem_requested are compared too: cachectl counts items as memcached does.
 	mc := startMemcached(t, "-o", "no_lru_maintainer")
-	us := startCachectl(t, "-o", "no_lru_maintainer")
+	us := startCachectl(t, "-o", "no_lru_maintainer,memcached_item_sizes")
 	snap := map[string]map[string]map[string]string{}
 	for name, d := range map[string]*daemon{"memcached": mc, "cachectl": us} {
 		c := newStatsClient(t, d)

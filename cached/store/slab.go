@@ -14,7 +14,6 @@ import "fmt"
 const (
 	chunkAlign  = 8       // memcached's CHUNK_ALIGN_BYTES
 	maxArena    = 1 << 35 // 32 GiB: the most a uint32 ref of 8-byte units reaches
-	headerSize  = 48      // memcached's sizeof(item); keeps class sizes identical to memcached's
 	maxClasses  = 63      // memcached's MAX_NUMBER_OF_SLAB_CLASSES - 1
 	smallestCls = 1       // memcached's POWER_SMALLEST
 )
@@ -157,7 +156,7 @@ func (a *arena) bytes(ref uint32, n uint32) []byte {
 // (8-byte aligned), and the last class is exactly chunkMax.
 func classSizes(minChunk int, factor float64, chunkMax, pageSize uint32) []uint32 {
 	sizes := []uint32{0} // class 0 is unused, as in memcached
-	size := float64(headerSize + minChunk)
+	size := float64(memcachedHeader + minChunk)
 	for len(sizes) < maxClasses {
 		if size >= float64(chunkMax)/factor {
 			break
@@ -207,6 +206,7 @@ func (s *Store) addPage(id uint8, page uint32) {
 	c := &s.classes[id]
 	c.pages++
 	c.pageList = append(c.pageList, page)
+	s.pageClass[page] = id
 	ref := s.arena.pageRef(page)
 	if c.endLeft == 0 {
 		c.endRef, c.endLeft = ref, c.perPage
@@ -232,7 +232,8 @@ func (s *Store) pushFree(id uint8, ref uint32) {
 	if c.freeHead != 0 {
 		s.setWord(c.freeHead, offPrev, ref)
 	}
-	s.mem(ref)[offIFlags] = flagSlabbed
+	s.mem(ref)[offIFlags] = 0
+	s.setWord(ref, offLen, freeBit)
 	c.freeHead = ref
 	c.nfree++
 }
