@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -267,4 +268,96 @@ func TestWarmRestartMidWorkload(t *testing.T) {
 		t.Errorf("stats settings memory_file %q, want %q", got, file)
 	}
 	t.Logf("%d items and %d written during the stop kept across the restart", len(keys), len(acked))
+}
+
+// restartLines are the "[restart]" messages in a daemon's log, as memcached
+// prints them; cachectl's log carries the same text inside its log lines.
+func restartLines(log string) []string {
+	var out []string
+	for _, l := range strings.Split(log, "\n") {
+		if i := strings.Index(l, "[restart] "); i >= 0 {
+			out = append(out, strings.TrimSuffix(strings.TrimSuffix(l[i:], `"`), "\r"))
+		}
+	}
+	return out
+}
+
+// TestWarmRestartBesideMemcached runs the same stop and restart sequence
+// against stock memcached 1.6.18 and cachectl, each with -e on tmpfs, and
+// compares what survives and the restart messages step by step.
+func TestWarmRestartBesideMemcached(t *testing.T) {
+	steps := []struct {
+		name string
+		args []string
+		stop syscall.Signal
+		warm bool // the key stored before survives
+	}{
+		{"first start", []string{"-m", "64"}, syscall.SIGUSR1, false},
+		{"same settings", []string{"-m", "64"}, syscall.SIGUSR1, true},
+		{"memory limit changed", []string{"-m", "48"}, syscall.SIGTERM, false},
+		{"after a stop without save", []string{"-m", "48"}, syscall.SIGUSR1, false},
+		{"growth factor changed", []string{"-m", "48", "-f", "1.5"}, syscall.SIGTERM, false},
+	}
+	servers := map[string]func(*testing.T, ...string) *daemon{
+		"memcached": func(t *testing.T, a ...string) *daemon { return startMemcached(t, a...) },
+		"cachectl":  func(t *testing.T, a ...string) *daemon { return startCachectl(t, a...) },
+	}
+	logs := map[string][][]string{}
+	for _, name := range []string{"memcached", "cachectl"} {
+		file := filepath.Join(shmDir(t), "cache")
+		for i, st := range steps {
+			if name == "memcached" {
+				// memcached refuses a restart within the second it
+				// stopped; cachectl does not, which this sequence shows.
+				time.Sleep(1100 * time.Millisecond)
+			}
+			d := servers[name](t, append([]string{"-e", file}, st.args...)...)
+			nc := d.dial(t)
+			got := textRequest(t, nc, "get kept\r\n", "END")
+			if survived := len(got) > 1; survived != st.warm {
+				t.Fatalf("%s, %s: the stored key survived: %v, want %v\n%s", name, st.name, survived, st.warm, d.log)
+			}
+			textRequest(t, nc, fmt.Sprintf("set kept 3 0 %d\r\nrun%d\r\n", len(fmt.Sprint("run", i)), i), "STORED")
+			d.stopWith(t, st.stop)
+			logs[name] = append(logs[name], restartLines(d.log.String()))
+		}
+	}
+	for i, st := range steps {
+		if mc, us := logs["memcached"][i], logs["cachectl"][i]; !slices.Equal(mc, us) {
+			t.Errorf("%s: memcached says %q; cachectl said %q", st.name, mc, us)
+		}
+	}
+}
+
+// TestWarmRestartDamagedMetadata: where memcached aborts at every start on
+// a damaged metadata file, cachectl starts cold, says why, and removes it.
+func TestWarmRestartDamagedMetadata(t *testing.T) {
+	for _, tc := range []struct {
+		name, meta, want string
+	}{
+		{"garbage", "not a metadata file\n", "[restart] corrupt metadata file"},
+		{"memcached's", "Tmain\nKmaxbytes 67108864\n", "[restart] internal handler for metadata tag not found: main:"},
+		{"truncated", "Tcachectl\nKslab_config 1.25\nKmaxbytes 6710", "[restart] missing some metadata lines"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			file := filepath.Join(shmDir(t), "cache")
+			d := startCachectl(t, "-e", file)
+			textRequest(t, d.dial(t), "set k 0 0 1\r\nx\r\n", "STORED")
+			d.stopWith(t, syscall.SIGUSR1)
+			if err := os.WriteFile(file+".meta", []byte(tc.meta), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			d2 := startCachectl(t, "-e", file)
+			lines := restartLines(d2.log.String())
+			if !slices.Contains(lines, tc.want) || !slices.Contains(lines, "[restart] failed to validate metadata, starting with a clean cache") {
+				t.Fatalf("restart messages %q, want %q", lines, tc.want)
+			}
+			if got := textRequest(t, d2.dial(t), "get k\r\n", "END"); len(got) != 1 {
+				t.Fatalf("an item survived a damaged metadata file: %q", got)
+			}
+			if _, err := os.Stat(file + ".meta"); !os.IsNotExist(err) {
+				t.Fatalf("the damaged metadata file was left: %v", err)
+			}
+		})
+	}
 }

@@ -152,6 +152,7 @@ func (s *Store) loadMeta(lines []metaLine, log *[]string) (*savedState, bool) {
 		required = append(required, l.key)
 	}
 	st := &savedState{classes: map[uint8]*savedClass{}, seen: map[string]bool{}}
+	ok := true
 	for _, l := range lines {
 		var err error
 		if v, ok := want[l.key]; ok {
@@ -166,17 +167,20 @@ func (s *Store) loadMeta(lines []metaLine, log *[]string) (*savedState, bool) {
 		}
 		if err != nil {
 			*log = append(*log, fmt.Sprintf("[restart] restart incompatible due to setting for [%s] [old value: %s]", l.key, l.val))
-			return nil, false
+			ok = false
+			break
 		}
 		st.seen[l.key] = true
 	}
+	// Like memcached, this also counts the lines an incompatible setting
+	// kept it from reading, so that message comes with this one.
 	for _, k := range required {
 		if !st.seen[k] {
 			*log = append(*log, "[restart] missing some metadata lines")
 			return nil, false
 		}
 	}
-	return st, true
+	return st, ok
 }
 
 // loadLine reads one state or page-table line; known is false for a key

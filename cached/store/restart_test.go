@@ -222,6 +222,7 @@ func TestChangedSettingsStartCold(t *testing.T) {
 			}
 			s2 := fileStore(t, path, clk, tc.mod)
 			want := []string{"[restart] restart incompatible due to setting for " + tc.line,
+				"[restart] missing some metadata lines",
 				"[restart] failed to validate metadata, starting with a clean cache"}
 			if r := s2.Restart(); r.Warm || !slices.Equal(r.Log, want) || s2.Stats().CurrItems != 0 {
 				t.Fatalf("got %+v, want cold with %q", r, want)
