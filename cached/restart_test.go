@@ -235,6 +235,7 @@ func TestWarmRestartMidWorkload(t *testing.T) {
 	if !strings.Contains(d2.log.String(), "warm restart") {
 		t.Fatalf("the restart was not warm:\n%s", d2.log)
 	}
+	t.Log(strings.TrimSpace(d2.log.String()))
 	c2 := dialMeta(t, d2)
 	after := c2.readItems(t, keys)
 	elapsed := int(time.Since(readAt).Round(time.Second) / time.Second)

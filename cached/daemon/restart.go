@@ -8,6 +8,7 @@ import (
 	"os/signal"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/cachectl/cachectl/cached"
 )
@@ -62,7 +63,7 @@ func logRestart(log *slog.Logger, srv *cached.Server) {
 		log.Warn(line)
 	}
 	if r.Warm {
-		log.Warn("warm restart: items restored from the memory file", "memory_file", r.MemoryFile, "items", r.Items)
+		log.Warn("warm restart: items restored from the memory file", "memory_file", r.MemoryFile, "items", r.Items, "took", r.Took.Round(time.Millisecond))
 	}
 }
 

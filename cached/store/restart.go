@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Warm restart, memcached's -e. The items live in the memory file; on a
@@ -26,8 +27,9 @@ const itemLayout = 1
 // RestartReport says how a store with a memory file started.
 type RestartReport struct {
 	MemoryFile string
-	Warm       bool     // items were restored from the memory file
-	Items      uint64   // how many
+	Warm       bool   // items were restored from the memory file
+	Items      uint64 // how many
+	Took       time.Duration
 	Log        []string // memcached's "[restart] ..." lines, in order
 }
 
@@ -98,7 +100,9 @@ func (s *Store) restore() error {
 	}
 	rep := &s.arena.persist.report
 	rep.MemoryFile = f.path
+	start := time.Now()
 	warm, found := s.warm(rep)
+	rep.Took = time.Since(start)
 	if warm {
 		rep.Warm = true
 		return nil
