@@ -219,7 +219,8 @@ func TestWarmRestartMidWorkload(t *testing.T) {
 
 	started := make(chan struct{})
 	ackc := make(chan map[string]item, 1)
-	go func() { ackc <- writeUntilClosed(dialMeta(t, d), started) }()
+	writer := dialMeta(t, d)
+	go func() { ackc <- writeUntilClosed(writer, started) }()
 	select {
 	case <-started:
 	case <-time.After(30 * time.Second):
@@ -360,5 +361,41 @@ func TestWarmRestartDamagedMetadata(t *testing.T) {
 				t.Fatalf("the damaged metadata file was left: %v", err)
 			}
 		})
+	}
+}
+
+// TestShutdownGracefulSaves: memcached's `shutdown graceful` (with -A) is
+// its SIGUSR1, and saves with -e; plain `shutdown` does not.
+func TestShutdownGracefulSaves(t *testing.T) {
+	for _, name := range []string{"memcached", "cachectl"} {
+		for _, tc := range []struct {
+			cmd  string
+			warm bool
+		}{{"shutdown graceful", true}, {"shutdown", false}} {
+			t.Run(name+"/"+tc.cmd, func(t *testing.T) {
+				start := startCachectl
+				if name == "memcached" {
+					start = startMemcached
+				}
+				file := filepath.Join(shmDir(t), "cache")
+				d := start(t, "-A", "-e", file)
+				nc := d.dial(t)
+				textRequest(t, nc, "set k 0 0 1\r\nx\r\n", "STORED")
+				nc.Write([]byte(tc.cmd + "\r\n"))
+				select {
+				case <-d.done:
+				case <-time.After(30 * time.Second):
+					t.Fatalf("still running 30s after %q", tc.cmd)
+				}
+				if name == "memcached" {
+					time.Sleep(1100 * time.Millisecond) // it refuses a restart within the second
+				}
+				d2 := start(t, "-A", "-e", file)
+				got := textRequest(t, d2.dial(t), "get k\r\n", "END")
+				if warm := len(got) == 3; warm != tc.warm {
+					t.Fatalf("after %q the item survived: %v, want %v\n%s", tc.cmd, warm, tc.warm, d.log)
+				}
+			})
+		}
 	}
 }

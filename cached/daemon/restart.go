@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -20,36 +19,27 @@ import (
 // the next start is cold, because the memory no longer matches what was
 // saved at the last start.
 
-// stopper ends the serving context at the first stop signal.
-type stopper struct {
-	sigs   chan os.Signal
-	cancel context.CancelFunc
-	saving atomic.Bool // SIGUSR1 asked the store to save itself
-}
-
-// stopOnSignal returns a context that ends at the first stop signal. A
-// SIGUSR1 first asks the store to save itself when it closes.
-func stopOnSignal(srv *cached.Server, log *slog.Logger) (context.Context, *stopper) {
+// stopOnSignal returns a context that ends at the first stop signal, and
+// its stop function. A SIGUSR1 first asks the store to save itself when it
+// closes.
+func stopOnSignal(srv *cached.Server, log *slog.Logger) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancel(context.Background())
-	st := &stopper{sigs: make(chan os.Signal, 1), cancel: cancel}
-	signal.Notify(st.sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGUSR1)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGUSR1)
 	go func() {
 		select {
-		case sig := <-st.sigs:
+		case sig := <-sigs:
 			if sig == syscall.SIGUSR1 {
-				st.saving.Store(srv.Store().PersistOnClose())
-				log.Warn("Gracefully stopping", "save_for_warm_restart", st.saving.Load())
+				log.Warn("Gracefully stopping", "save_for_warm_restart", srv.Store().PersistOnClose())
 			}
 			cancel()
 		case <-ctx.Done():
 		}
 	}()
-	return ctx, st
-}
-
-func (st *stopper) stop() {
-	signal.Stop(st.sigs)
-	st.cancel()
+	return ctx, func() {
+		signal.Stop(sigs)
+		cancel()
+	}
 }
 
 // logRestart says how the item memory started when it is a memory file:
@@ -68,17 +58,19 @@ func logRestart(log *slog.Logger, srv *cached.Server) {
 }
 
 // closeStore closes the item memory once the server has stopped, saving it
-// if SIGUSR1 asked; a save that fails is the daemon's error, since the
-// operator expected a warm restart.
-func (st *stopper) closeStore(srv *cached.Server, log *slog.Logger) error {
-	err := srv.Store().Close()
+// if SIGUSR1 (or `shutdown graceful`) asked; a save that fails is the
+// daemon's error, since the operator expects a warm restart.
+func closeStore(srv *cached.Server, log *slog.Logger) error {
+	st := srv.Store()
+	saving := st.Restart().SaveOnClose
+	err := st.Close()
 	switch {
-	case err != nil && st.saving.Load():
+	case err != nil && saving:
 		return fmt.Errorf("[restart] failed to save metadata: %w", err)
 	case err != nil:
 		return fmt.Errorf("closing the item memory: %w", err)
-	case st.saving.Load():
-		log.Warn("item memory saved for a warm restart", "memory_file", srv.Store().Restart().MemoryFile)
+	case saving:
+		log.Warn("item memory saved for a warm restart", "memory_file", st.Restart().MemoryFile)
 	}
 	return nil
 }

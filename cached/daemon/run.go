@@ -89,8 +89,8 @@ func Run(cfg Config, opts Options) (err error) {
 		}
 		defer os.Remove(cfg.PidFile)
 	}
-	ctx, stopper := stopOnSignal(srv, log)
-	defer stopper.stop()
+	ctx, stop := stopOnSignal(srv, log)
+	defer stop()
 	if cfg.Server.AuthFile != "" {
 		reloadAuthOnHUP(ctx, srv, log)
 	}
@@ -106,7 +106,7 @@ func Run(cfg Config, opts Options) (err error) {
 	serving = true
 	err = srv.Serve(ctx)
 	svc.stopping()
-	if cerr := stopper.closeStore(srv, log); err == nil {
+	if cerr := closeStore(srv, log); err == nil {
 		err = cerr
 	}
 	log.Warn("cachectl daemon stopped")

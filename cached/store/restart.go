@@ -30,7 +30,10 @@ type RestartReport struct {
 	Warm       bool   // items were restored from the memory file
 	Items      uint64 // how many
 	Took       time.Duration
-	Log        []string // memcached's "[restart] ..." lines, in order
+	// SaveOnClose says Close will save the memory for the next start
+	// (PersistOnClose was called).
+	SaveOnClose bool
+	Log         []string // memcached's "[restart] ..." lines, in order
 }
 
 // persistState is the warm-restart state of the arena.
@@ -47,6 +50,7 @@ func (s *Store) Restart() RestartReport {
 	defer s.mu.Unlock()
 	r := s.arena.persist.report
 	r.Log = append([]string(nil), r.Log...)
+	r.SaveOnClose = s.arena.persist.save
 	return r
 }
 
