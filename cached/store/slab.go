@@ -1,13 +1,18 @@
 package store
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
+)
 
 // Memory layout.
 //
 // All item memory lives in one anonymous mapping reserved up front with
 // MAP_NORESERVE: the kernel only backs the pages we touch, so RSS grows the
 // way memcached's malloc'd slab pages do, and the Go garbage collector never
-// sees item memory at all — millions of items cost the GC nothing.
+// sees item memory at all — millions of items cost the GC nothing. With a
+// memory file (-e) the mapping is that file's instead, shared, so the items
+// outlive the process for a warm restart (restart.go).
 //
 // Chunks are addressed by a uint32 ref: the byte offset in the arena divided
 // by chunkAlign. Page 0 is never handed out, so ref 0 means "none".
@@ -81,14 +86,21 @@ type arena struct {
 	// pool is memcached's global page pool: pages the mover took from a
 	// class with memory to spare, handed out again before new ones.
 	pool []uint32
+
+	file    *memFile     // the memory file (-e); nil for anonymous memory
+	persist persistState // what a warm restart saves and found (persist.go)
 }
 
-func newArena(limit uint64, pageSize uint32, classes int) (*arena, error) {
+// newArena maps the item memory: anonymous, or the memory file at path.
+func newArena(limit uint64, pageSize uint32, classes int, path string) (*arena, error) {
 	// Every class may take its first page past the limit, as memcached
 	// allows, so the mapping leaves room for one extra page per class.
 	need := limit + uint64(classes+2)*uint64(pageSize)
 	if limit == 0 || need > maxArena {
 		need = maxArena
+	}
+	if path != "" {
+		return newFileArena(limit, pageSize, need, path)
 	}
 	// Reserve the whole addressable range when the kernel lets us, so that
 	// cache_memlimit can raise the limit later; untouched pages cost no RSS.
@@ -110,13 +122,36 @@ func newArena(limit uint64, pageSize uint32, classes int) (*arena, error) {
 	}, nil
 }
 
+// newFileArena maps need bytes of the memory file. The whole mapping is the
+// file's: unlike anonymous memory it cannot be reserved beyond the limit,
+// so cache_memlimit cannot raise the limit past it, as in memcached.
+func newFileArena(limit uint64, pageSize uint32, need uint64, path string) (*arena, error) {
+	f, err := openMemFile(path)
+	if err != nil {
+		return nil, err
+	}
+	mem, err := f.mapFile(need)
+	if err != nil {
+		f.close()
+		return nil, err
+	}
+	return &arena{
+		mem:      mem,
+		pageSize: pageSize,
+		nextPage: 1,
+		maxPages: uint32(need / uint64(pageSize)),
+		limit:    limit,
+		file:     f,
+	}, nil
+}
+
 func (a *arena) close() error {
 	if a.mem == nil {
 		return nil
 	}
 	err := munmap(a.mem)
 	a.mem = nil
-	return err
+	return errors.Join(err, a.file.close())
 }
 
 // newPage hands out one page, or reports false when the memory limit is

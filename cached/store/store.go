@@ -36,6 +36,7 @@ type Config struct {
 	// MemcachedItemSizes places and counts items by memcached's item size
 	// instead of their real one (size.go): -o memcached_item_sizes.
 	MemcachedItemSizes bool
+	MemoryFile         string // -e: item memory in this file, kept for a warm restart (restart.go)
 
 	// The LRU (lru.go), with memcached's -o names. DefaultConfig is
 	// memcached's default (-o modern); no_lru_maintainer or no_modern
@@ -223,7 +224,7 @@ func newIdle(cfg Config) (*Store, error) {
 		cfg.Now = coarse.now
 	}
 	sizes := classSizes(cfg.MinChunk, cfg.GrowthFactor, cfg.ChunkMax, cfg.PageSize)
-	a, err := newArena(cfg.MemoryLimit, cfg.PageSize, len(sizes))
+	a, err := newArena(cfg.MemoryLimit, cfg.PageSize, len(sizes), cfg.MemoryFile)
 	if err != nil {
 		return nil, err
 	}
@@ -263,10 +264,16 @@ func newIdle(cfg Config) (*Store, error) {
 	for i, sz := range sizes[1:] {
 		s.classes[i+1] = slabClass{size: sz, perPage: cfg.PageSize / sz}
 	}
+	if err := s.restore(); err != nil {
+		a.close()
+		return nil, err
+	}
 	return s, nil
 }
 
-// Close releases the item memory. The store must not be used afterwards.
+// Close releases the item memory, saving it first for a warm restart after
+// PersistOnClose. The store must not be used afterwards; calling Close
+// again returns the first call's result.
 func (s *Store) Close() error {
 	s.bg.halt()
 	s.mu.Lock()
@@ -280,7 +287,7 @@ func (s *Store) Close() error {
 	if s.coarse != nil {
 		s.coarse.stop()
 	}
-	return s.arena.close()
+	return s.closeArena()
 }
 
 // coarseClock is the Unix time in seconds, refreshed ten times a second.
