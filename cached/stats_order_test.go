@@ -28,7 +28,7 @@ func (s *statsClient) statKeys(t testing.TB, sub string) []string {
 // memcached is built with).
 var (
 	extraSettings   = []string{"gomaxprocs", "udp_any_peer"}
-	missingSettings = []string{"num_napi_ids", "memory_file", "drop_privileges",
+	missingSettings = []string{"num_napi_ids", "drop_privileges",
 		"ext_item_size", "ext_item_age", "ext_low_ttl", "ext_recache_rate", "ext_wbuf_size", "ext_compact_under",
 		"ext_drop_under", "ext_max_sleep", "ext_max_frag", "slab_automove_freeratio", "ext_drop_unread"}
 )
