@@ -65,6 +65,10 @@ func (c *conn) shutdown(toks [][]byte, _ []byte) error {
 	if err := protocol.ParseShutdown(toks); err != nil {
 		return c.refuse(false, err)
 	}
+	if len(toks) == 2 {
+		// `shutdown graceful` is memcached's SIGUSR1: with -e it saves.
+		c.srv.store.PersistOnClose()
+	}
 	c.closing = true
 	c.closeReason = protocol.ReasonShutdown
 	c.srv.requestShutdown()

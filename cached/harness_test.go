@@ -60,6 +60,14 @@ func startCachectl(t testing.TB, args ...string) *daemon {
 
 // startMemcached runs stock memcached 1.6.18 in the foreground on a free
 // loopback port. It must be installed under CI (make test installs it).
+// startCachectlSized is startCachectl with items placed and counted by
+// memcached's item size (-o memcached_item_sizes), for the tests that
+// compare sizes, classes or page counts with memcached's byte for byte.
+func startCachectlSized(t testing.TB, args ...string) *daemon {
+	t.Helper()
+	return startCachectl(t, append(args, "-o", "memcached_item_sizes")...)
+}
+
 func startMemcached(t testing.TB, args ...string) *daemon {
 	t.Helper()
 	path, err := exec.LookPath("memcached")

@@ -17,7 +17,7 @@ import (
 var bothServers = []struct {
 	name  string
 	start func(testing.TB, ...string) *daemon
-}{{"memcached", startMemcached}, {"cachectl", startCachectl}}
+}{{"memcached", startMemcached}, {"cachectl", startCachectlSized}}
 
 // scenario is one server under a scenario's workload.
 type scenario struct {

@@ -165,9 +165,11 @@ func TestMetaTranscripts(t *testing.T) {
 
 // startTestDaemon runs this package's daemon in-process on a loopback port
 // until the test ends.
+// startTestDaemon places and counts items by memcached's item size, since
+// the transcripts are memcached's (`me` prints an item's size and class).
 func startTestDaemon(t *testing.T) string {
 	t.Helper()
-	_, addr := startInProcess(t, nil)
+	_, addr := startInProcess(t, func(c *Config) { c.Store.MemcachedItemSizes = true })
 	return addr
 }
 

@@ -70,6 +70,7 @@ func (c *conn) statsSettings() {
 	c.stat("track_sizes", false)
 	c.stat("inline_ascii_response", false)
 	c.statsTLSSettings()
+	c.stat("memory_file", orPrintfNull(sc.MemoryFile))
 	c.stat("gomaxprocs", runtime.GOMAXPROCS(0))
 	c.stat("udp_any_peer", s.cfg.UDPAnyPeer)
 }

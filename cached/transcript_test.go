@@ -266,7 +266,7 @@ func TestTranscripts(t *testing.T) {
 			for _, srv := range []struct {
 				name  string
 				start func(testing.TB, ...string) *daemon
-			}{{"memcached", startMemcached}, {"cachectl", startCachectl}} {
+			}{{"memcached", startMemcached}, {"cachectl", startCachectlSized}} {
 				d := srv.start(t, tr.args...)
 				if err := tr.run(d.dial(t)); err != nil {
 					t.Errorf("%s: %v", srv.name, err)

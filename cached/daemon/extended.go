@@ -82,6 +82,10 @@ func (x *extended) applyStore(name, val string, hasVal bool) (bool, error) {
 			sc.ChunkMax = sc.PageSize
 		}
 		x.noModern()
+	case "memcached_item_sizes": // cachectl's own: see README
+		// Place and count items by memcached's item size, so stats slabs
+		// and bytes match memcached's for the same items.
+		sc.MemcachedItemSizes = true
 	case "slab_sizes":
 		return true, errors.New("slab_sizes: not supported: chunk sizes come from -n and -f; drop the option")
 	default:

@@ -44,6 +44,7 @@ type Flags struct {
 	AuthFile         string
 	PrefixDelimiter  string
 	DisableWatch     bool
+	MemoryFile       string
 
 	fs *pflag.FlagSet // to tell given flags from defaults
 }
@@ -83,7 +84,7 @@ func (f *Flags) Register(fs *pflag.FlagSet, scope Scope) {
 	fs.IntVarP(&f.ReqsPerEvent, "max-reqs-per-event", "R", settings.ReqsPerEvent, "requests one connection runs before the others get a turn (counted in conn_yields)")
 	fs.IntVarP(&f.Backlog, "listen-backlog", "b", settings.Backlog, "accepted for compatibility (the kernel's somaxconn applies)")
 	fs.StringVarP(&f.Protocol, "protocol", "B", "auto", "protocol: auto (the first byte of each connection decides), ascii or binary")
-	fs.StringArrayVarP(&f.Extended, "extended", "o", nil, "extended options, comma-separated (idle_timeout=N, hashpower=N, slab_chunk_max=BYTES, no_modern, no_lru_maintainer, temporary_ttl=N, slab_automove=0-2, read_buf_mem_limit=MB, udp_any_peer, ssl_*=..., ...)")
+	fs.StringArrayVarP(&f.Extended, "extended", "o", nil, "extended options, comma-separated (idle_timeout=N, hashpower=N, slab_chunk_max=BYTES, no_modern, no_lru_maintainer, temporary_ttl=N, slab_automove=0-2, read_buf_mem_limit=MB, udp_any_peer, memcached_item_sizes, ssl_*=..., ...)")
 	fs.BoolVarP(&f.Daemonize, "daemon", "d", false, "run in the background once listening (prefer running in the foreground under systemd)")
 	fs.StringVarP(&f.PidFile, "pidfile", "P", "", "write the process id to this file (the background daemon's with -d)")
 	if scope == AllFlags {
@@ -93,6 +94,7 @@ func (f *Flags) Register(fs *pflag.FlagSet, scope Scope) {
 	fs.BoolVarP(&f.EnableSASL, "enable-sasl", "S", false, "binary SASL (PLAIN); passwords from the file named by $"+SASLPasswordEnv+" (user:password lines); binary protocol only")
 	fs.StringVarP(&f.AuthFile, "auth-file", "Y", "", "ASCII auth: user:password lines; each connection first sends 'set <any> 0 0 <n>' with 'user password'; text protocol only")
 	fs.BoolVarP(&f.DisableWatch, "disable-watch", "W", false, "disable the watch command (live log streams)")
+	fs.StringVarP(&f.MemoryFile, "memory-file", "e", "", "keep item memory in this file (on tmpfs, e.g. under /dev/shm) for a warm restart: stop with SIGUSR1 to save it")
 	fs.StringVarP(&f.PrefixDelimiter, "prefix-delimiter", "D", ":", "delimiter of key prefixes for stats detail; giving it turns the per-prefix counts on")
 	fs.BoolVarP(&f.EnableTLS, "enable-ssl", "Z", false, "TLS on TCP (-o ssl_chain_cert=FILE,ssl_key=FILE[,ssl_ca_cert=FILE,ssl_verify_mode=0-3])")
 }
@@ -174,7 +176,7 @@ func (f *Flags) serverConfig(c *cached.Config) error {
 	return nil
 }
 
-// storeConfig reads the flags of item memory: -m, -M, -I, -f, -n, -C.
+// storeConfig reads the flags of item memory: -m, -M, -I, -f, -n, -C, -e.
 func (f *Flags) storeConfig(c *cached.Config) error {
 	mem, err := settings.ParseSize(f.MemoryLimit, settings.Megabyte)
 	if err != nil {
@@ -194,6 +196,7 @@ func (f *Flags) storeConfig(c *cached.Config) error {
 	sc.MinChunk = f.MinChunk
 	sc.CAS = !f.DisableCAS
 	sc.ItemSizeMax = uint32(item)
+	sc.MemoryFile = f.MemoryFile
 	if sc.ItemSizeMax < sc.ChunkMax {
 		sc.ChunkMax = sc.ItemSizeMax
 	}

@@ -70,6 +70,8 @@ func TestFlagLines(t *testing.T) {
 		}, ""},
 		{"-o modern,no_lru_crawler,slab_reassign,lru_crawler_sleep=100", func(Config) bool { return true }, ""},
 		{"-o slab_chunk_max=4096", func(c Config) bool { return c.Server.Store.ChunkMax == 4096 }, ""},
+		{"", func(c Config) bool { return !c.Server.Store.MemcachedItemSizes }, ""},
+		{"-o memcached_item_sizes", func(c Config) bool { return c.Server.Store.MemcachedItemSizes }, ""},
 		{"-o no_modern", func(c Config) bool { return c.Server.Store.ChunkMax == 1<<20 }, ""},
 		{"-o slab_chunk_max=16384,no_modern", func(c Config) bool { return c.Server.Store.ChunkMax == 16384 }, ""},
 		{"-o no_modern,slab_chunk_max=16384", func(c Config) bool { return c.Server.Store.ChunkMax == 16384 }, ""},
@@ -80,6 +82,9 @@ func TestFlagLines(t *testing.T) {
 		{"-o watcher_logbuf_size=8,worker_logbuf_size=2", func(c Config) bool {
 			return c.Server.WatcherLogBuf == 8<<10 && c.Server.WorkerLogBuf == 2<<10
 		}, ""},
+		{"-e /dev/shm/cache", func(c Config) bool { return c.Server.Store.MemoryFile == "/dev/shm/cache" }, ""},
+		{"--memory-file=/dev/shm/cache", func(c Config) bool { return c.Server.Store.MemoryFile == "/dev/shm/cache" }, ""},
+		{"", func(c Config) bool { return c.Server.Store.MemoryFile == "" }, ""},
 		{"-p -1 -U -1", func(c Config) bool { return c.Server.Port == -1 && c.Server.UDPPort == -1 }, ""},
 		{"-R 0", nil, "Number of requests per event must be greater than 0"},
 		{"-o worker_logbuf_size=-1", nil, "could not parse argument to worker_logbuf_size"},

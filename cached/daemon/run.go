@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
-	"os/signal"
 	"runtime"
 	"strconv"
 	"strings"
@@ -27,9 +26,11 @@ type Options struct {
 	Setup func(ctx context.Context, srv *cached.Server, log *slog.Logger) error
 }
 
-// Run binds, drops privileges, serves until SIGINT or SIGTERM, then lets
-// replies in flight finish and returns nil. With -d it returns nil as soon
-// as a background copy of the daemon listens (detach.go).
+// Run binds, drops privileges, serves until SIGINT, SIGTERM or SIGUSR1,
+// then lets replies in flight finish and returns nil; SIGUSR1 also saves
+// the item memory for a warm restart when it is a memory file (-e). With
+// -d it returns nil as soon as a background copy of the daemon listens
+// (detach.go).
 func Run(cfg Config, opts Options) (err error) {
 	ready := readyPipe()
 	if cfg.Daemonize && ready == nil {
@@ -69,6 +70,13 @@ func Run(cfg Config, opts Options) (err error) {
 	if err != nil {
 		return usageError(err)
 	}
+	logRestart(log, srv)
+	serving := false
+	defer func() {
+		if err != nil && !serving {
+			keepWarm(srv, log)
+		}
+	}()
 	if err := srv.Listen(); err != nil {
 		return explainListenError(err)
 	}
@@ -86,7 +94,7 @@ func Run(cfg Config, opts Options) (err error) {
 		}
 		defer os.Remove(cfg.PidFile)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	ctx, stop := stopOnSignal(srv, log)
 	defer stop()
 	if cfg.Server.AuthFile != "" {
 		reloadAuthOnHUP(ctx, srv, log)
@@ -100,8 +108,12 @@ func Run(cfg Config, opts Options) (err error) {
 	svc := announceReady(ctx, log, srv)
 	childReport(ready, nil)
 	ready = nil
+	serving = true
 	err = srv.Serve(ctx)
 	svc.stopping()
+	if cerr := closeStore(srv, log); err == nil {
+		err = cerr
+	}
 	log.Warn("cachectl daemon stopped")
 	return err
 }

@@ -56,7 +56,7 @@ func (s *Store) Arithmetic(key []byte, a Arith) (uint64, uint64, ArithResult) {
 		copy(s.segments(segs[:0], nref)[0], d)
 		return a.Initial, s.link(nref, hv, now), ArithCreated
 	}
-	n := s.word(ref, offNBytes)
+	n := s.nbytes(ref)
 	if n == 0 || s.iflags(ref)&flagChunked != 0 {
 		return 0, 0, ArithNonNumeric
 	}
@@ -90,7 +90,7 @@ func (s *Store) Arithmetic(key []byte, a Arith) (uint64, uint64, ArithResult) {
 		return v, cas, ArithOK
 	}
 	s.pinned = ref
-	nref, ok := s.allocItem(key, s.word(ref, offFlags), s.word(ref, offExp), uint32(len(d)), now)
+	nref, ok := s.allocItem(key, s.flags(ref), s.word(ref, offExp), uint32(len(d)), now)
 	s.pinned = 0
 	if !ok {
 		return 0, 0, ArithNoMemory

@@ -181,7 +181,23 @@ func TestCrawlerGoroutine(t *testing.T) {
 }
 
 func TestMetadump(t *testing.T) {
-	s, clk := newStore(t, flat)
+	for _, tc := range []struct {
+		name         string
+		memcached    bool
+		sizeA, sizeB int
+	}{
+		{"real sizes", false, 35, 40},     // 25+8 header, key, value
+		{"memcached sizes", true, 61, 66}, // memcached's ITEM_ntotal
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, clk := newStore(t, func(c *Config) { flat(c); c.MemcachedItemSizes = tc.memcached })
+			testMetadump(t, s, clk, tc.sizeA, tc.sizeB)
+		})
+	}
+}
+
+func testMetadump(t *testing.T, s *Store, clk *clock, sizeA, sizeB int) {
+	t.Helper()
 	set(t, s, "a", []byte("v"), 0)
 	clk.advance(1)
 	set(t, s, "b:1~x", []byte("vv"), 100)
@@ -196,8 +212,8 @@ func TestMetadump(t *testing.T) {
 	if r != CrawlOK || err != nil {
 		t.Fatalf("Metadump: %v %v", r, err)
 	}
-	want := fmt.Sprintf("key=a exp=-1 la=%d cas=1 fetch=no cls=1 size=61\n"+
-		"key=b%%3A1~x exp=%d la=%d cas=2 fetch=yes cls=1 size=66\n", t0, t0+101, t0+1)
+	want := fmt.Sprintf("key=a exp=-1 la=%d cas=1 fetch=no cls=1 size=%d\n"+
+		"key=b%%3A1~x exp=%d la=%d cas=2 fetch=yes cls=1 size=%d\n", t0, sizeA, t0+101, t0+1, sizeB)
 	if out.String() != want {
 		t.Fatalf("metadump\n got %q\nwant %q", out.String(), want)
 	}

@@ -65,7 +65,11 @@ func (x *index) bucket(hv uint64) *uint32 {
 // find returns the item with this key, or 0.
 func (s *Store) find(key []byte, hv uint64) uint32 {
 	for ref := *s.idx.bucket(hv); ref != 0; ref = s.word(ref, offHNext) {
-		if s.nkey(ref) == uint32(len(key)) && bytes.Equal(s.key(ref), key) {
+		if s.nkey(ref) != uint32(len(key)) {
+			continue
+		}
+		off := s.keyOff(ref)
+		if bytes.Equal(s.arena.bytes(ref, off+uint32(len(key)))[off:], key) {
 			return ref
 		}
 	}

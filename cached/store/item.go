@@ -2,55 +2,69 @@ package store
 
 import "encoding/binary"
 
-// Item header, stored at the start of the item's chunk:
+// Item header, stored at the start of the item's chunk. It holds only what
+// this store reads back, and an item is placed in the smallest chunk class
+// that holds its real size, so more items fit in the same memory than in
+// memcached (whose item header is 48 bytes, plus 8 for the CAS, a NUL after
+// the key and the value's CRLF):
 //
 //	0  prev   uint32  LRU link
 //	4  next   uint32  LRU link
 //	8  hnext  uint32  hash chain
 //	12 time   uint32  last access (server-relative seconds)
 //	16 exp    uint32  expiry (server-relative seconds, 0 = never)
-//	20 nbytes uint32  value length, without the trailing CRLF
-//	24 flags  uint32  client flags
-//	28 nkey   uint8
-//	29 class  uint8
-//	30 iflags uint8
-//	31 lru    uint8   LRU segment (HOT, WARM, COLD, TEMP)
-//	32 cas    uint64
-//	40 key, then (chunked only) nextra uint32 chunk refs, then the value
+//	20 len    uint32  bits 0-19 value length (no CRLF is stored), 20-21 LRU
+//	                  segment (HOT, WARM, COLD, TEMP), 22 free chunk, 24-31 key length
+//	24 iflags uint8
+//	25 cas    uint64  only when CAS is enabled (not -C)
+//	   flags  uint32  only when the client flags are not 0 (flagClientFlags)
+//	   key, then the value; a chunked item has, between them, its whole
+//	   value length (uint32) and its continuation chunks' refs (uint32 each)
 //
-// Links are refs, not pointers, so the GC has nothing to trace.
+// A plain item's value fits in one chunk, at most a 1 MiB page, so 20 bits
+// hold its length; only chunked items, up to -I, need the extra word. The
+// class is not stored: it is the class of the page the chunk is in.
+// Links are refs, not pointers, so the GC has nothing to trace. Fields are
+// read unaligned, which costs nothing on the machines this runs on.
 const (
 	offPrev   = 0
 	offNext   = 4
 	offHNext  = 8
 	offTime   = 12
 	offExp    = 16
-	offNBytes = 20
-	offFlags  = 24
-	offNKey   = 28
-	offClass  = 29
-	offIFlags = 30
-	offLRU    = 31
-	offCAS    = 32
-	offKey    = 40
+	offLen    = 20
+	offIFlags = 24
+	offCAS    = 25
 
-	itemHeader = offKey
+	// fixedHeader is the header without its optional fields.
+	fixedHeader = offCAS
+	casBytes    = 8
+	flagsBytes  = 4
+	// maxHeader is the largest header: CAS and client flags both present.
+	maxHeader = fixedHeader + casBytes + flagsBytes
+
+	// The len word's fields.
+	lenBits   = 20
+	lenMask   = 1<<lenBits - 1
+	segShift  = lenBits
+	freeBit   = 1 << 22
+	nkeyShift = 24
 )
 
 // Item flags.
 const (
-	flagLinked  = 1 << 0
-	flagFetched = 1 << 1
-	flagChunked = 1 << 2
-	flagStale   = 1 << 3 // meta: invalidated, value kept until recache
-	flagToken   = 1 << 4 // meta: a client already won the recache
-	flagActive  = 1 << 6 // read twice: segmented LRU rescues it into WARM
-	flagSlabbed = 1 << 7 // a free chunk (memcached's ITEM_SLABBED)
+	flagLinked      = 1 << 0
+	flagFetched     = 1 << 1
+	flagChunked     = 1 << 2
+	flagStale       = 1 << 3 // meta: invalidated, value kept until recache
+	flagToken       = 1 << 4 // meta: a client already won the recache
+	flagActive      = 1 << 6 // read twice: segmented LRU rescues it into WARM
+	flagClientFlags = 1 << 7 // the header holds non-zero client flags; the top bit, keyOff relies on it
 )
 
 func (s *Store) mem(ref uint32) []byte {
 	off := uint64(ref) * chunkAlign
-	return s.arena.mem[off : off+itemHeader]
+	return s.arena.mem[off : off+maxHeader]
 }
 
 func (s *Store) word(ref uint32, off int) uint32 {
@@ -61,19 +75,74 @@ func (s *Store) setWord(ref uint32, off int, v uint32) {
 	binary.LittleEndian.PutUint32(s.mem(ref)[off:], v)
 }
 
-func (s *Store) cas(ref uint32) uint64 { return binary.LittleEndian.Uint64(s.mem(ref)[offCAS:]) }
-func (s *Store) setCAS(ref uint32, v uint64) {
-	binary.LittleEndian.PutUint64(s.mem(ref)[offCAS:], v)
+// cas is the item's CAS; 0 when CAS is disabled, as memcached reports it.
+func (s *Store) cas(ref uint32) uint64 {
+	if !s.cfg.CAS {
+		return 0
+	}
+	return binary.LittleEndian.Uint64(s.mem(ref)[offCAS:])
 }
 
-func (s *Store) nkey(ref uint32) uint32  { return uint32(s.mem(ref)[offNKey]) }
-func (s *Store) class(ref uint32) uint8  { return s.mem(ref)[offClass] }
+func (s *Store) setCAS(ref uint32, v uint64) {
+	if s.cfg.CAS {
+		binary.LittleEndian.PutUint64(s.mem(ref)[offCAS:], v)
+	}
+}
+
+func (s *Store) flags(ref uint32) uint32 {
+	if s.iflags(ref)&flagClientFlags == 0 {
+		return 0
+	}
+	return s.word(ref, int(s.flagsAt))
+}
+
+// headerLen is the header size of an item with these client flags.
+func (s *Store) headerLen(flags uint32) uint32 {
+	if flags != 0 {
+		return s.flagsAt + flagsBytes
+	}
+	return s.flagsAt
+}
+
+// keyOff is where the item's key starts: after the flags when it has
+// them (flagClientFlags is the top bit, so no branch is needed).
+func (s *Store) keyOff(ref uint32) uint32 {
+	return s.flagsAt + uint32(s.iflags(ref)>>7)*flagsBytes
+}
+
+func (s *Store) nkey(ref uint32) uint32 { return s.word(ref, offLen) >> nkeyShift }
+
+// nbytes is the item's value length.
+func (s *Store) nbytes(ref uint32) uint32 {
+	w := s.word(ref, offLen)
+	if s.iflags(ref)&flagChunked == 0 {
+		return w & lenMask
+	}
+	off := s.keyOff(ref) + w>>nkeyShift
+	return binary.LittleEndian.Uint32(s.arena.bytes(ref, off+4)[off:])
+}
+
+// setLengths records a new item's key and value lengths (clearing the
+// free mark, segment HOT); chunked must be set already for a chunked item,
+// whose key must be in place.
+func (s *Store) setLengths(ref uint32, nkey, nbytes uint32) {
+	s.setWord(ref, offLen, nkey<<nkeyShift|nbytes&lenMask)
+	if s.iflags(ref)&flagChunked != 0 {
+		off := s.keyOff(ref) + nkey
+		binary.LittleEndian.PutUint32(s.arena.bytes(ref, off+4)[off:], nbytes)
+	}
+}
+
+func (s *Store) class(ref uint32) uint8  { return s.pageClass[ref>>s.refPageShift] }
 func (s *Store) iflags(ref uint32) uint8 { return s.mem(ref)[offIFlags] }
+
+// isFree reports a chunk on its class's free list (memcached's ITEM_SLABBED).
+func (s *Store) isFree(ref uint32) bool { return s.word(ref, offLen)&freeBit != 0 }
 
 // nextra is the number of continuation chunks of a chunked item; it follows
 // from the sizes, so it is not stored.
 func (s *Store) nextra(ref uint32) uint32 {
-	_, extra := s.layout(s.nkey(ref), s.word(ref, offNBytes), s.word(ref, offFlags))
+	_, extra := s.layout(s.nkey(ref), s.nbytes(ref), s.flags(ref))
 	return extra
 }
 
@@ -85,30 +154,35 @@ func (s *Store) clearIFlag(ref uint32, f uint8) {
 }
 
 func (s *Store) key(ref uint32) []byte {
-	return s.arena.bytes(ref, itemHeader+s.nkey(ref))[itemHeader:]
+	off := s.keyOff(ref)
+	return s.arena.bytes(ref, off+s.nkey(ref))[off:]
 }
 
 // extraRef returns continuation chunk i of a chunked item.
 func (s *Store) extraRef(ref uint32, i uint32) uint32 {
-	off := itemHeader + s.nkey(ref) + 4*i
+	off := s.keyOff(ref) + s.nkey(ref) + 4 + 4*i
 	return binary.LittleEndian.Uint32(s.arena.bytes(ref, off+4)[off:])
 }
 
 func (s *Store) setExtraRef(ref uint32, i uint32, v uint32) {
-	off := itemHeader + s.nkey(ref) + 4*i
+	off := s.keyOff(ref) + s.nkey(ref) + 4 + 4*i
 	binary.LittleEndian.PutUint32(s.arena.bytes(ref, off+4)[off:], v)
 }
+
+// valueOff is where a plain (unchunked) item's value starts, and where a
+// chunked item's length word is.
+func (s *Store) valueOff(ref uint32) uint32 { return s.keyOff(ref) + s.nkey(ref) }
 
 // segments appends the item's value memory to dst in order: one slice for a
 // plain item, several for a chunked one.
 func (s *Store) segments(dst [][]byte, ref uint32) [][]byte {
-	n := s.word(ref, offNBytes)
-	nk := s.nkey(ref)
+	n := s.nbytes(ref)
 	if s.iflags(ref)&flagChunked == 0 {
-		return append(dst, s.arena.bytes(ref, itemHeader+nk+n)[itemHeader+nk:])
+		start := s.valueOff(ref)
+		return append(dst, s.arena.bytes(ref, start+n)[start:])
 	}
 	extra := s.nextra(ref)
-	start := itemHeader + nk + 4*extra
+	start := s.valueOff(ref) + 4 + 4*extra
 	head := s.chunkMax - start
 	if head > n {
 		head = n
@@ -126,46 +200,13 @@ func (s *Store) segments(dst [][]byte, ref uint32) [][]byte {
 // appendValue copies the item's value to dst.
 func (s *Store) appendValue(dst []byte, ref uint32) []byte {
 	if s.iflags(ref)&flagChunked == 0 {
-		nk := s.nkey(ref)
-		n := s.word(ref, offNBytes)
-		return append(dst, s.arena.bytes(ref, itemHeader+nk+n)[itemHeader+nk:]...)
+		w := s.word(ref, offLen)
+		start := s.keyOff(ref) + w>>nkeyShift
+		return append(dst, s.arena.bytes(ref, start+w&lenMask)[start:]...)
 	}
 	var segs [16][]byte
 	for _, seg := range s.segments(segs[:0], ref) {
 		dst = append(dst, seg...)
 	}
 	return dst
-}
-
-// memcachedTotal is the size memcached would account for this item
-// (ITEM_ntotal). The -I limit and the `bytes`/mem_requested stats use it so
-// that limits and stats read the same as on memcached, whatever our own
-// header costs.
-func (s *Store) memcachedTotal(nkey int, flags uint32, nbytes int) uint64 {
-	t := uint64(headerSize + nkey + 1 + nbytes + 2)
-	if flags != 0 {
-		t += 4
-	}
-	if s.cfg.CAS {
-		t += 8
-	}
-	return t
-}
-
-// layout decides where an item of this size lives: its class, and for
-// items larger than one chunk, how many continuation chunks it needs.
-func (s *Store) layout(nkey, nbytes, flags uint32) (class uint8, extra uint32) {
-	n := itemHeader + nkey + nbytes
-	if n <= s.chunkMax {
-		// The class is chosen by memcached's item size, never smaller than
-		// ours, so an item lands in the same class as on memcached and
-		// stats slabs and evictions read the same.
-		mc := s.memcachedTotal(int(nkey), flags, int(nbytes))
-		return s.classFor(uint32(min(mc, uint64(s.chunkMax)))), 0
-	}
-	// Each continuation chunk adds chunkMax bytes but costs a 4-byte ref
-	// in the head chunk.
-	over := n - s.chunkMax
-	extra = (over + s.chunkMax - 5) / (s.chunkMax - 4)
-	return uint8(len(s.classes) - 1), extra
 }

@@ -22,7 +22,7 @@ const (
 )
 
 // lruList is one segment of a class: a doubly linked list of refs, head =
-// most recently linked, and the memcached-accounted bytes of its items
+// most recently linked, and the accounted bytes of its items
 // (memcached's sizes_bytes, which the HOT and WARM limits are taken from).
 type lruList struct {
 	head, tail uint32
@@ -37,13 +37,13 @@ const (
 	pullEvict pullFlags = 1 << iota // COLD: evict the tail when nothing expired
 )
 
-func (s *Store) segmentOf(ref uint32) segment { return segment(s.mem(ref)[offLRU]) }
+func (s *Store) segmentOf(ref uint32) segment { return segment(s.word(ref, offLen) >> segShift & 3) }
 
 // lruLink puts an item of t bytes (totalOf, which the caller has at hand)
 // at the head of a segment of its class.
 func (s *Store) lruLink(ref uint32, seg segment, t uint64) {
 	l := &s.classes[s.class(ref)].lru[seg]
-	s.mem(ref)[offLRU] = uint8(seg)
+	s.setWord(ref, offLen, s.word(ref, offLen)&^(3<<segShift)|uint32(seg)<<segShift)
 	s.setWord(ref, offPrev, 0)
 	s.setWord(ref, offNext, l.head)
 	if l.head != 0 {

@@ -78,7 +78,9 @@ func startMemcached(t *testing.T, args ...string) *mcClient {
 // reuse the expired items' memory and count it the same way.
 func TestReclaimMatchesMemcached(t *testing.T) {
 	mc := startMemcached(t, "-o", "no_lru_maintainer,no_lru_crawler")
-	s, clk := newStore(t, flat)
+	// Class ids and chunk counts are compared, so items are placed by
+	// memcached's size, as -o memcached_item_sizes does.
+	s, clk := newStore(t, func(c *Config) { flat(c); c.MemcachedItemSizes = true })
 	val := bytes.Repeat([]byte("x"), 100)
 	for i := 0; i < 3; i++ {
 		k := fmt.Sprint("e", i)

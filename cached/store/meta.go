@@ -88,9 +88,9 @@ func (v *View) SetExp(exp uint32) {
 }
 
 // Flags, CAS and Len describe the item.
-func (v *View) Flags() uint32 { return v.s.word(v.ref, offFlags) }
+func (v *View) Flags() uint32 { return v.s.flags(v.ref) }
 func (v *View) CAS() uint64   { return v.s.cas(v.ref) }
-func (v *View) Len() int      { return int(v.s.word(v.ref, offNBytes)) }
+func (v *View) Len() int      { return int(v.s.nbytes(v.ref)) }
 
 // Key is the stored key (the decoded one for a base64 key).
 func (v *View) Key() []byte { return v.s.key(v.ref) }
@@ -113,10 +113,10 @@ func (v *View) Value(dst []byte) []byte { return v.s.appendValue(dst, v.ref) }
 // Bump marks the item fetched and refreshes its LRU position.
 func (v *View) Bump() { v.s.bump(v.ref, v.now) }
 
-// Size is the item's size as memcached accounts it (ITEM_ntotal), and
-// Class the slab class memcached would keep it in; `me` reports both.
+// Size is the item's accounted size (size.go) and Class the slab class
+// it is kept in; `me` reports both.
 func (v *View) Size() uint64 { return v.s.totalOf(v.ref) }
-func (v *View) Class() uint8 { return v.s.classOf(v.ref) }
+func (v *View) Class() uint8 { return v.s.class(v.ref) }
 
 // Invalidate marks the item stale with a new CAS and lets the next reader
 // win the recache token (md with I).
@@ -138,7 +138,7 @@ func (v *View) Delete() {
 // number's digits are appended to dst.
 func (v *View) Delta(dst []byte, incr bool, delta, cas uint64) ([]byte, DeltaResult) {
 	s := v.s
-	n := s.word(v.ref, offNBytes)
+	n := s.nbytes(v.ref)
 	if n == 0 || s.iflags(v.ref)&flagChunked != 0 {
 		return dst, DeltaNonNumeric
 	}
@@ -172,7 +172,7 @@ func (v *View) Delta(dst []byte, incr bool, delta, cas uint64) ([]byte, DeltaRes
 		return dst, DeltaOK
 	}
 	s.pinned = v.ref
-	nref, ok := s.allocItem(v.key, s.word(v.ref, offFlags), s.word(v.ref, offExp), uint32(len(d)), v.now)
+	nref, ok := s.allocItem(v.key, s.flags(v.ref), s.word(v.ref, offExp), uint32(len(d)), v.now)
 	s.pinned = 0
 	if !ok {
 		return dst[:start], DeltaNoMemory

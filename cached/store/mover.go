@@ -171,13 +171,12 @@ func (s *Store) evacuate(id uint8, ref uint32) bool {
 			return s.evacuateContinuation(id, ref, head)
 		}
 	}
-	f := s.iflags(ref)
 	switch {
-	case f&flagSlabbed != 0:
+	case s.isFree(ref):
 		s.cutFree(id, ref)
 		s.completeChunk(ref)
 		return true
-	case f&flagLinked != 0 && ref != s.pinned:
+	case s.iflags(ref)&flagLinked != 0 && ref != s.pinned:
 		return s.evacuateItem(id, ref)
 	}
 	// Allocated but not linked: a value still being received.
@@ -195,7 +194,7 @@ func (s *Store) evacuateItem(id uint8, ref uint32) bool {
 		if nref, ok := s.rescueChunk(id); ok {
 			n := s.chunkMax
 			if !chunked {
-				n = itemHeader + s.nkey(ref) + s.word(ref, offNBytes)
+				n = s.valueOff(ref) + s.nbytes(ref)
 			}
 			copy(s.arena.bytes(nref, n), s.arena.bytes(ref, n))
 			m.copied += n
@@ -332,6 +331,7 @@ func (s *Store) finishMove() {
 	}
 	if m.dst == 0 {
 		s.arena.pool = append(s.arena.pool, page)
+		s.pageClass[page] = 0
 		s.arena.limitSeen = false
 	} else {
 		s.addPage(uint8(m.dst), page)

@@ -238,7 +238,7 @@ func checkAccounting(t *testing.T, s *Store) {
 		}
 		n := uint32(0)
 		for ref := c.freeHead; ref != 0; ref = s.word(ref, offNext) {
-			if s.iflags(ref)&flagSlabbed == 0 {
+			if !s.isFree(ref) {
 				t.Fatalf("class %d: free chunk %d not marked free", id, ref)
 			}
 			n++

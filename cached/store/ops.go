@@ -1,5 +1,7 @@
 package store
 
+import "encoding/binary"
+
 // Mode is how a store command treats an existing item.
 type Mode uint8
 
@@ -41,7 +43,7 @@ type Pending struct {
 // Alloc reserves memory for an item of nbytes value bytes, evicting from
 // the class's LRU tail if memory is full. exp is server-relative (RelTime).
 func (s *Store) Alloc(key []byte, flags uint32, exp uint32, nbytes int) (Pending, error) {
-	if nbytes < 0 || s.memcachedTotal(len(key), flags, nbytes) > uint64(s.cfg.ItemSizeMax) {
+	if s.tooLarge(len(key), flags, nbytes) {
 		s.mu.Lock()
 		s.st.StoreTooLarge++
 		s.mu.Unlock()
@@ -133,9 +135,9 @@ func (s *Store) replace(old, ref uint32, hv uint64, now uint32) uint64 {
 // join builds old+add (or add+old) as a new item keeping old's flags and
 // expiry, as memcached's append and prepend do.
 func (s *Store) join(old, add uint32, prepend bool, now uint32) (uint32, bool) {
-	on, an := s.word(old, offNBytes), s.word(add, offNBytes)
-	flags := s.word(old, offFlags)
-	if s.memcachedTotal(int(s.nkey(old)), flags, int(on+an)) > uint64(s.cfg.ItemSizeMax) {
+	on, an := s.nbytes(old), s.nbytes(add)
+	flags := s.flags(old)
+	if s.tooLarge(int(s.nkey(old)), flags, int(on+an)) {
 		return 0, false
 	}
 	s.pinned = old // the allocation below may evict; never the item we copy from
@@ -187,17 +189,21 @@ func (s *Store) allocItem(key []byte, flags, exp, nbytes uint32, now uint32) (ui
 		return 0, false
 	}
 	m := s.mem(ref)
-	clear(m)
-	m[offNKey] = uint8(len(key))
-	m[offClass] = class
+	clear(m[:fixedHeader])
 	s.setWord(ref, offExp, exp)
-	s.setWord(ref, offNBytes, nbytes)
-	s.setWord(ref, offFlags, flags)
-	copy(s.arena.bytes(ref, itemHeader+uint32(len(key)))[itemHeader:], key)
+	if flags != 0 {
+		m[offIFlags] = flagClientFlags
+		s.setWord(ref, int(s.flagsAt), flags)
+	}
+	if extra > 0 {
+		m[offIFlags] |= flagChunked
+	}
+	off := s.keyOff(ref)
+	copy(s.arena.bytes(ref, off+uint32(len(key)))[off:], key)
+	s.setLengths(ref, uint32(len(key)), nbytes)
 	if extra == 0 {
 		return ref, true
 	}
-	s.setIFlag(ref, flagChunked)
 	last := uint8(len(s.classes) - 1)
 	for i := uint32(0); i < extra; i++ {
 		// The head chunk is not linked yet, so no LRU walk can reach it;
@@ -249,7 +255,12 @@ func (s *Store) GetAndTouch(dst []byte, key []byte, exp uint32) ([]byte, Meta, b
 }
 
 func (s *Store) meta(ref uint32) Meta {
-	return Meta{Flags: s.word(ref, offFlags), CAS: s.cas(ref), Len: int(s.word(ref, offNBytes)), Class: s.class(ref), Status: LookupFound}
+	m := s.mem(ref)
+	if m[offIFlags]&(flagChunked|flagClientFlags) == 0 {
+		// The common case, read from the header at hand.
+		return Meta{CAS: s.cas(ref), Len: int(binary.LittleEndian.Uint32(m[offLen:]) & lenMask), Class: s.class(ref), Status: LookupFound}
+	}
+	return Meta{Flags: s.flags(ref), CAS: s.cas(ref), Len: int(s.nbytes(ref)), Class: s.class(ref), Status: LookupFound}
 }
 
 // Touch sets a new expiry on a live item.

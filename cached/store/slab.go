@@ -1,20 +1,24 @@
 package store
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
+)
 
 // Memory layout.
 //
 // All item memory lives in one anonymous mapping reserved up front with
 // MAP_NORESERVE: the kernel only backs the pages we touch, so RSS grows the
 // way memcached's malloc'd slab pages do, and the Go garbage collector never
-// sees item memory at all — millions of items cost the GC nothing.
+// sees item memory at all — millions of items cost the GC nothing. With a
+// memory file (-e) the mapping is that file's instead, shared, so the items
+// outlive the process for a warm restart (restart.go).
 //
 // Chunks are addressed by a uint32 ref: the byte offset in the arena divided
 // by chunkAlign. Page 0 is never handed out, so ref 0 means "none".
 const (
 	chunkAlign  = 8       // memcached's CHUNK_ALIGN_BYTES
 	maxArena    = 1 << 35 // 32 GiB: the most a uint32 ref of 8-byte units reaches
-	headerSize  = 48      // memcached's sizeof(item); keeps class sizes identical to memcached's
 	maxClasses  = 63      // memcached's MAX_NUMBER_OF_SLAB_CLASSES - 1
 	smallestCls = 1       // memcached's POWER_SMALLEST
 )
@@ -82,14 +86,21 @@ type arena struct {
 	// pool is memcached's global page pool: pages the mover took from a
 	// class with memory to spare, handed out again before new ones.
 	pool []uint32
+
+	file    *memFile     // the memory file (-e); nil for anonymous memory
+	persist persistState // what a warm restart saves and found (persist.go)
 }
 
-func newArena(limit uint64, pageSize uint32, classes int) (*arena, error) {
+// newArena maps the item memory: anonymous, or the memory file at path.
+func newArena(limit uint64, pageSize uint32, classes int, path string) (*arena, error) {
 	// Every class may take its first page past the limit, as memcached
 	// allows, so the mapping leaves room for one extra page per class.
 	need := limit + uint64(classes+2)*uint64(pageSize)
 	if limit == 0 || need > maxArena {
 		need = maxArena
+	}
+	if path != "" {
+		return newFileArena(limit, pageSize, need, path)
 	}
 	// Reserve the whole addressable range when the kernel lets us, so that
 	// cache_memlimit can raise the limit later; untouched pages cost no RSS.
@@ -111,13 +122,36 @@ func newArena(limit uint64, pageSize uint32, classes int) (*arena, error) {
 	}, nil
 }
 
+// newFileArena maps need bytes of the memory file. The whole mapping is the
+// file's: unlike anonymous memory it cannot be reserved beyond the limit,
+// so cache_memlimit cannot raise the limit past it, as in memcached.
+func newFileArena(limit uint64, pageSize uint32, need uint64, path string) (*arena, error) {
+	f, err := openMemFile(path)
+	if err != nil {
+		return nil, err
+	}
+	mem, err := f.mapFile(need)
+	if err != nil {
+		f.close()
+		return nil, err
+	}
+	return &arena{
+		mem:      mem,
+		pageSize: pageSize,
+		nextPage: 1,
+		maxPages: uint32(need / uint64(pageSize)),
+		limit:    limit,
+		file:     f,
+	}, nil
+}
+
 func (a *arena) close() error {
 	if a.mem == nil {
 		return nil
 	}
 	err := munmap(a.mem)
 	a.mem = nil
-	return err
+	return errors.Join(err, a.file.close())
 }
 
 // newPage hands out one page, or reports false when the memory limit is
@@ -157,7 +191,7 @@ func (a *arena) bytes(ref uint32, n uint32) []byte {
 // (8-byte aligned), and the last class is exactly chunkMax.
 func classSizes(minChunk int, factor float64, chunkMax, pageSize uint32) []uint32 {
 	sizes := []uint32{0} // class 0 is unused, as in memcached
-	size := float64(headerSize + minChunk)
+	size := float64(memcachedHeader + minChunk)
 	for len(sizes) < maxClasses {
 		if size >= float64(chunkMax)/factor {
 			break
@@ -207,6 +241,7 @@ func (s *Store) addPage(id uint8, page uint32) {
 	c := &s.classes[id]
 	c.pages++
 	c.pageList = append(c.pageList, page)
+	s.pageClass[page] = id
 	ref := s.arena.pageRef(page)
 	if c.endLeft == 0 {
 		c.endRef, c.endLeft = ref, c.perPage
@@ -232,7 +267,8 @@ func (s *Store) pushFree(id uint8, ref uint32) {
 	if c.freeHead != 0 {
 		s.setWord(c.freeHead, offPrev, ref)
 	}
-	s.mem(ref)[offIFlags] = flagSlabbed
+	s.mem(ref)[offIFlags] = 0
+	s.setWord(ref, offLen, freeBit)
 	c.freeHead = ref
 	c.nfree++
 }

@@ -1,7 +1,9 @@
 // Package store is the daemon's item storage: memcached's slab allocator
 // (1 MiB pages cut into chunk classes by a growth factor), a per-class LRU
 // that evicts from the tail when memory is full, a chained hash index, lazy
-// expiry and flush_all invalidation, and CAS from one global counter.
+// expiry and flush_all invalidation, and CAS from one global counter. Items
+// carry a smaller header than memcached's and take the smallest class that
+// holds their real size (item.go, size.go), so the same memory holds more.
 //
 // It knows nothing of the wire: callers hand it keys and values and get
 // results and statistics back. One mutex guards everything; every operation
@@ -12,6 +14,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"math/bits"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,6 +33,10 @@ type Config struct {
 	Evictions    bool    // evict LRU tail when full; false = -M, fail instead
 	CAS          bool    // false = -C
 	HashPower    uint32  // initial hash table power (0 = 16)
+	// MemcachedItemSizes places and counts items by memcached's item size
+	// instead of their real one (size.go): -o memcached_item_sizes.
+	MemcachedItemSizes bool
+	MemoryFile         string // -e: item memory in this file, kept for a warm restart (restart.go)
 
 	// The LRU (lru.go), with memcached's -o names. DefaultConfig is
 	// memcached's default (-o modern); no_lru_maintainer or no_modern
@@ -102,6 +109,10 @@ func (c Config) Validate() error {
 		return errors.New("cannot set item size limit (-I) higher than a gigabyte")
 	case c.ChunkMax > c.ItemSizeMax:
 		return fmt.Errorf("slab_chunk_max (bytes: %d) cannot be larger than -I (item_size_max %d)", c.ChunkMax, c.ItemSizeMax)
+	case c.ChunkMax > 1<<lenBits:
+		return fmt.Errorf("slab_chunk_max (bytes: %d) is above the %d bytes an item's length field holds", c.ChunkMax, 1<<lenBits)
+	case c.PageSize < chunkAlign || c.PageSize&(c.PageSize-1) != 0:
+		return fmt.Errorf("slab page size %d is not a power of two", c.PageSize)
 	case c.ItemSizeMax%c.ChunkMax != 0:
 		return fmt.Errorf("-I (item_size_max: %d) must be evenly divisible by slab_chunk_max (bytes: %d)", c.ItemSizeMax, c.ChunkMax)
 	case c.PageSize%c.ChunkMax != 0:
@@ -161,8 +172,17 @@ type Store struct {
 	// chunk of a page it empties. Chunked items are large and few.
 	chunkHeads map[uint32]uint32
 
+	// pageClass is the class of every page of the arena (0 = none): an
+	// item's class follows from where its chunk is, so items do not store
+	// it. refPageShift turns a ref into its page number.
+	pageClass    []uint8
+	refPageShift uint32
+	// flagsAt is where an item's client flags (or else its key) start:
+	// after the CAS when CAS is enabled.
+	flagsAt uint32
+
 	pinned uint32 // an item an operation still reads; never evicted meanwhile
-	bytes  uint64 // memcached-accounted bytes of linked items
+	bytes  uint64 // accounted bytes of linked items (itemSize)
 	total  uint64 // items ever linked
 	st     Counters
 
@@ -204,7 +224,7 @@ func newIdle(cfg Config) (*Store, error) {
 		cfg.Now = coarse.now
 	}
 	sizes := classSizes(cfg.MinChunk, cfg.GrowthFactor, cfg.ChunkMax, cfg.PageSize)
-	a, err := newArena(cfg.MemoryLimit, cfg.PageSize, len(sizes))
+	a, err := newArena(cfg.MemoryLimit, cfg.PageSize, len(sizes), cfg.MemoryFile)
 	if err != nil {
 		return nil, err
 	}
@@ -234,14 +254,26 @@ func newIdle(cfg Config) (*Store, error) {
 		},
 		noBackground: true,
 		chunkHeads:   make(map[uint32]uint32),
+		pageClass:    make([]uint8, a.maxPages),
+		refPageShift: uint32(bits.TrailingZeros32(cfg.PageSize / chunkAlign)),
+		flagsAt:      fixedHeader,
+	}
+	if cfg.CAS {
+		s.flagsAt += casBytes
 	}
 	for i, sz := range sizes[1:] {
 		s.classes[i+1] = slabClass{size: sz, perPage: cfg.PageSize / sz}
 	}
+	if err := s.restore(); err != nil {
+		a.close()
+		return nil, err
+	}
 	return s, nil
 }
 
-// Close releases the item memory. The store must not be used afterwards.
+// Close releases the item memory, saving it first for a warm restart after
+// PersistOnClose. The store must not be used afterwards; calling Close
+// again returns the first call's result.
 func (s *Store) Close() error {
 	s.bg.halt()
 	s.mu.Lock()
@@ -255,7 +287,7 @@ func (s *Store) Close() error {
 	if s.coarse != nil {
 		s.coarse.stop()
 	}
-	return s.arena.close()
+	return s.closeArena()
 }
 
 // coarseClock is the Unix time in seconds, refreshed ten times a second.
@@ -413,10 +445,6 @@ func (s *Store) unlink(ref uint32, hv uint64) {
 	s.lruUnlink(ref, t)
 	s.bytes -= t
 	s.freeItem(ref)
-}
-
-func (s *Store) totalOf(ref uint32) uint64 {
-	return s.memcachedTotal(int(s.nkey(ref)), s.word(ref, offFlags), int(s.word(ref, offNBytes)))
 }
 
 // freeItem releases an unlinked item's chunks.

@@ -121,24 +121,38 @@ func TestClassSizesMatchMemcached(t *testing.T) {
 	}
 }
 
-// TestItemClass: an item goes to the class memcached would pick for it,
-// by memcached's item size (48-byte header, key+1, flags, CAS, CRLF).
+// TestItemClass: an item goes to the smallest class that holds its real
+// size (25-byte header, 8 for the CAS, 4 for non-zero flags, key, value),
+// or with MemcachedItemSizes to the class memcached picks by its item size
+// (48-byte header, key+1, flags, CAS, CRLF).
 func TestItemClass(t *testing.T) {
 	for _, tc := range []struct {
-		key   string
-		vlen  int
-		flags uint32
-		class int
+		key       string
+		vlen      int
+		flags     uint32
+		memcached bool
+		noCAS     bool
+		class     int
 	}{
-		{"k", 36, 0, 1}, // 48+2+38+8 = 96
-		{"k", 37, 0, 2}, // 97
-		{"k", 32, 1, 1}, // flags cost 4 bytes
-		{"k", 33, 1, 2},
-		{"kk", 59, 0, 2}, // 120
-		{"kk", 60, 0, 3},
-		{"k", 524288 - 60, 0, 39},
+		{"k", 62, 0, false, false, 1}, // 25+8+1+62 = 96
+		{"k", 63, 0, false, false, 2}, // 97
+		{"k", 58, 1, false, false, 1}, // flags cost 4 bytes
+		{"k", 59, 1, false, false, 2},
+		{"k", 70, 0, false, true, 1}, // -C: no CAS stored
+		{"k", 71, 0, false, true, 2},
+		{"kk", 85, 0, false, false, 2}, // 120
+		{"kk", 86, 0, false, false, 3},
+		{"k", 524288 - 34, 0, false, false, 39},
+		{"k", 36, 0, true, false, 1}, // 48+2+38+8 = 96
+		{"k", 37, 0, true, false, 2}, // 97
+		{"k", 32, 1, true, false, 1}, // flags cost 4 bytes
+		{"k", 33, 1, true, false, 2},
+		{"k", 44, 0, true, true, 1},   // -C: memcached saves its 8 CAS bytes too
+		{"kk", 59, 0, true, false, 2}, // 120
+		{"kk", 60, 0, true, false, 3},
+		{"k", 524288 - 60, 0, true, false, 39},
 	} {
-		s, _ := newStore(t, nil)
+		s, _ := newStore(t, func(c *Config) { c.MemcachedItemSizes, c.CAS = tc.memcached, !tc.noCAS })
 		if _, err := store(t, s, ModeSet, tc.key, bytes.Repeat([]byte("v"), tc.vlen), tc.flags, 0, 0); err != nil {
 			t.Fatal(err)
 		}
@@ -149,7 +163,8 @@ func TestItemClass(t *testing.T) {
 			}
 		}
 		if len(got) != 1 || got[0] != tc.class {
-			t.Errorf("key %q, %d bytes, flags %d: in classes %v, want %d", tc.key, tc.vlen, tc.flags, got, tc.class)
+			t.Errorf("key %q, %d bytes, flags %d, memcached sizes %v, CAS %v: in classes %v, want %d",
+				tc.key, tc.vlen, tc.flags, tc.memcached, !tc.noCAS, got, tc.class)
 		}
 	}
 }

@@ -58,18 +58,9 @@ func (s *Store) reportEviction(ref uint32, now uint32) {
 		Fetched:    s.iflags(ref)&flagFetched != 0,
 		TTL:        ttl,
 		LastAccess: now - s.word(ref, offTime),
-		Class:      s.classOf(ref),
-		Len:        int(s.word(ref, offNBytes)),
+		Class:      s.class(ref),
+		Len:        int(s.nbytes(ref)),
 	})
-}
-
-// classOf is the slab class memcached would keep the item in.
-func (s *Store) classOf(ref uint32) uint8 {
-	t := s.totalOf(ref)
-	if t > uint64(s.chunkMax) {
-		return uint8(len(s.classes) - 1)
-	}
-	return s.classFor(uint32(t))
 }
 
 // Class is the slab class of a pending item.

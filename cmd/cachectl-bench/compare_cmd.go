@@ -24,6 +24,8 @@ type compareOpts struct {
 	timeLimit  time.Duration
 	skipMemory bool
 	manyConns  int
+	fills      string
+	fillOps    int64
 }
 
 func newCompareCmd() *cobra.Command {
@@ -39,9 +41,12 @@ paced at --latency-load times memcached's throughput, so their latencies are
 compared at the same offered load. Server CPU comes from utime+stime in procfs,
 RSS from VmRSS. Then --many-conns clients, each sending a get about once a
 second, stay connected beside a W1 load (same -c for both servers): the
-servers' RSS and W1's p99 are compared. Prints each workload's median ratios cachectl/memcached, the memory per
-item after bulk loads (with cachectl's GC pauses from GODEBUG=gctrace=1) and
-memcaslap's second opinion. Exits 1 if any reply was wrong.`,
+servers' RSS and W1's p99 are compared. Prints each workload's median ratios
+cachectl/memcached, the memory per item after bulk loads (with cachectl's GC
+pauses from GODEBUG=gctrace=1), the items each holds at equal -m after
+filling it with more keys than fit, with the Zipf hit ratio of a cache-aside
+client after the fill, and memcaslap's second opinion. Exits 1 if any reply
+was wrong.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return o.run(cmd) },
 	}
@@ -57,9 +62,11 @@ memcaslap's second opinion. Exits 1 if any reply was wrong.`,
 	f.Uint64Var(&c.Seed, "seed", 1, "seed for keys and values")
 	f.Float64Var(&c.LatencyLoad, "latency-load", 0.7, "also compare latency with both servers paced at this fraction of memcached's throughput (0 = skip)")
 	f.BoolVar(&o.quick, "quick", false, "short runs (warm-up 0.5s, 2s measured, 2s hold): about 10 minutes")
-	f.StringVar(&o.only, "workloads", "", "comma list of workloads to run (default all: W1..W8)")
+	f.StringVar(&o.only, "workloads", "", "comma list of workloads to run (default all: W1..W8; none = only the memory loads and fills)")
 	f.StringVar(&o.memory, "memory", "1000000:1024,5000000:2048", "memory loads ITEMS:MB, comma separated")
 	f.BoolVar(&o.skipMemory, "no-memory", false, "skip the memory loads")
+	f.StringVar(&o.fills, "fills", "F1,F2", "fills at equal -m to run (F1: 4M keys of 10-100 B, F2: 2M keys of 50-1000 B, both -m 256; \"\" = none)")
+	f.Int64Var(&o.fillOps, "fill-ops", 2_000_000, "cache-aside Zipf reads after each fill, for the warm-up and again for the measurement")
 	f.DurationVar(&o.hold, "hold", 5*time.Second, "90/10 traffic while the loaded items are held (GC pauses)")
 	f.StringVar(&o.memcaslap, "memcaslap", "memcaslap", "memcaslap binary for the second opinion")
 	f.BoolVar(&o.noCaslap, "no-memcaslap", false, "skip the memcaslap second opinion")
@@ -78,6 +85,9 @@ func (o *compareOpts) run(cmd *cobra.Command) error {
 				*d = map[string]time.Duration{"warmup": 500 * time.Millisecond, "measure": 2 * time.Second, "hold": 2 * time.Second}[name]
 			}
 		}
+		if !fl.Changed("fill-ops") {
+			o.fillOps = 500_000
+		}
 	}
 	if c.Pairs < 1 || c.Threads < 1 || c.Measure <= 0 {
 		return errors.New("--pairs, --threads and --measure must be positive")
@@ -92,6 +102,13 @@ func (o *compareOpts) run(cmd *cobra.Command) error {
 	mem, err := parseMemoryLoads(o.memory)
 	if err != nil {
 		return err
+	}
+	fills, err := selectFills(o.fills)
+	if err != nil {
+		return err
+	}
+	if o.fillOps < 1 {
+		return fmt.Errorf("--fill-ops %d: want at least 1", o.fillOps)
 	}
 	for _, p := range []*string{&c.Memcached, &c.Cachectl} {
 		if *p, err = exec.LookPath(*p); err != nil {
@@ -126,6 +143,17 @@ func (o *compareOpts) run(cmd *cobra.Command) error {
 	}
 	if !o.skipMemory && ctx.Err() == nil {
 		o.runMemoryLoads(ctx, rep, mem)
+	}
+	for _, f := range fills {
+		if ctx.Err() != nil {
+			break
+		}
+		r, err := runFill(ctx, c, f, o.fillOps)
+		if err != nil {
+			rep.Failures = append(rep.Failures, err.Error())
+			continue
+		}
+		rep.Fills = append(rep.Fills, r)
 	}
 	if !o.noCaslap && ctx.Err() == nil {
 		path, err := exec.LookPath(o.memcaslap)

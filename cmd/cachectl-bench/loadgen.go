@@ -39,6 +39,14 @@ type loadConfig struct {
 	// ReadBuffer is each connection's reply buffer (0 = 64 KiB); thousands
 	// of mostly idle clients take a small one.
 	ReadBuffer int `json:"read_buffer,omitempty"`
+	// CacheAside makes every command a get and follows each miss with a
+	// set of that key in the next batch, as a cache-aside client refills
+	// from its database: the hit ratio then shows what the server keeps.
+	CacheAside bool `json:"cache_aside,omitempty"`
+	// FixedValues stores one value per key with no header (newFixedCodec),
+	// so values may be shorter than the self-checking header; only
+	// cache-aside or get-only runs without TTLs can use it.
+	FixedValues bool `json:"fixed_values,omitempty"`
 }
 
 func (c *loadConfig) validate() error {
@@ -63,8 +71,20 @@ func (c *loadConfig) validate() error {
 		return fmt.Errorf("--rate %g: want 0 (as fast as answered) .. 1e8 commands/s", c.Rate)
 	case c.Duration > 24*time.Hour:
 		return fmt.Errorf("--duration %s: want at most 24h", c.Duration)
+	case c.CacheAside && (c.MultiGet != 1 || !c.FixedValues):
+		return errors.New("a cache-aside run needs single-key gets and fixed values")
+	case c.FixedValues && ((!c.CacheAside && c.GetRatio != 1) || c.TTLMax != 0):
+		return errors.New("fixed values hold one version per key: only cache-aside or get-only runs without TTLs can use them")
 	}
 	return nil
+}
+
+// codec is the value codec the run's values derive from.
+func (c *loadConfig) codec() (*codec, error) {
+	if c.FixedValues {
+		return newFixedCodec(c.ValueSeed, c.MinSize, c.MaxSize)
+	}
+	return newCodec(c.ValueSeed, c.MinSize, c.MaxSize)
 }
 
 // loadResult is what one run measured.
@@ -109,7 +129,7 @@ func runLoad(ctx context.Context, cfg loadConfig) (*loadResult, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	cd, err := newCodec(cfg.ValueSeed, cfg.MinSize, cfg.MaxSize)
+	cd, err := cfg.codec()
 	if err != nil {
 		return nil, err
 	}

@@ -30,6 +30,11 @@ func preload(ctx context.Context, addr string, keys, conns, minSize, maxSize int
 	if err != nil {
 		return nil, err
 	}
+	return preloadValues(ctx, addr, cd, keys, conns, limit)
+}
+
+// preloadValues is preload with the values of codec cd.
+func preloadValues(ctx context.Context, addr string, cd *codec, keys, conns int, limit time.Duration) (*preloadResult, error) {
 	if conns < 1 || keys < 0 {
 		return nil, fmt.Errorf("preload: %d keys over %d connections", keys, conns)
 	}

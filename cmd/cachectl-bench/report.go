@@ -15,6 +15,7 @@ type report struct {
 	Workloads []*workloadResult `json:"workloads"`
 	Memory    []*memoryResult   `json:"memory,omitempty"`
 	ManyConns *manyConnsResult  `json:"many_conns,omitempty"`
+	Fills     []*fillResult     `json:"fills,omitempty"`
 	Memcaslap *memcaslapResult  `json:"memcaslap,omitempty"`
 	Failures  []string          `json:"failures,omitempty"`
 }
@@ -38,14 +39,16 @@ func (r *report) writeText(w io.Writer) {
 		m.LoopbackRTTus, 1e3/max(m.LoopbackRTTus, 0.001), m.SyscallNs)
 	fmt.Fprintf(w, "protocol: %d ABBA pairs per workload, fresh servers each trial, -t 2, warm-up %s, measured %s; ratios are medians of per-pair cachectl/memcached\n\n",
 		r.Pairs, r.Warmup, r.Measure)
-	fmt.Fprintf(w, "| workload | unit | memcached | cachectl | thr ratio | p99 mc/ours (us) | p99 ratio | p99.9 ratio | CPU/op mc/ours (us) | CPU/op ratio | hit mc/ours | errors |\n")
-	fmt.Fprintf(w, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
-	for _, x := range r.Workloads {
-		fmt.Fprintf(w, "| %s %s | %s | %.0f | %.0f | **%.2f** | %s / %s | %.2f | %.2f | %.2f / %.2f | %.2f | %.3f / %.3f | %d |\n",
-			x.ID, x.Desc, x.Unit, x.Memcached.Throughput, x.Cachectl.Throughput, x.ThroughputRatio,
-			us(x.Memcached.P99), us(x.Cachectl.P99), x.P99Ratio, x.P999Ratio,
-			x.Memcached.CPUPerOp, x.Cachectl.CPUPerOp, x.CPUPerOpRatio,
-			x.Memcached.HitRate, x.Cachectl.HitRate, x.Errors)
+	if len(r.Workloads) > 0 {
+		fmt.Fprintf(w, "| workload | unit | memcached | cachectl | thr ratio | p99 mc/ours (us) | p99 ratio | p99.9 ratio | CPU/op mc/ours (us) | CPU/op ratio | hit mc/ours | errors |\n")
+		fmt.Fprintf(w, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		for _, x := range r.Workloads {
+			fmt.Fprintf(w, "| %s %s | %s | %.0f | %.0f | **%.2f** | %s / %s | %.2f | %.2f | %.2f / %.2f | %.2f | %.3f / %.3f | %d |\n",
+				x.ID, x.Desc, x.Unit, x.Memcached.Throughput, x.Cachectl.Throughput, x.ThroughputRatio,
+				us(x.Memcached.P99), us(x.Cachectl.P99), x.P99Ratio, x.P999Ratio,
+				x.Memcached.CPUPerOp, x.Cachectl.CPUPerOp, x.CPUPerOpRatio,
+				x.Memcached.HitRate, x.Cachectl.HitRate, x.Errors)
+		}
 	}
 	if r.hasPaced() {
 		fmt.Fprintf(w, "\nLatency at equal offered load: both servers paced at the same rate, a fraction of memcached's throughput above; latency counts from each scheduled send.\n\n")
@@ -82,6 +85,7 @@ func (r *report) writeText(w io.Writer) {
 				gc, pause, us(time.Duration(x.HoldP99)))
 		}
 	}
+	r.writeFills(w)
 	if c := r.Memcaslap; c != nil {
 		fmt.Fprintf(w, "\nmemcaslap 90/10 (-T 2 -c 64): memcached %.0f TPS, cachectl %.0f TPS, ratio %.2f, CPU/op ratio %.2f\n",
 			c.MemcachedTPS, c.CachectlTPS, c.ThroughputRatio, c.CPUPerOpRatio)
@@ -93,5 +97,22 @@ func (r *report) writeText(w io.Writer) {
 	}
 	for _, f := range r.Failures {
 		fmt.Fprintf(w, "\nFAILED: %s\n", f)
+	}
+}
+
+// writeFills prints the items each server held at equal -m and the hit
+// ratio a cache-aside Zipf client saw afterwards.
+func (r *report) writeFills(w io.Writer) {
+	if len(r.Fills) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\nItems held at equal -m: each server filled with more keys than fit, then read by a cache-aside client (a miss is followed by a set), keys Zipf-distributed; the hit ratio is measured after a warm-up of as many reads.\n\n")
+	fmt.Fprintf(w, "| fill | -m | items held mc / ours | items ratio | bytes stat mc / ours | RSS MB mc / ours | Zipf reads | hit mc / ours | hit ratio |\n")
+	fmt.Fprintf(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, f := range r.Fills {
+		m, c := &f.Memcached, &f.Cachectl
+		fmt.Fprintf(w, "| %s %s, Zipf s=%.2f | %d | %d / %d | **%.3f** | %d / %d | %.0f / %.0f | %d | %.4f / %.4f | **%.3f** |\n",
+			f.ID, f.Desc, f.Zipf, f.MemoryMB, m.Items, c.Items, f.ItemsRatio, m.Bytes, c.Bytes,
+			float64(m.RSSKB)/1024, float64(c.RSSKB)/1024, c.ZipfOps, m.HitRate, c.HitRate, f.HitRatio)
 	}
 }

@@ -31,6 +31,7 @@ type codec struct {
 	seed       uint64
 	minSize    int
 	maxSize    int
+	fixed      bool   // one value per key, no header (newFixedCodec)
 	filler     []byte // fillerPool + maxSize bytes
 	expirySlop int64  // ms a server may serve an item past its deadline
 }
@@ -40,6 +41,24 @@ func newCodec(seed uint64, minSize, maxSize int) (*codec, error) {
 		return nil, fmt.Errorf("value size %d..%d: need %d <= min <= max (the self-checking header takes %d bytes)",
 			minSize, maxSize, minValueSize, headerLen)
 	}
+	return newFiller(seed, minSize, maxSize), nil
+}
+
+// newFixedCodec derives exactly one value per key, version 0 and no TTL,
+// with no header, so values can be as short as one byte: what a
+// cache-aside client stores, reading the same record from its database
+// after every miss. Length, flags and bytes still derive from the key, so
+// a wrong value is caught.
+func newFixedCodec(seed uint64, minSize, maxSize int) (*codec, error) {
+	if minSize < 1 || maxSize < minSize {
+		return nil, fmt.Errorf("value size %d..%d: need 1 <= min <= max", minSize, maxSize)
+	}
+	c := newFiller(seed, minSize, maxSize)
+	c.fixed = true
+	return c, nil
+}
+
+func newFiller(seed uint64, minSize, maxSize int) *codec {
 	r := rand.New(rand.NewPCG(seed, 0x6d656d6361636865))
 	f := make([]byte, fillerPool+maxSize)
 	const alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
@@ -48,7 +67,7 @@ func newCodec(seed uint64, minSize, maxSize int) (*codec, error) {
 	}
 	// memcached's clock ticks once a second and checks expiry against that
 	// coarse clock, so an item may live up to ~2 s past its TTL; allow 3 s.
-	return &codec{seed: seed, minSize: minSize, maxSize: maxSize, filler: f, expirySlop: 3000}, nil
+	return &codec{seed: seed, minSize: minSize, maxSize: maxSize, filler: f, expirySlop: 3000}
 }
 
 // mix is splitmix64's finaliser: a cheap, well-spread hash.
@@ -78,7 +97,13 @@ func flagsOf(h uint64) uint32 { return uint32(h >> 32) }
 
 // appendValue appends the value for (key, ver, deadline) to dst and
 // returns it with the flags to send.
+// A fixed codec ignores ver and deadlineMs: its callers store neither.
 func (c *codec) appendValue(dst []byte, key uint32, ver uint64, deadlineMs int64) ([]byte, uint32) {
+	if c.fixed {
+		h := c.hash(key, 0)
+		off := int(h>>20) % fillerPool
+		return append(dst, c.filler[off:off+c.size(h)]...), flagsOf(h)
+	}
 	h := c.hash(key, ver)
 	n := c.size(h)
 	dst = appendHex(dst, uint64(key), 8)
@@ -95,6 +120,9 @@ func (c *codec) appendValue(dst []byte, key uint32, ver uint64, deadlineMs int64
 // check verifies a value returned for key with the given flags at
 // nowMs. It returns a description of what is wrong, or "".
 func (c *codec) check(key uint32, flags uint32, v []byte, nowMs int64) string {
+	if c.fixed {
+		return c.checkFixed(key, flags, v)
+	}
 	if len(v) < headerLen || v[8] != '.' || v[21] != '.' || v[33] != '.' {
 		return fmt.Sprintf("value for key %d has no valid header: %q", key, clip(v))
 	}
@@ -120,6 +148,20 @@ func (c *codec) check(key uint32, flags uint32, v []byte, nowMs int64) string {
 	}
 	if dl != 0 && nowMs > int64(dl)+c.expirySlop {
 		return fmt.Sprintf("key %d version %d: served %d ms after its TTL expired", key, ver, nowMs-int64(dl))
+	}
+	return ""
+}
+
+func (c *codec) checkFixed(key uint32, flags uint32, v []byte) string {
+	h := c.hash(key, 0)
+	off := int(h>>20) % fillerPool
+	switch {
+	case len(v) != c.size(h):
+		return fmt.Sprintf("key %d: value length %d, stored %d", key, len(v), c.size(h))
+	case flags != flagsOf(h):
+		return fmt.Sprintf("key %d: flags %d, stored %d", key, flags, flagsOf(h))
+	case !bytes.Equal(v, c.filler[off:off+len(v)]):
+		return fmt.Sprintf("key %d: value bytes differ from what was stored", key)
 	}
 	return ""
 }

@@ -97,3 +97,82 @@ func TestParseGCTrace(t *testing.T) {
 		t.Errorf("got %+v", g)
 	}
 }
+
+func TestFixedCodec(t *testing.T) {
+	cd, err := newFixedCodec(7, 10, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[int]bool{}
+	for k := range uint32(2000) {
+		v, flags := cd.appendValue(nil, k, uint64(k)+9, 0)
+		seen[len(v)] = true
+		if len(v) < 10 || len(v) > 100 {
+			t.Fatalf("key %d: %d bytes, want 10..100", k, len(v))
+		}
+		if msg := cd.check(k, flags, v, 0); msg != "" {
+			t.Fatalf("key %d: %s", k, msg)
+		}
+		// The version is ignored: a cache-aside client stores one value per key.
+		if again, _ := cd.appendValue(nil, k, 0, 0); string(again) != string(v) {
+			t.Fatalf("key %d: two values", k)
+		}
+	}
+	if len(seen) < 80 {
+		t.Fatalf("only %d distinct lengths in 10..100", len(seen))
+	}
+	good, flags := cd.appendValue(nil, 42, 0, 0)
+	other, oflags := cd.appendValue(nil, 43, 0, 0)
+	flip := append([]byte(nil), good...)
+	flip[0] ^= 1
+	for name, tc := range map[string]struct {
+		flags uint32
+		v     []byte
+	}{
+		"other key's value": {oflags, other},
+		"flags":             {flags + 1, good},
+		"flipped byte":      {flags, flip},
+		"truncated":         {flags, good[:len(good)-1]},
+	} {
+		if cd.check(42, tc.flags, tc.v, 0) == "" {
+			t.Errorf("%s: not caught", name)
+		}
+	}
+	if _, err := newFixedCodec(1, 0, 10); err == nil {
+		t.Error("empty values accepted")
+	}
+}
+
+func TestFixedValuesNeedCacheAside(t *testing.T) {
+	base := loadConfig{Conns: 1, GetRatio: 0.9, Keys: 10, Pipeline: 1, MultiGet: 1, Duration: time.Second, MinSize: 10, MaxSize: 20}
+	for _, tc := range []struct {
+		name string
+		edit func(*loadConfig)
+		ok   bool
+	}{
+		{"cache-aside, fixed", func(c *loadConfig) { c.CacheAside, c.FixedValues = true, true }, true},
+		{"get-only, fixed", func(c *loadConfig) { c.GetRatio, c.FixedValues = 1, true }, true},
+		{"mixed, fixed", func(c *loadConfig) { c.FixedValues = true }, false},
+		{"cache-aside, versioned", func(c *loadConfig) { c.CacheAside = true }, false},
+		{"cache-aside, multi-get", func(c *loadConfig) { c.CacheAside, c.FixedValues, c.MultiGet = true, true, 2 }, false},
+		{"fixed with TTL", func(c *loadConfig) { c.CacheAside, c.FixedValues, c.TTLMax = true, true, 5 }, false},
+	} {
+		c := base
+		tc.edit(&c)
+		if err := c.validate(); (err == nil) != tc.ok {
+			t.Errorf("%s: validate = %v, want ok %v", tc.name, err, tc.ok)
+		}
+	}
+}
+
+func TestSelectFills(t *testing.T) {
+	if f, err := selectFills("f2, F1"); err != nil || len(f) != 2 || f[0].ID != "F2" {
+		t.Fatalf("selectFills: %v %v", f, err)
+	}
+	if f, err := selectFills(""); err != nil || len(f) != 0 {
+		t.Fatalf("empty list: %v %v", f, err)
+	}
+	if _, err := selectFills("F9"); err == nil || !strings.Contains(err.Error(), "F9") {
+		t.Fatalf("unknown fill: %v", err)
+	}
+}

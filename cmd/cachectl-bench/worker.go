@@ -35,6 +35,9 @@ type worker struct {
 	val   []byte
 	reqs  []request
 	keyAt []uint32 // backing store for reqs' keys
+	// refill holds the keys a cache-aside run missed, set in the next
+	// batch (at most one batch's worth: gets are single-key).
+	refill []uint32
 }
 
 func newWorker(id int, nc net.Conn, cfg *loadConfig, cd *codec, t *tally) *worker {
@@ -131,7 +134,15 @@ func (w *worker) build(now time.Time) {
 	w.out = w.out[:0]
 	ka := w.keyAt[:0]
 	for i := range w.reqs {
-		if w.rng.Float64() < w.cfg.GetRatio {
+		if n := len(w.refill); n > 0 {
+			k := w.refill[n-1]
+			w.refill = w.refill[:n-1]
+			ka = append(ka, k)
+			w.reqs[i] = request{keys: ka[len(ka)-1 : len(ka) : len(ka)]}
+			w.out = w.appendSet(w.out, k, now)
+			continue
+		}
+		if w.cfg.CacheAside || w.rng.Float64() < w.cfg.GetRatio {
 			start := len(ka)
 			w.out = append(w.out, "get"...)
 			for range w.cfg.MultiGet {
@@ -211,6 +222,7 @@ func (w *worker) readGet(keys []uint32) (string, error) {
 			return msg, nil
 		}
 		for next < len(keys) && keys[next] != k {
+			w.missed(keys[next])
 			next++
 		}
 		if next == len(keys) {
@@ -232,10 +244,20 @@ func (w *worker) readGet(keys []uint32) (string, error) {
 		}
 		w.t.hits++
 	}
+	for _, k := range keys[next:] {
+		w.missed(k)
+	}
 	if w.cfg.StrictHits && w.t.hits != w.t.gets {
 		return fmt.Sprintf("get: a miss where nothing can have been evicted or expired (keys %v)", keys), nil
 	}
 	return "", nil
+}
+
+// missed queues a cache-aside refill of a key a get did not find.
+func (w *worker) missed(k uint32) {
+	if w.cfg.CacheAside {
+		w.refill = append(w.refill, k)
+	}
 }
 
 // parseValueLine parses "VALUE key:N flags bytes [cas]\r\n".

@@ -51,10 +51,14 @@ func workloads() []workload {
 	return ws
 }
 
-// selectWorkloads keeps the workloads named in a comma list ("" = all).
+// selectWorkloads keeps the workloads named in a comma list ("" = all,
+// "none" = none, to run only the memory loads and fills).
 func selectWorkloads(all []workload, only string) ([]workload, error) {
-	if only == "" {
+	switch only {
+	case "":
 		return all, nil
+	case "none":
+		return nil, nil
 	}
 	var out []workload
 	for id := range strings.SplitSeq(only, ",") {
