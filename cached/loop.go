@@ -223,15 +223,16 @@ func (l *eventLoop) run(gen uint64) {
 
 // loopYieldEvery bounds how long a busy loop keeps its P from the
 // goroutines it woke.
-const loopYieldEvery = 200 * time.Microsecond
+const loopYieldEvery = time.Millisecond
 
 // yieldIfBusy lets the goroutines this loop woke run (the other loop,
 // parked on the store's lock, or the maintainer): they wait in this P's
 // run queue, and under load epoll_wait returns at once, so the loop never
 // blocks and only the runtime's 10 ms preemption would let them run; one
-// request then waits 10 ms. Yielding every round instead would wake an
-// idle P's thread each time (Gosched does), a context switch per round,
-// so the loop yields at most every loopYieldEvery.
+// request then waits 10 ms. Gosched also wakes an idle P's thread, a
+// context switch: yielding every round, or even every 200 us, cost W1 6%
+// of the daemon's CPU (perf: gosched_m, wakep), so the loop yields at
+// most once a millisecond.
 func (l *eventLoop) yieldIfBusy(last time.Time) time.Time {
 	now := time.Now()
 	if now.Sub(last) < loopYieldEvery {
