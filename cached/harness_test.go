@@ -47,10 +47,7 @@ func freePort(t testing.TB) int {
 // flags, in a process of its own on a free loopback port.
 func startCachectl(t testing.TB, args ...string) *daemon {
 	t.Helper()
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatalf("finding the test binary to run the daemon: %v", err)
-	}
+	self := testBinary(t)
 	return startDaemon(t, func(port int) *exec.Cmd {
 		cmd := exec.Command(self, append([]string{"-l", "127.0.0.1", "-p", strconv.Itoa(port)}, args...)...)
 		cmd.Env = append(os.Environ(), DaemonEnv+"=1")
@@ -58,8 +55,6 @@ func startCachectl(t testing.TB, args ...string) *daemon {
 	})
 }
 
-// startMemcached runs stock memcached 1.6.18 in the foreground on a free
-// loopback port. It must be installed under CI (make test installs it).
 // startCachectlSized is startCachectl with items placed and counted by
 // memcached's item size (-o memcached_item_sizes), for the tests that
 // compare sizes, classes or page counts with memcached's byte for byte.
@@ -68,12 +63,34 @@ func startCachectlSized(t testing.TB, args ...string) *daemon {
 	return startCachectl(t, append(args, "-o", "memcached_item_sizes")...)
 }
 
-func startMemcached(t testing.TB, args ...string) *daemon {
+// memcachedPath finds stock memcached 1.6.18, the server every comparison
+// test measures the daemon against. It must be installed under CI (make
+// test installs it); elsewhere nstest decides whether its absence skips.
+func memcachedPath(t testing.TB) string {
 	t.Helper()
 	path, err := exec.LookPath("memcached")
 	if err != nil {
 		nstest.Unavailable(t, "needs memcached (the reference server) on PATH; make deps installs it")
 	}
+	return path
+}
+
+// testBinary is this test binary, which runs as the daemon when started
+// with DaemonEnv set (see TestMain).
+func testBinary(t testing.TB) string {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatalf("finding the test binary to run the daemon: %v", err)
+	}
+	return self
+}
+
+// startMemcached runs stock memcached 1.6.18 in the foreground on a free
+// loopback port.
+func startMemcached(t testing.TB, args ...string) *daemon {
+	t.Helper()
+	path := memcachedPath(t)
 	return startDaemon(t, func(port int) *exec.Cmd {
 		a := append([]string{"-U", "0", "-l", "127.0.0.1", "-p", strconv.Itoa(port)}, args...)
 		if os.Geteuid() == 0 {

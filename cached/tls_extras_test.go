@@ -22,14 +22,8 @@ import (
 // addresses.
 func tlsPair(t *testing.T, opts string) (plain, secure [2]string) {
 	t.Helper()
-	mcPath, err := exec.LookPath("memcached")
-	if err != nil {
-		nstest.Unavailable(t, "needs memcached (the reference server) on PATH")
-	}
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
+	mcPath := memcachedPath(t)
+	self := testBinary(t)
 	for i, bin := range []string{mcPath, self} {
 		p, s := strconv.Itoa(freePort(t)), strconv.Itoa(freePort(t))
 		plain[i], secure[i] = "127.0.0.1:"+p, "127.0.0.1:"+s
