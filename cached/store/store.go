@@ -120,7 +120,7 @@ func (c Config) Validate() error {
 	case c.HotLRUPct < 0 || c.WarmLRUPct < 0 || c.HotLRUPct+c.WarmLRUPct > 80:
 		return errors.New("hot_lru_pct + warm_lru_pct cannot be more than 80% combined")
 	case c.SlabAutomove < 0 || c.SlabAutomove > 2:
-		return errors.New("slab_automove must be between 0 and 2")
+		return ErrAutomoveLevel
 	case c.SlabAutomoveRatio <= 0 || c.SlabAutomoveRatio > 1:
 		return errors.New("slab_automove_ratio must be > 0 and < 1")
 	case c.SlabAutomoveWindow < 3:
