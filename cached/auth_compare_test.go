@@ -42,7 +42,7 @@ func startAuthPair(t *testing.T, mcEnv, ourEnv []string, args ...string) (mc, us
 // until it accepts connections on addr.
 func startConnectable(t *testing.T, addr string, cmd *exec.Cmd) string {
 	t.Helper()
-	d := &daemon{addr: addr, cmd: cmd, done: make(chan struct{}), log: &strings.Builder{}}
+	d := &daemon{addr: addr, cmd: cmd, done: make(chan struct{}), log: &daemonLog{}}
 	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -29,7 +30,42 @@ type daemon struct {
 	cmd  *exec.Cmd
 	done chan struct{}
 	err  error
-	log  *strings.Builder
+	log  *daemonLog
+}
+
+// daemonLog collects a server's output. exec copies it from the pipes on
+// goroutines of its own, so reads take the lock the writes take.
+type daemonLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *daemonLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *daemonLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// waitLog returns the server's output once it holds want, waiting up to
+// 5 s: a line written before the server answered may still be in the
+// pipe when the test reads.
+func (d *daemon) waitLog(t testing.TB, want string) string {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		out := d.log.String()
+		if strings.Contains(out, want) {
+			return out
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never logged %q:\n%s", d.cmd.Path, want, out)
+		}
+	}
 }
 
 // freePort returns a loopback port that was free a moment ago.
@@ -105,7 +141,7 @@ func startDaemon(t testing.TB, mk func(port int) *exec.Cmd) *daemon {
 	var lastErr error
 	for attempt := 0; attempt < 5; attempt++ {
 		port := freePort(t)
-		d := &daemon{addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), done: make(chan struct{}), log: &strings.Builder{}}
+		d := &daemon{addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), done: make(chan struct{}), log: &daemonLog{}}
 		d.cmd = mk(port)
 		d.cmd.Stdout = d.log
 		d.cmd.Stderr = d.log
