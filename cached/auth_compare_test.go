@@ -25,14 +25,8 @@ import (
 // client authenticates, so readiness is a successful connect.
 func startAuthPair(t *testing.T, mcEnv, ourEnv []string, args ...string) (mc, us string) {
 	t.Helper()
-	mcPath, err := exec.LookPath("memcached")
-	if err != nil {
-		nstest.Unavailable(t, "needs memcached (the reference server) on PATH")
-	}
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
+	mcPath := memcachedPath(t)
+	self := testBinary(t)
 	port := strconv.Itoa(freePort(t))
 	cmd := exec.Command(mcPath, append([]string{"-U", "0", "-u", "root", "-l", "127.0.0.1", "-p", port}, args...)...)
 	cmd.Env = append(os.Environ(), mcEnv...)
@@ -48,7 +42,7 @@ func startAuthPair(t *testing.T, mcEnv, ourEnv []string, args ...string) (mc, us
 // until it accepts connections on addr.
 func startConnectable(t *testing.T, addr string, cmd *exec.Cmd) string {
 	t.Helper()
-	d := &daemon{addr: addr, cmd: cmd, done: make(chan struct{}), log: &strings.Builder{}}
+	d := &daemon{addr: addr, cmd: cmd, done: make(chan struct{}), log: &daemonLog{}}
 	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)

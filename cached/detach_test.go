@@ -11,22 +11,14 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/cachectl/cachectl/netinfo/nstest"
 )
 
 // -d -P beside memcached: the foreground command exits 0 once the daemon
 // listens, the pid file holds the background process, which leads a
 // session of its own and stops on SIGTERM.
 func TestDetachMatchesMemcached(t *testing.T) {
-	mcPath, err := exec.LookPath("memcached")
-	if err != nil {
-		nstest.Unavailable(t, "needs memcached (the reference server) on PATH")
-	}
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
+	mcPath := memcachedPath(t)
+	self := testBinary(t)
 	for _, name := range []string{"memcached", "cachectl"} {
 		t.Run(name, func(t *testing.T) {
 			port := strconv.Itoa(freePort(t))
@@ -57,10 +49,7 @@ func TestDetachMatchesMemcached(t *testing.T) {
 
 // A daemon that cannot listen fails in the foreground with its reason.
 func TestDetachReportsFailure(t *testing.T) {
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
+	self := testBinary(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

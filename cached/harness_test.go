@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -29,7 +30,42 @@ type daemon struct {
 	cmd  *exec.Cmd
 	done chan struct{}
 	err  error
-	log  *strings.Builder
+	log  *daemonLog
+}
+
+// daemonLog collects a server's output. exec copies it from the pipes on
+// goroutines of its own, so reads take the lock the writes take.
+type daemonLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *daemonLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *daemonLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// waitLog returns the server's output once it holds want, waiting up to
+// 5 s: a line written before the server answered may still be in the
+// pipe when the test reads.
+func (d *daemon) waitLog(t testing.TB, want string) string {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		out := d.log.String()
+		if strings.Contains(out, want) {
+			return out
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never logged %q:\n%s", d.cmd.Path, want, out)
+		}
+	}
 }
 
 // freePort returns a loopback port that was free a moment ago.
@@ -47,10 +83,7 @@ func freePort(t testing.TB) int {
 // flags, in a process of its own on a free loopback port.
 func startCachectl(t testing.TB, args ...string) *daemon {
 	t.Helper()
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatalf("finding the test binary to run the daemon: %v", err)
-	}
+	self := testBinary(t)
 	return startDaemon(t, func(port int) *exec.Cmd {
 		cmd := exec.Command(self, append([]string{"-l", "127.0.0.1", "-p", strconv.Itoa(port)}, args...)...)
 		cmd.Env = append(os.Environ(), DaemonEnv+"=1")
@@ -58,8 +91,6 @@ func startCachectl(t testing.TB, args ...string) *daemon {
 	})
 }
 
-// startMemcached runs stock memcached 1.6.18 in the foreground on a free
-// loopback port. It must be installed under CI (make test installs it).
 // startCachectlSized is startCachectl with items placed and counted by
 // memcached's item size (-o memcached_item_sizes), for the tests that
 // compare sizes, classes or page counts with memcached's byte for byte.
@@ -68,12 +99,34 @@ func startCachectlSized(t testing.TB, args ...string) *daemon {
 	return startCachectl(t, append(args, "-o", "memcached_item_sizes")...)
 }
 
-func startMemcached(t testing.TB, args ...string) *daemon {
+// memcachedPath finds stock memcached 1.6.18, the server every comparison
+// test measures the daemon against. It must be installed under CI (make
+// test installs it); elsewhere nstest decides whether its absence skips.
+func memcachedPath(t testing.TB) string {
 	t.Helper()
 	path, err := exec.LookPath("memcached")
 	if err != nil {
 		nstest.Unavailable(t, "needs memcached (the reference server) on PATH; make deps installs it")
 	}
+	return path
+}
+
+// testBinary is this test binary, which runs as the daemon when started
+// with DaemonEnv set (see TestMain).
+func testBinary(t testing.TB) string {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatalf("finding the test binary to run the daemon: %v", err)
+	}
+	return self
+}
+
+// startMemcached runs stock memcached 1.6.18 in the foreground on a free
+// loopback port.
+func startMemcached(t testing.TB, args ...string) *daemon {
+	t.Helper()
+	path := memcachedPath(t)
 	return startDaemon(t, func(port int) *exec.Cmd {
 		a := append([]string{"-U", "0", "-l", "127.0.0.1", "-p", strconv.Itoa(port)}, args...)
 		if os.Geteuid() == 0 {
@@ -88,7 +141,7 @@ func startDaemon(t testing.TB, mk func(port int) *exec.Cmd) *daemon {
 	var lastErr error
 	for attempt := 0; attempt < 5; attempt++ {
 		port := freePort(t)
-		d := &daemon{addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), done: make(chan struct{}), log: &strings.Builder{}}
+		d := &daemon{addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), done: make(chan struct{}), log: &daemonLog{}}
 		d.cmd = mk(port)
 		d.cmd.Stdout = d.log
 		d.cmd.Stderr = d.log

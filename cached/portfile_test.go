@@ -12,21 +12,13 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/cachectl/cachectl/netinfo/nstest"
 )
 
 // MEMCACHED_PORT_FILENAME, -p -1 and -U without -p, beside memcached: the
 // same lines in the same order, for ports that really answer.
 func TestPortFileMatchesMemcached(t *testing.T) {
-	mcPath, err := exec.LookPath("memcached")
-	if err != nil {
-		nstest.Unavailable(t, "needs memcached (the reference server) on PATH")
-	}
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
+	mcPath := memcachedPath(t)
+	self := testBinary(t)
 	udp := strconv.Itoa(freeLoopbackPort(t))
 	cases := []struct {
 		name string

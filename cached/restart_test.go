@@ -233,10 +233,7 @@ func TestWarmRestartMidWorkload(t *testing.T) {
 	}
 
 	d2 := startCachectl(t, args...)
-	if !strings.Contains(d2.log.String(), "warm restart") {
-		t.Fatalf("the restart was not warm:\n%s", d2.log)
-	}
-	t.Log(strings.TrimSpace(d2.log.String()))
+	t.Log(strings.TrimSpace(d2.waitLog(t, "warm restart")))
 	c2 := dialMeta(t, d2)
 	after := c2.readItems(t, keys)
 	elapsed := int(time.Since(readAt).Round(time.Second) / time.Second)
@@ -350,7 +347,7 @@ func TestWarmRestartDamagedMetadata(t *testing.T) {
 				t.Fatal(err)
 			}
 			d2 := startCachectl(t, "-e", file)
-			lines := restartLines(d2.log.String())
+			lines := restartLines(d2.waitLog(t, "starting with a clean cache"))
 			if !slices.Contains(lines, tc.want) || !slices.Contains(lines, "[restart] failed to validate metadata, starting with a clean cache") {
 				t.Fatalf("restart messages %q, want %q", lines, tc.want)
 			}

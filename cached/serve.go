@@ -36,7 +36,11 @@ func (s *Server) Serve(ctx context.Context) error {
 	errc := make(chan error, len(s.listeners))
 	for i, ln := range s.listeners {
 		useTLS := s.tls != nil && i < len(s.listenTLS) && s.listenTLS[i]
-		go func() { errc <- s.acceptLoop(ln, useTLS) }()
+		s.acceptWG.Add(1)
+		go func() {
+			defer s.acceptWG.Done()
+			errc <- s.acceptLoop(ln, useTLS)
+		}()
 	}
 	var err error
 	select {
@@ -64,6 +68,10 @@ func (s *Server) stop() {
 		}
 	}
 	s.mu.Unlock()
+	// A connection accepted just before its listener closed is still being
+	// handed to a worker loop: wait for that hand-over (it sees closing and
+	// lets the connection go) before the loops are torn down under it.
+	s.acceptWG.Wait()
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
 	select {

@@ -114,7 +114,8 @@ type Server struct {
 	closing    bool
 
 	wg       sync.WaitGroup
-	shutdown chan struct{} // closed when a client asked for shutdown (-A)
+	acceptWG sync.WaitGroup // accept loops, waited for before the worker loops close
+	shutdown chan struct{}  // closed when a client asked for shutdown (-A)
 	once     sync.Once
 
 	started      time.Time

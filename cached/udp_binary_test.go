@@ -107,13 +107,19 @@ func TestUDPStatsConnsMatchMemcached(t *testing.T) {
 	srv := serveTransport(t, cfg, nil)
 	ourTCP := srv.Addrs()[0].String()
 
+	// A client that closed (memcached's readiness probe, or the TCP
+	// clients below) stays listed until its server's worker reads the EOF:
+	// ask again until only the clients expected are listed.
+	tcpClients := func(s string) int { return strings.Count(s, ":listen_addr tcp:") }
+	viaTCP := func(nc net.Conn) string {
+		return settleStats(func() string {
+			return connsShape(textRequest(t, nc, "stats conns\r\n", "END"))
+		}, func(s string) bool { return tcpClients(s) == 1 })
+	}
 	mcConn, ourConn := dial(t, mc.addr), dial(t, ourTCP)
-	want := connsShape(textRequest(t, mcConn, "stats conns\r\n", "END"))
-	got := connsShape(textRequest(t, ourConn, "stats conns\r\n", "END"))
-	// Gone before the UDP round, so no TCP client row is caught mid-reply.
+	want, got := viaTCP(mcConn), viaTCP(ourConn)
 	mcConn.Close()
 	ourConn.Close()
-	time.Sleep(100 * time.Millisecond)
 	if got != want {
 		t.Errorf("stats conns over TCP:\n%s\nmemcached's:\n%s", got, want)
 	}
@@ -124,16 +130,36 @@ func TestUDPStatsConnsMatchMemcached(t *testing.T) {
 	ref := net.UDPAddrFromAddrPort(netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(mcPort)))
 	ours := net.UDPAddrFromAddrPort(srv.UDPAddrs()[0])
 	viaUDP := func(to net.Addr) string {
-		var body []byte
-		for _, d := range udpExchange(t, pc, to, 9, "stats conns\r\n", 150*time.Millisecond) {
-			body = append(body, d[udpHeaderSize:]...)
-		}
-		// Which worker answers is the kernel's choice: compare as sets.
-		lines := strings.Split(connsShape(strings.Split(strings.TrimSuffix(string(body), "\r\n"), "\r\n")), "\n")
-		slices.Sort(lines)
-		return strings.Join(lines, "\n")
+		return settleStats(func() string { return udpConns(t, pc, to) }, func(s string) bool { return tcpClients(s) == 0 })
 	}
 	if got, want := viaUDP(ours), viaUDP(ref); got != want {
 		t.Errorf("stats conns over UDP:\n%s\nmemcached's:\n%s", got, want)
+	}
+}
+
+// udpConns asks `stats conns` in a datagram and returns the reply's shape
+// as a sorted set of lines: which worker answers is the kernel's choice.
+func udpConns(t *testing.T, pc net.PacketConn, to net.Addr) string {
+	t.Helper()
+	var body []byte
+	for _, d := range udpExchange(t, pc, to, 9, "stats conns\r\n", 150*time.Millisecond) {
+		body = append(body, d[udpHeaderSize:]...)
+	}
+	lines := strings.Split(connsShape(strings.Split(strings.TrimSuffix(string(body), "\r\n"), "\r\n")), "\n")
+	slices.Sort(lines)
+	return strings.Join(lines, "\n")
+}
+
+// settleStats repeats ask until settled accepts its answer, for at most
+// 5 s, and returns the last answer: the caller's comparison then reports
+// any difference that did not go away.
+func settleStats(ask func() string, settled func(string) bool) string {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		s := ask()
+		if settled(s) || time.Now().After(deadline) {
+			return s
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -13,8 +13,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/cachectl/cachectl/netinfo/nstest"
 )
 
 func TestUDPFrames(t *testing.T) {
@@ -183,10 +181,7 @@ var udpConformance = []string{
 // TestUDPMatchesMemcached sends the same datagrams to stock memcached and
 // to cachectl and compares every reply datagram, header included.
 func TestUDPMatchesMemcached(t *testing.T) {
-	mc, err := exec.LookPath("memcached")
-	if err != nil {
-		nstest.Unavailable(t, "needs memcached (the reference server) on PATH")
-	}
+	mc := memcachedPath(t)
 	refPort := freeLoopbackPort(t)
 	pidFile := filepath.Join(t.TempDir(), "pid")
 	args := []string{"-l", "127.0.0.1", "-p", fmt.Sprint(refPort), "-U", fmt.Sprint(refPort), "-d", "-P", pidFile}

@@ -80,6 +80,8 @@ func (e *Exec) Restore(ctx context.Context, f netinfo.Family, payload []byte, mo
 	return nil
 }
 
+// Save returns iptables-save's (or ip6tables-save's) dump of one table,
+// with counters.
 func (e *Exec) Save(ctx context.Context, f netinfo.Family, table string) ([]byte, error) {
 	var stderr bytes.Buffer
 	cmd := e.command(ctx, saveBinary(f), "-c", "-t", table)
@@ -91,6 +93,7 @@ func (e *Exec) Save(ctx context.Context, f netinfo.Family, table string) ([]byte
 	return out, nil
 }
 
+// SetsAvailable says why ipset cannot be used, or nil when it can.
 func (e *Exec) SetsAvailable() error {
 	if _, err := exec.LookPath("ipset"); err != nil {
 		return fmt.Errorf("ipset not found (apt-get install ipset): %w", err)
@@ -98,6 +101,8 @@ func (e *Exec) SetsAvailable() error {
 	return nil
 }
 
+// RestoreSets loads an `ipset restore` payload; a failure names the
+// payload line ipset refused.
 func (e *Exec) RestoreSets(ctx context.Context, payload []byte) error {
 	cmd := e.command(ctx, "ipset", "restore")
 	cmd.Stdin = bytes.NewReader(payload)
@@ -114,6 +119,8 @@ func (e *Exec) RestoreSets(ctx context.Context, payload []byte) error {
 
 var ipsetLine = regexp.MustCompile(`Error in line (\d+)`)
 
+// SaveSets returns `ipset save`, or nothing when ipset is not installed
+// (then no set of cachectl's can exist).
 func (e *Exec) SaveSets(ctx context.Context) ([]byte, error) {
 	if e.SetsAvailable() != nil {
 		return nil, nil

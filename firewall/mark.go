@@ -8,10 +8,10 @@ import "fmt"
 //
 // One bit, written through a mask: every other bit of the flow's mark stays
 // as other tools (wg-quick's CONNMARK --save-mark, policy routing) set it.
-// Bit 28 is outside the ranges the common users of marks claim:
-// kube-proxy's 0x4000/0x8000, Tailscale's 0xff0000, Cilium's 0x0f00 and
-// Calico's default 0xffff0000 are packet marks, and none of them writes it
-// into a conntrack mark. A host whose own rules rewrite the whole conntrack
+// Bit 28 is outside the ranges most users of marks claim (kube-proxy's
+// 0x4000/0x8000, Tailscale's 0xff0000, Cilium's 0x0f00); Calico's default
+// 0xffff0000 covers it, but those are packet marks, and none of these tools
+// writes them into a conntrack mark. A host whose own rules rewrite the whole conntrack
 // mark of the cache's flows would hide them from a mark-filtered dump, which
 // is why the audit prefers the kernel's tuple filter and uses the mark only
 // where that filter is missing.

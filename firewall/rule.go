@@ -128,8 +128,6 @@ func ParseRule(line string) (Rule, Counters, error) {
 					c, err = parseCounterPair(p, b)
 				}
 			}
-		case "-A":
-			r.Chain, err = val()
 		case "-s":
 			if v, err = val(); err == nil {
 				var perr error
@@ -139,10 +137,6 @@ func ParseRule(line string) (Rule, Counters, error) {
 					err = perr
 				}
 			}
-		case "-i":
-			r.InIface, err = val()
-		case "-p":
-			r.Proto, err = val()
 		case "--dport":
 			if v, err = val(); err == nil {
 				// A host's own rules may hold a range (8000:8999) or a
@@ -159,18 +153,12 @@ func ParseRule(line string) (Rule, Counters, error) {
 					extra = append(extra, "--match-set", r.MatchSet, v)
 				}
 			}
-		case "--ctstate":
-			r.CTState, err = val()
-		case "--comment":
-			r.Comment, err = val()
-		case "-j":
-			r.Target, err = val()
-		case "--reject-with":
-			r.RejectWith, err = val()
-		case "--set-xmark":
-			r.SetXMark, err = val()
 		default:
-			extra = append(extra, tok)
+			if f := r.plainOption(tok); f != nil {
+				*f, err = val()
+			} else {
+				extra = append(extra, tok)
+			}
 		}
 		if err != nil {
 			return r, c, fmt.Errorf("parsing rule %q: %w", line, err)
@@ -181,6 +169,30 @@ func ParseRule(line string) (Rule, Counters, error) {
 	}
 	r.Extra = strings.Join(extra, " ")
 	return r, c, nil
+}
+
+// plainOption is the field an option sets to its value as written, or nil
+// for an option whose value needs reading (or that is not cachectl's).
+func (r *Rule) plainOption(tok string) *string {
+	switch tok {
+	case "-A":
+		return &r.Chain
+	case "-i":
+		return &r.InIface
+	case "-p":
+		return &r.Proto
+	case "--ctstate":
+		return &r.CTState
+	case "--comment":
+		return &r.Comment
+	case "-j":
+		return &r.Target
+	case "--reject-with":
+		return &r.RejectWith
+	case "--set-xmark":
+		return &r.SetXMark
+	}
+	return nil
 }
 
 // parseSource accepts a prefix or a bare address (iptables prints /32 and

@@ -190,7 +190,9 @@ func (p *Policy) Prefixes() []netip.Prefix {
 type AllowStatus string
 
 const (
-	Added     AllowStatus = "added"
+	// Added: the peer is in the allowlist now.
+	Added AllowStatus = "added"
+	// Duplicate: an entry already covered the peer; nothing changed.
 	Duplicate AllowStatus = "already_allowed"
 )
 

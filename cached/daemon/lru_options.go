@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+
+	"github.com/cachectl/cachectl/cached/store"
 )
 
 // The -o options of memcached's long-run memory management: the segmented
@@ -40,7 +42,7 @@ func (x *extended) applyLRU(name, val string, hasVal bool) (known bool, err erro
 		sc.SlabAutomove = 1
 		if hasVal {
 			if sc.SlabAutomove = atoi(val); sc.SlabAutomove < 0 || sc.SlabAutomove > 2 {
-				return true, errors.New("slab_automove must be between 0 and 2")
+				return true, store.ErrAutomoveLevel
 			}
 		}
 	case "slab_automove_ratio":

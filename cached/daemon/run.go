@@ -45,15 +45,8 @@ func Run(cfg Config, opts Options) (err error) {
 			}
 		}()
 	}
-	log := cfg.Server.Logger
-	if log == nil {
-		w := opts.Stderr
-		if w == nil {
-			w = os.Stderr
-		}
-		log = newLogger(w, cfg.Server.Verbosity)
-		cfg.Server.Logger = log
-	}
+	log := daemonLogger(cfg.Server, opts)
+	cfg.Server.Logger = log
 	// One P per worker loop, which holds it while waiting in epoll_wait,
 	// and one spare for accepting, timers and the collector. Without the
 	// spare the runtime's monitor takes a waiting loop's P back every
@@ -131,6 +124,19 @@ func logListening(log *slog.Logger, srv *cached.Server, cfg cached.Config) {
 	}
 	log.Warn("cachectl daemon listening", "addrs", strings.Join(addrs, ","), "udp", strings.Join(udp, ","),
 		"unix", cfg.UnixSocket, "tls", cfg.TLS.Enabled, "memory_mb", cfg.Store.MemoryLimit>>20, "version", cached.Version)
+}
+
+// daemonLogger is the logger the caller configured, or else one writing to
+// Options.Stderr (os.Stderr by default) at the level -v asks for.
+func daemonLogger(cfg cached.Config, opts Options) *slog.Logger {
+	if cfg.Logger != nil {
+		return cfg.Logger
+	}
+	w := opts.Stderr
+	if w == nil {
+		w = os.Stderr
+	}
+	return newLogger(w, cfg.Verbosity)
 }
 
 // newLogger maps memcached's -v levels onto slog levels.

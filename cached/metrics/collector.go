@@ -3,6 +3,7 @@ package metrics
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -37,8 +38,21 @@ type Sources struct {
 // Prometheus's default 10 s scrape timeout.
 const firewallTimeout = 5 * time.Second
 
+// firewallFresh is how long one firewall read serves later scrapes:
+// scrapers that arrive together (an HA pair of Prometheus servers, an
+// operator's curl beside them) share one iptables-save instead of queueing
+// for it or being turned away.
+const firewallFresh = time.Second
+
 // Collector is a prometheus.Collector over Sources.
-type Collector struct{ src Sources }
+type Collector struct {
+	src Sources
+
+	fwMu   sync.Mutex // one firewall read at a time
+	fwAt   time.Time
+	fwLast FirewallState
+	fwErr  error
+}
 
 // NewCollector collects from src.
 func NewCollector(src Sources) *Collector {
@@ -106,10 +120,23 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-func (c *Collector) collectFirewall(ch chan<- prometheus.Metric) {
+// readFirewall reads the firewall, or returns a read less than
+// firewallFresh old.
+func (c *Collector) readFirewall() (FirewallState, error) {
+	c.fwMu.Lock()
+	defer c.fwMu.Unlock()
+	if !c.fwAt.IsZero() && time.Since(c.fwAt) < firewallFresh {
+		return c.fwLast, c.fwErr
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), firewallTimeout)
 	defer cancel()
-	st, err := c.src.Firewall(ctx)
+	c.fwLast, c.fwErr = c.src.Firewall(ctx)
+	c.fwAt = time.Now()
+	return c.fwLast, c.fwErr
+}
+
+func (c *Collector) collectFirewall(ch chan<- prometheus.Metric) {
+	st, err := c.readFirewall()
 	if err != nil {
 		c.src.Log.Warn("metrics: cannot read the firewall", "err", err)
 		ch <- prometheus.MustNewConstMetric(fwReadableDesc, prometheus.GaugeValue, 0)

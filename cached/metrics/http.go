@@ -39,8 +39,9 @@ func Serve(ctx context.Context, addr string, reg *prometheus.Registry, log *slog
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		ErrorLog:      slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		ErrorHandling: promhttp.ContinueOnError,
-		// One scrape at a time: each reads the firewall with iptables-save.
-		MaxRequestsInFlight: 1,
+		// Concurrent scrapes share one firewall read (collector.go); the
+		// cap only stops a flood of scrapers from piling up.
+		MaxRequestsInFlight: 8,
 		Timeout:             firewallTimeout + 2*time.Second,
 	}))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

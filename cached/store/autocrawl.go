@@ -147,16 +147,7 @@ func (s *Store) DisableCrawler() {
 	s.crawl.bg = nil
 	s.mu.Unlock()
 	b.halt()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := s.Now()
-	for id := smallestCls; id < len(s.classes); id++ {
-		for seg := segHot; seg < numSegments; seg++ {
-			if s.classes[id].crawl[seg].on {
-				s.crawlDone(uint8(id), seg, now)
-			}
-		}
-	}
+	s.abortCrawl()
 }
 
 // SetCrawlerSleep sets lru_crawler_sleep in microseconds (at most 1 s).

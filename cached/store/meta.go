@@ -79,6 +79,8 @@ func (v *View) Exp() uint32 {
 	return v.s.word(v.ref, offExp)
 }
 
+// SetExp sets the item's server-relative expiry; on a detached view only
+// the one reported.
 func (v *View) SetExp(exp uint32) {
 	if v.detached {
 		v.ghostExp = exp
@@ -87,10 +89,14 @@ func (v *View) SetExp(exp uint32) {
 	v.s.setWord(v.ref, offExp, exp)
 }
 
-// Flags, CAS and Len describe the item.
+// Flags is the client's flags word.
 func (v *View) Flags() uint32 { return v.s.flags(v.ref) }
-func (v *View) CAS() uint64   { return v.s.cas(v.ref) }
-func (v *View) Len() int      { return int(v.s.nbytes(v.ref)) }
+
+// CAS is the item's compare-and-swap value.
+func (v *View) CAS() uint64 { return v.s.cas(v.ref) }
+
+// Len is the value's length in bytes, without the trailing \r\n.
+func (v *View) Len() int { return int(v.s.nbytes(v.ref)) }
 
 // Key is the stored key (the decoded one for a base64 key).
 func (v *View) Key() []byte { return v.s.key(v.ref) }
@@ -105,17 +111,26 @@ func (v *View) Fetched() bool { return v.s.iflags(v.ref)&flagFetched != 0 }
 func (v *View) Stale() bool { return v.s.iflags(v.ref)&flagStale != 0 }
 
 // TokenSent reports that a client already won the right to recache.
-func (v *View) TokenSent() bool         { return v.s.iflags(v.ref)&flagToken != 0 }
-func (v *View) SetTokenSent()           { v.s.setIFlag(v.ref, flagToken) }
-func (v *View) KeyBinary() bool         { return v.s.iflags(v.ref)&flagKeyBinary != 0 }
+func (v *View) TokenSent() bool { return v.s.iflags(v.ref)&flagToken != 0 }
+
+// SetTokenSent records that a client won the right to recache, so the
+// next reader is told to wait instead.
+func (v *View) SetTokenSent() { v.s.setIFlag(v.ref, flagToken) }
+
+// KeyBinary reports a key stored from base64 (meta's b flag), which meta
+// replies encode again.
+func (v *View) KeyBinary() bool { return v.s.iflags(v.ref)&flagKeyBinary != 0 }
+
+// Value appends the item's value to dst.
 func (v *View) Value(dst []byte) []byte { return v.s.appendValue(dst, v.ref) }
 
 // Bump marks the item fetched and refreshes its LRU position.
 func (v *View) Bump() { v.s.bump(v.ref, v.now) }
 
-// Size is the item's accounted size (size.go) and Class the slab class
-// it is kept in; `me` reports both.
+// Size is the item's accounted size (size.go); `me` reports it.
 func (v *View) Size() uint64 { return v.s.totalOf(v.ref) }
+
+// Class is the slab class the item is kept in; `me` reports it.
 func (v *View) Class() uint8 { return v.s.class(v.ref) }
 
 // Invalidate marks the item stale with a new CAS and lets the next reader

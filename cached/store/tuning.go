@@ -7,8 +7,12 @@ import "errors"
 // memcached's reasons as errors.
 
 var (
-	ErrLRUPcts         = errors.New("hot and warm pcts must not exceed 80")
-	ErrLRUFactors      = errors.New("hot/warm age factors must be greater than 0")
+	// ErrLRUPcts refuses hot and warm shares that leave COLD under 20%.
+	ErrLRUPcts = errors.New("hot and warm pcts must not exceed 80")
+	// ErrLRUFactors refuses an age factor of zero or less.
+	ErrLRUFactors = errors.New("hot/warm age factors must be greater than 0")
+	// ErrNoLRUMaintainer refuses switching the LRU mode while the
+	// maintainer, which moves items between segments, is off.
 	ErrNoLRUMaintainer = errors.New("the LRU maintainer is not running")
 )
 

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/cachectl/cachectl/netinfo/nstest"
 )
 
@@ -218,13 +220,14 @@ func (f *fleet) bypassIsRefused(t *testing.T) {
 	if rep := f.audit(t, 0); rep.Summary.BlockedPackets == 0 || rep.Summary.Violations != 0 {
 		t.Errorf("host 0 audit after the bypass: %+v; want blocked packets and no violation", rep.Summary)
 	}
-	fams, err := scrapeIn(f.proxy, f.metrics[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	if v, ok := sample(fams, "cachectl_firewall_refused_packets_total", "family", "ipv4"); !ok || v < 1 {
-		t.Errorf("host 0 cachectl_firewall_refused_packets_total{family=ipv4} = %v (present %v), want >= 1", v, ok)
-	}
+	// A scrape may be served from a firewall read up to a second old.
+	var fams map[string]*dto.MetricFamily
+	waitFor(t, 5*time.Second, "host 0's metrics to count the refused packet", func() bool {
+		var err error
+		fams, err = scrapeIn(f.proxy, f.metrics[0])
+		v, ok := sample(fams, "cachectl_firewall_refused_packets_total", "family", "ipv4")
+		return err == nil && ok && v >= 1
+	})
 	if v, ok := sample(fams, "cachectl_firewall_in_sync", "family", "ipv4"); !ok || v != 1 {
 		t.Errorf("host 0 firewall in sync = %v (present %v), want 1", v, ok)
 	}
