@@ -107,7 +107,7 @@ func (c *conn) authenticate() error {
 		block := c.in[c.r : c.r+c.auth.pending]
 		c.r += c.auth.pending
 		c.auth.pending = 0
-		user, pass, err := protocol.ParseAuthToken(block, &c.tokens)
+		user, pass, err := protocol.ParseAuthToken(block, c.tokens)
 		if err != nil {
 			return c.refuse(false, err)
 		}
@@ -138,7 +138,7 @@ func (c *conn) authHeader() (more bool, err error) {
 	c.r += nl + 1
 	c.setState(stateParseCmd)
 	c.lastCmd.Store(c.srv.store.Now())
-	n, err := protocol.ParseAuthHeader(line, &c.tokens)
+	n, err := protocol.ParseAuthHeader(line, c.tokens)
 	if err != nil {
 		return false, c.refuse(false, err)
 	}

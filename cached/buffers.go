@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+
+	"github.com/cachectl/cachectl/cached/protocol"
 )
 
 // Buffer lifetimes. A connection holds an input buffer only while it has
@@ -78,11 +80,13 @@ func (p *readBufs) counts() (count, bytes, free int64) {
 	return total, total * readBufferSize, p.nfree.Load() * readBufferSize
 }
 
-// workBufs are a connection's output and value scratch buffers, pooled
-// together so taking and returning them costs one pool operation. A sync.Pool suits them: nothing reports their count, and the
-// garbage collector may drop the ones a burst left behind.
+// workBufs are a connection's output and value scratch buffers and its
+// request line's tokens, pooled together so taking and returning them
+// costs one pool operation. A sync.Pool suits them: nothing reports their
+// count, and the garbage collector may drop the ones a burst left behind.
 type workBufs struct {
 	out, scratch []byte
+	tokens       protocol.Tokens
 }
 
 var workPool sync.Pool // of *workBufs
@@ -107,7 +111,7 @@ func (c *conn) takeInput() error {
 func (c *conn) releaseInput() {
 	if c.inPooled {
 		c.srv.readBufs.put(c.in)
-	} else if cap(c.in) > readBufferSize {
+	} else if cap(c.in) > readBufferSize && c.tokens != nil {
 		// Tokens of the last line point into the grown buffer; drop them
 		// so an idle connection does not keep it alive.
 		clear(c.tokens[:])
@@ -127,7 +131,7 @@ func (c *conn) takeWork() {
 	if cap(w.out) == 0 {
 		w.out = make([]byte, 0, outBufferSize)
 	}
-	c.work, c.out, c.scratch = w, w.out[:0], w.scratch[:0]
+	c.work, c.out, c.scratch, c.tokens = w, w.out[:0], w.scratch[:0], &w.tokens
 }
 
 // releaseWork returns the output and scratch buffers once the replies
@@ -138,8 +142,11 @@ func (c *conn) releaseWork() {
 		return
 	}
 	w.out, w.scratch = keepable(c.out), keepable(c.scratch)
+	// The tokens point into this connection's input; pooled, they must
+	// not keep it alive.
+	clear(w.tokens[:])
 	workPool.Put(w)
-	c.work, c.out, c.scratch = nil, nil, nil
+	c.work, c.out, c.scratch, c.tokens = nil, nil, nil, nil
 }
 
 // trimWork runs between requests: small buffers stay for the next

@@ -79,7 +79,7 @@ func (c *conn) dispatch(line []byte) error {
 	if c.srv.verbosity.Load() > 1 {
 		c.srv.log.Debug("request", "conn", c.id, "line", string(line))
 	}
-	toks, rest := protocol.Tokenize(line, &c.tokens)
+	toks, rest := protocol.Tokenize(line, c.tokens)
 	if len(toks) == 0 || len(toks[0]) < 2 {
 		c.reply(protocol.ReplyError)
 		return nil

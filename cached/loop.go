@@ -7,9 +7,11 @@ import (
 	"math"
 	"net"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -173,8 +175,15 @@ func (l *eventLoop) run(gen uint64) {
 	if l.srv.cfg.IdleTimeout > 0 {
 		timeout = 1000 // idle connections are looked for once a second
 	}
+	lastYield := time.Now()
 	for l.owner.Load() == gen {
+		waitStart := time.Now()
 		n, err := unix.EpollWait(l.epfd, l.events[:], l.waitTimeout(timeout))
+		if time.Since(waitStart) > loopYieldEvery/4 {
+			// It blocked: the runtime hands a blocked thread's P, with
+			// what waits on it, to another thread.
+			lastYield = waitStart
+		}
 		if err != nil {
 			if err == unix.EINTR {
 				continue
@@ -208,7 +217,29 @@ func (l *eventLoop) run(gen uint64) {
 		if timeout > 0 {
 			l.kickIdle()
 		}
+		lastYield = l.yieldIfBusy(lastYield)
 	}
+}
+
+// loopYieldEvery bounds how long a busy loop keeps its P from the
+// goroutines it woke.
+const loopYieldEvery = time.Millisecond
+
+// yieldIfBusy lets the goroutines this loop woke run (the other loop,
+// parked on the store's lock, or the maintainer): they wait in this P's
+// run queue, and under load epoll_wait returns at once, so the loop never
+// blocks and only the runtime's 10 ms preemption would let them run; one
+// request then waits 10 ms. Gosched also wakes an idle P's thread, a
+// context switch: yielding every round, or even every 200 us, cost W1 6%
+// of the daemon's CPU (perf: gosched_m, wakep), so the loop yields at
+// most once a millisecond.
+func (l *eventLoop) yieldIfBusy(last time.Time) time.Time {
+	now := time.Now()
+	if now.Sub(last) < loopYieldEvery {
+		return last
+	}
+	runtime.Gosched()
+	return now
 }
 
 // waitTimeout is how long epoll_wait may block: not at all while yielded

@@ -73,7 +73,7 @@ func (c *conn) get(keys [][]byte, rest []byte, withCAS, touch bool, exp uint32) 
 		if rest == nil {
 			break
 		}
-		keys, rest = protocol.Tokenize(rest, &c.tokens)
+		keys, rest = protocol.Tokenize(rest, c.tokens)
 	}
 	if cap(c.scratch) > keepBuffer {
 		c.scratch = nil

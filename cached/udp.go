@@ -129,6 +129,9 @@ func (s *Server) udpWorker(pc *net.UDPConn) {
 	}{udpNoMore{}, sink})
 	c.local = udpAddrText(pc.LocalAddr().(*net.UDPAddr).AddrPort())
 	c.id = listenerFD(pc)
+	// One datagram after another, never idle: the worker keeps its
+	// tokens rather than taking work buffers per request.
+	c.tokens = new(protocol.Tokens)
 	buf := make([]byte, udpReadBuffer)
 	var delay time.Duration
 	for {

@@ -53,6 +53,11 @@ func Run(cfg Config, opts Options) (err error) {
 	// 20 us (it sees no idle P) and wakes that often itself: about 6% of
 	// the daemon's CPU under load.
 	runtime.GOMAXPROCS(cfg.Server.Threads + 1)
+	stopTrace, err := startTrace()
+	if err != nil {
+		return usageError(err)
+	}
+	defer stopTrace()
 
 	srv, err := cached.New(cfg.Server)
 	if err != nil {

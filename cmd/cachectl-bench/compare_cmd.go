@@ -23,6 +23,7 @@ type compareOpts struct {
 	jsonPath   string
 	timeLimit  time.Duration
 	skipMemory bool
+	manyConns  int
 	fills      string
 	fillOps    int64
 }
@@ -38,11 +39,14 @@ free loopback port; preload, warm up, then measure for --measure with the
 response-checking client. Then each workload runs again with both servers
 paced at --latency-load times memcached's throughput, so their latencies are
 compared at the same offered load. Server CPU comes from utime+stime in procfs,
-RSS from VmRSS. Prints each workload's median ratios cachectl/memcached, the memory per
-item after bulk loads (with cachectl's GC pauses from GODEBUG=gctrace=1), the
-items each holds at equal -m after filling it with more keys than fit, with
-the Zipf hit ratio of a cache-aside client after the fill, and memcaslap's
-second opinion. Exits 1 if any reply was wrong.`,
+RSS from VmRSS. Then --many-conns clients, each sending a get about once a
+second, stay connected beside a W1 load (same -c for both servers): the
+servers' RSS and W1's p99 are compared. Prints each workload's median ratios
+cachectl/memcached, the memory per item after bulk loads (with cachectl's GC
+pauses from GODEBUG=gctrace=1), the items each holds at equal -m after
+filling it with more keys than fit, with the Zipf hit ratio of a cache-aside
+client after the fill, and memcaslap's second opinion. Exits 1 if any reply
+was wrong.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return o.run(cmd) },
 	}
@@ -57,7 +61,7 @@ second opinion. Exits 1 if any reply was wrong.`,
 	f.Int64Var(&c.MaxOps, "ops", 50_000_000, "op cap per run")
 	f.Uint64Var(&c.Seed, "seed", 1, "seed for keys and values")
 	f.Float64Var(&c.LatencyLoad, "latency-load", 0.7, "also compare latency with both servers paced at this fraction of memcached's throughput (0 = skip)")
-	f.BoolVar(&o.quick, "quick", false, "short runs (warm-up 0.5s, 2s measured, 2s hold): about 15 minutes")
+	f.BoolVar(&o.quick, "quick", false, "short runs (warm-up 0.5s, 2s measured, 2s hold): about 10 minutes")
 	f.StringVar(&o.only, "workloads", "", "comma list of workloads to run (default all: W1..W8; none = only the memory loads and fills)")
 	f.StringVar(&o.memory, "memory", "1000000:1024,5000000:2048", "memory loads ITEMS:MB, comma separated")
 	f.BoolVar(&o.skipMemory, "no-memory", false, "skip the memory loads")
@@ -67,6 +71,7 @@ second opinion. Exits 1 if any reply was wrong.`,
 	f.StringVar(&o.memcaslap, "memcaslap", "memcaslap", "memcaslap binary for the second opinion")
 	f.BoolVar(&o.noCaslap, "no-memcaslap", false, "skip the memcaslap second opinion")
 	f.StringVar(&o.jsonPath, "json", "", "also write every trial as JSON to this file (- = stdout)")
+	f.IntVar(&o.manyConns, "many-conns", 10000, "idle clients (a get a second each) beside W1 in the many-connections run (0 = skip)")
 	f.DurationVar(&o.timeLimit, "time-limit", 90*time.Minute, "bound on the whole comparison")
 	return cmd
 }
@@ -129,6 +134,13 @@ func (o *compareOpts) run(cmd *cobra.Command) error {
 		}
 		rep.Workloads = append(rep.Workloads, res)
 	}
+	if o.manyConns > 0 && ctx.Err() == nil {
+		fmt.Fprintf(c.Progress, "%d connections beside W1\n", o.manyConns)
+		var err error
+		if rep.ManyConns, err = runManyConns(ctx, c, o.manyConns); err != nil {
+			rep.Failures = append(rep.Failures, err.Error())
+		}
+	}
 	if !o.skipMemory && ctx.Err() == nil {
 		o.runMemoryLoads(ctx, rep, mem)
 	}
@@ -182,6 +194,9 @@ func (r *report) verdict() error {
 	var bad int64
 	for _, w := range r.Workloads {
 		bad += w.Errors
+	}
+	if r.ManyConns != nil {
+		bad += r.ManyConns.Errors
 	}
 	switch {
 	case bad > 0:

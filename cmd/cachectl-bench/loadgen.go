@@ -36,6 +36,9 @@ type loadConfig struct {
 	// scheduled send time, so a stalled server is charged for the
 	// requests it held up (no coordinated omission).
 	Rate float64 `json:"rate,omitempty"`
+	// ReadBuffer is each connection's reply buffer (0 = 64 KiB); thousands
+	// of mostly idle clients take a small one.
+	ReadBuffer int `json:"read_buffer,omitempty"`
 	// CacheAside makes every command a get and follows each miss with a
 	// set of that key in the next batch, as a cache-aside client refills
 	// from its database: the hit ratio then shows what the server keeps.

@@ -14,6 +14,7 @@ type report struct {
 	Measure   time.Duration     `json:"measure_ns"`
 	Workloads []*workloadResult `json:"workloads"`
 	Memory    []*memoryResult   `json:"memory,omitempty"`
+	ManyConns *manyConnsResult  `json:"many_conns,omitempty"`
 	Fills     []*fillResult     `json:"fills,omitempty"`
 	Memcaslap *memcaslapResult  `json:"memcaslap,omitempty"`
 	Failures  []string          `json:"failures,omitempty"`
@@ -62,6 +63,9 @@ func (r *report) writeText(w io.Writer) {
 				x.ID, p.Rate, us(p.Memcached.P50), us(p.Cachectl.P50), p.P50Ratio,
 				us(p.Memcached.P99), us(p.Cachectl.P99), p.P99Ratio, p.P999Ratio, p.CPURatio)
 		}
+	}
+	if r.ManyConns != nil {
+		r.ManyConns.writeText(w)
 	}
 	if len(r.Memory) > 0 {
 		fmt.Fprintf(w, "\n| memory | server | -m | RSS before kB | RSS after kB | bytes/item | load sets/s | GC cycles load/hold | max STW pause ms | hold p99 us |\n")

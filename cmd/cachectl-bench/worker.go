@@ -42,8 +42,12 @@ type worker struct {
 
 func newWorker(id int, nc net.Conn, cfg *loadConfig, cd *codec, t *tally) *worker {
 	rng := rand.New(rand.NewPCG(cfg.Seed, uint64(id)+1))
+	rbuf := cfg.ReadBuffer
+	if rbuf <= 0 {
+		rbuf = 64 << 10
+	}
 	return &worker{
-		id: id, nc: nc, r: bufio.NewReaderSize(nc, 64<<10), cfg: cfg, cd: cd, t: t, rng: rng,
+		id: id, nc: nc, r: bufio.NewReaderSize(nc, rbuf), cfg: cfg, cd: cd, t: t, rng: rng,
 		keys:  newKeyChooser(rng, cfg.Keys, cfg.Zipf),
 		ver:   uint64(id) << 34,
 		reqs:  make([]request, cfg.Pipeline),
