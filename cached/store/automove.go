@@ -152,6 +152,8 @@ func (s *Store) automoveCheck(now uint32) bool {
 }
 
 // ErrAutomoveLevel is `slabs automove` with a level other than 0, 1, 2.
+// ErrAutomoveLevel refuses a slab_automove level memcached does not have,
+// with its message.
 var ErrAutomoveLevel = errors.New("slab_automove must be between 0 and 2")
 
 // SetAutomove sets slab_automove (`slabs automove 0|1|2`).
