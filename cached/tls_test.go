@@ -14,7 +14,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -229,26 +228,14 @@ func TestTLSOpenSSLClient(t *testing.T) {
 	nstest.RequireCommands(t, "openssl")
 	p := newTestPKI(t)
 	_, addr := serveTLS(t, p, VerifyRequire)
-	sClient := func(extra ...string) string {
-		args := append([]string{"s_client", "-connect", addr, "-CAfile", p.caPEM, "-verify_return_error", "-quiet"}, extra...)
-		cmd := exec.Command("openssl", args...)
-		cmd.Stdin = strings.NewReader("set k 0 0 2\r\nok\r\nget k\r\nquit\r\n")
-		cmd.WaitDelay = time.Second
-		done := make(chan []byte, 1)
-		go func() { out, _ := cmd.Output(); done <- out }()
-		select {
-		case out := <-done:
-			return string(out)
-		case <-time.After(15 * time.Second):
-			cmd.Process.Kill()
-			t.Fatalf("openssl s_client %v did not finish in 15s", extra)
-			return ""
-		}
+	const input = "set k 0 0 2\r\nok\r\nget k\r\n"
+	client := func(extra ...string) string {
+		return sClient(t, addr, input, append([]string{"-CAfile", p.caPEM, "-verify_return_error"}, extra...)...)
 	}
-	if got := sClient("-cert", p.clientCert, "-key", p.clientKey); got != "STORED\r\nVALUE k 0 2\r\nok\r\nEND\r\n" {
+	if got := client("-cert", p.clientCert, "-key", p.clientKey); got != "STORED\r\nVALUE k 0 2\r\nok\r\nEND\r\n" {
 		t.Errorf("openssl s_client with the client certificate: %q", got)
 	}
-	if got := sClient(); strings.Contains(got, "STORED") {
+	if got := client(); strings.Contains(got, "STORED") {
 		t.Errorf("openssl s_client without a certificate was served: %q", got)
 	}
 }

@@ -37,13 +37,7 @@ func binaryDatagrams() [][]pkt {
 func TestUDPBinaryMatchesMemcached(t *testing.T) {
 	mcPort := freeLoopbackPort(t)
 	startMemcached(t, "-U", strconv.Itoa(mcPort))
-	cfg := DefaultConfig()
-	cfg.Listen = []string{"127.0.0.1"}
-	cfg.Port = freeLoopbackPort(t)
-	cfg.UDPPort = cfg.Port
-	srv := serveTransport(t, cfg, nil)
-	ours := net.UDPAddrFromAddrPort(srv.UDPAddrs()[0])
-	ref := net.UDPAddrFromAddrPort(netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(mcPort)))
+	ours, ref := udpBeside(t, mcPort)
 
 	pc := udpClient(t)
 	sent := 0

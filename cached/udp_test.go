@@ -136,6 +136,20 @@ func udpTranscript(ds [][]byte) string {
 	return b.String()
 }
 
+// udpBeside serves cachectl with UDP on a free loopback port and returns
+// its UDP address beside that of the reference memcached on refPort.
+func udpBeside(t *testing.T, refPort int) (ours, ref *net.UDPAddr) {
+	t.Helper()
+	cfg := DefaultConfig()
+	cfg.Listen = []string{"127.0.0.1"}
+	cfg.Port = freeLoopbackPort(t)
+	cfg.UDPPort = cfg.Port
+	srv := serveTransport(t, cfg, nil)
+	ours = net.UDPAddrFromAddrPort(srv.UDPAddrs()[0])
+	ref = net.UDPAddrFromAddrPort(netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(refPort)))
+	return ours, ref
+}
+
 func udpClient(t testing.TB) net.PacketConn {
 	t.Helper()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
@@ -198,13 +212,7 @@ func TestUDPMatchesMemcached(t *testing.T) {
 	})
 	waitTCP(t, fmt.Sprintf("127.0.0.1:%d", refPort))
 
-	cfg := DefaultConfig()
-	cfg.Listen = []string{"127.0.0.1"}
-	cfg.Port = freeLoopbackPort(t)
-	cfg.UDPPort = cfg.Port
-	srv := serveTransport(t, cfg, nil)
-	ours := net.UDPAddrFromAddrPort(srv.UDPAddrs()[0])
-	ref := net.UDPAddrFromAddrPort(netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(refPort)))
+	ours, ref := udpBeside(t, refPort)
 
 	pc := udpClient(t)
 	refDatagrams := 0
