@@ -72,8 +72,8 @@ type Store struct {
 	total  uint64 // items ever linked
 	st     Counters
 
-	lastLookup LookupStatus // outcome of the latest lookup (lock held)
-	evictions  evictionHook
+	lastLookup   LookupStatus                 // outcome of the latest lookup (lock held)
+	evictionHook atomic.Pointer[EvictionHook] // nil unless watch asks for evictions
 }
 
 // New creates a store; its memory is reserved but not touched. With
