@@ -1,9 +1,9 @@
 package store
 
 // What the store tells memcached's `watch` log streams: why a read missed,
-// the class an item lives in, and the items evicted. It adds one field
-// write per lookup and one atomic load per eviction; nothing is allocated
-// unless an eviction hook is installed.
+// the class an item lives in, and the items evicted. A lookup returns its
+// status beside the item; an eviction costs one atomic load, and nothing
+// is allocated unless an eviction hook is installed.
 
 // LookupStatus is the outcome of finding a key, as memcached's item_get
 // log line names it.
