@@ -102,7 +102,7 @@ func (x *extended) applyServer(name, val string, hasVal bool) (bool, error) {
 		cfg.UDPAnyPeer = true
 	case "watcher_logbuf_size", "worker_logbuf_size":
 		// Kilobytes, as memcached reads them.
-		if err := unsigned(name, "Missing "+name+" argument", "could not parse argument to "+name)(val, hasVal); err != nil {
+		if _, err := strtoul32(val, hasVal, "Missing "+name+" argument", "could not parse argument to "+name); err != nil {
 			return true, err
 		}
 		kb := atoi(val)

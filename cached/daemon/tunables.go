@@ -59,18 +59,6 @@ func intAtLeast(missing string, least int, refusal string) func(string, bool) er
 	}
 }
 
-func unsigned(name, missing, refusal string) func(string, bool) error {
-	return func(v string, has bool) error {
-		if !has {
-			return errors.New(missing)
-		}
-		if !safeStrtoul(v) {
-			return errors.New(refusal)
-		}
-		return nil
-	}
-}
-
 // atoi is C's atoi, which memcached uses for most numbers: leading spaces,
 // an optional sign, then digits up to the first other byte; 0 if none.
 func atoi(s string) int {

@@ -19,14 +19,8 @@ type Auditor struct {
 	log      *slog.Logger
 	now      func() time.Time
 
-	mu       sync.Mutex
-	runs     uint64
-	failures uint64
-	lastRun  time.Time
-	took     time.Duration
-	ok       bool         // a report has been taken
-	okAt     time.Time    // when the last report was taken
-	report   audit.Report // the last report taken
+	mu sync.Mutex
+	st auditState
 }
 
 // NewAuditor audits with run every interval once started.
@@ -57,12 +51,12 @@ func (a *Auditor) RunOnce(ctx context.Context) {
 	rep, err := a.run(ctx)
 	took := a.now().Sub(start)
 	a.mu.Lock()
-	a.runs++
-	a.lastRun, a.took = start, took
+	a.st.runs++
+	a.st.lastRun, a.st.took = start, took
 	if err != nil {
-		a.failures++
+		a.st.failures++
 	} else {
-		a.ok, a.okAt, a.report = true, start, rep
+		a.st.ok, a.st.okAt, a.st.summary = true, start, rep.Summary
 	}
 	a.mu.Unlock()
 	switch {
@@ -77,21 +71,20 @@ func (a *Auditor) RunOnce(ctx context.Context) {
 	}
 }
 
-// auditState is what the collector reports.
+// auditState is what the collector reports of the audits so far.
 type auditState struct {
 	runs, failures uint64
-	lastRun        time.Time
-	took           time.Duration
-	ok             bool
-	okAt           time.Time
-	summary        audit.Summary
+	lastRun        time.Time     // when the last audit started
+	took           time.Duration // how long it took
+	ok             bool          // a report has been taken
+	okAt           time.Time     // when the last report was taken
+	summary        audit.Summary // the last report's summary
 }
 
 func (a *Auditor) state() auditState {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return auditState{runs: a.runs, failures: a.failures, lastRun: a.lastRun, took: a.took,
-		ok: a.ok, okAt: a.okAt, summary: a.report.Summary}
+	return a.st
 }
 
 func violators(rep audit.Report) string {

@@ -86,11 +86,11 @@ func (c Config) Validate() error {
 		return errors.New("factor (-f) must be greater than 1")
 	case c.MinChunk <= 0:
 		return errors.New("chunk size (-n) must be greater than 0")
-	case c.ItemSizeMax < 1024:
+	case settings.Size(c.ItemSizeMax) < settings.MinItemSize:
 		return errors.New("item max size (-I) cannot be less than 1024 bytes")
 	case c.MemoryLimit != 0 && uint64(c.ItemSizeMax) > c.MemoryLimit/2:
 		return errors.New("cannot set item size limit (-I) higher than 1/2 of memory max (-m)")
-	case c.ItemSizeMax > 1<<30:
+	case settings.Size(c.ItemSizeMax) > settings.MaxItemSizeLimit:
 		return errors.New("cannot set item size limit (-I) higher than a gigabyte")
 	case c.ChunkMax > c.ItemSizeMax:
 		return fmt.Errorf("slab_chunk_max (bytes: %d) cannot be larger than -I (item_size_max %d)", c.ChunkMax, c.ItemSizeMax)

@@ -37,8 +37,7 @@ type View struct {
 func (s *Store) OpenView(key []byte) View {
 	s.mu.Lock()
 	v := View{s: s, key: key, hv: hashKey(key), now: s.Now()}
-	v.ref = s.lookup(key, v.hv, v.now)
-	v.status = s.lastLookup
+	v.ref, v.status = s.lookupStatus(key, v.hv, v.now)
 	if v.ref != 0 {
 		v.seg = s.segmentOf(v.ref)
 	}

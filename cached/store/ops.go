@@ -230,10 +230,10 @@ func (s *Store) Get(dst []byte, key []byte) ([]byte, Meta, bool) {
 	defer s.mu.Unlock()
 	s.st.CmdGet++
 	now := s.Now()
-	ref := s.lookup(key, hashKey(key), now)
+	ref, status := s.lookupStatus(key, hashKey(key), now)
 	if ref == 0 {
 		s.st.GetMisses++
-		return dst, Meta{Status: s.lastLookup}, false
+		return dst, Meta{Status: status}, false
 	}
 	c := &s.classes[s.class(ref)]
 	c.st.GetHits++
@@ -247,9 +247,9 @@ func (s *Store) Get(dst []byte, key []byte) ([]byte, Meta, bool) {
 func (s *Store) GetAndTouch(dst []byte, key []byte, exp uint32) ([]byte, Meta, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	ref := s.touch(key, exp)
+	ref, status := s.touch(key, exp)
 	if ref == 0 {
-		return dst, Meta{Status: s.lastLookup}, false
+		return dst, Meta{Status: status}, false
 	}
 	return s.appendValue(dst, ref), s.meta(ref), true
 }
@@ -267,23 +267,24 @@ func (s *Store) meta(ref uint32) Meta {
 func (s *Store) Touch(key []byte, exp uint32) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.touch(key, exp) != 0
+	ref, _ := s.touch(key, exp)
+	return ref != 0
 }
 
 // touch finds a live item, gives it a new expiry and bumps it, counting a
-// touch hit or miss (lock held). It returns the item or 0.
-func (s *Store) touch(key []byte, exp uint32) uint32 {
+// touch hit or miss (lock held). It returns the item, or 0 and why.
+func (s *Store) touch(key []byte, exp uint32) (uint32, LookupStatus) {
 	s.st.CmdTouch++
 	now := s.Now()
-	ref := s.lookup(key, hashKey(key), now)
+	ref, status := s.lookupStatus(key, hashKey(key), now)
 	if ref == 0 {
 		s.st.TouchMisses++
-		return 0
+		return 0, status
 	}
 	s.classes[s.class(ref)].st.TouchHits++
 	s.setWord(ref, offExp, exp)
 	s.bump(ref, now)
-	return ref
+	return ref, status
 }
 
 // Delete removes a live item.

@@ -72,8 +72,7 @@ type Store struct {
 	total  uint64 // items ever linked
 	st     Counters
 
-	lastLookup LookupStatus // outcome of the latest lookup (lock held)
-	evictions  evictionHook
+	evictionHook atomic.Pointer[EvictionHook] // nil unless watch asks for evictions
 }
 
 // New creates a store; its memory is reserved but not touched. With
@@ -289,25 +288,28 @@ func (s *Store) flushed(ref uint32, now uint32) bool {
 // flushed — that is the only expiry this store needs: dead items are
 // invisible at once, and their memory is reused by the LRU tail scan.
 func (s *Store) lookup(key []byte, hv uint64, now uint32) uint32 {
-	s.lastLookup = LookupNotFound
+	ref, _ := s.lookupStatus(key, hv, now)
+	return ref
+}
+
+// lookupStatus is lookup that also says why it missed, for watch's
+// item_get lines.
+func (s *Store) lookupStatus(key []byte, hv uint64, now uint32) (uint32, LookupStatus) {
 	ref := s.find(key, hv)
 	if ref == 0 {
-		return 0
+		return 0, LookupNotFound
 	}
 	if s.flushed(ref, now) {
 		s.unlink(ref, hv)
 		s.st.GetFlushed++
-		s.lastLookup = LookupFlushed
-		return 0
+		return 0, LookupFlushed
 	}
 	if s.expired(ref, now) {
 		s.unlink(ref, hv)
 		s.st.GetExpired++
-		s.lastLookup = LookupExpired
-		return 0
+		return 0, LookupExpired
 	}
-	s.lastLookup = LookupFound
-	return ref
+	return ref, LookupFound
 }
 
 // link makes a filled item visible with a fresh CAS.

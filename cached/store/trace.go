@@ -1,11 +1,9 @@
 package store
 
-import "sync/atomic"
-
 // What the store tells memcached's `watch` log streams: why a read missed,
-// the class an item lives in, and the items evicted. It adds one field
-// write per lookup and one atomic load per eviction; nothing is allocated
-// unless an eviction hook is installed.
+// the class an item lives in, and the items evicted. A lookup returns its
+// status beside the item; an eviction costs one atomic load, and nothing
+// is allocated unless an eviction hook is installed.
 
 // LookupStatus is the outcome of finding a key, as memcached's item_get
 // log line names it.
@@ -32,20 +30,18 @@ type Eviction struct {
 // copy what it keeps and return quickly.
 type EvictionHook func(*Eviction)
 
-type evictionHook struct{ hook atomic.Pointer[EvictionHook] }
-
 // SetEvictionHook installs (or with nil removes) the eviction hook.
 func (s *Store) SetEvictionHook(h EvictionHook) {
 	if h == nil {
-		s.evictions.hook.Store(nil)
+		s.evictionHook.Store(nil)
 		return
 	}
-	s.evictions.hook.Store(&h)
+	s.evictionHook.Store(&h)
 }
 
 // reportEviction calls the hook for ref, about to be evicted (lock held).
 func (s *Store) reportEviction(ref uint32, now uint32) {
-	h := s.evictions.hook.Load()
+	h := s.evictionHook.Load()
 	if h == nil {
 		return
 	}
