@@ -40,18 +40,11 @@ func NewExec(netns string) (*Exec, error) {
 	return e, nil
 }
 
-func iptablesBinary(f netinfo.Family) string {
-	if f == netinfo.IPv6 {
-		return "ip6tables"
-	}
-	return "iptables"
-}
-
-func saveBinary(f netinfo.Family) string { return iptablesBinary(f) + "-save" }
+func saveBinary(f netinfo.Family) string { return Binary(f) + "-save" }
 
 // Available needs iptables, -restore and -save of the family.
 func (e *Exec) Available(f netinfo.Family) error {
-	for _, bin := range []string{iptablesBinary(f), restoreBinary(f), saveBinary(f)} {
+	for _, bin := range []string{Binary(f), restoreBinary(f), saveBinary(f)} {
 		if _, err := exec.LookPath(bin); err != nil {
 			return fmt.Errorf("%s not found: %w", bin, err)
 		}
@@ -139,15 +132,15 @@ func (e *Exec) SaveSets(ctx context.Context) ([]byte, error) {
 // firewalls whose reload can drop cachectl's chains, and nat rules.
 func (e *Exec) Environment(ctx context.Context, f netinfo.Family) (Environment, error) {
 	var env Environment
-	out, err := e.command(ctx, iptablesBinary(f), "--version").Output()
+	out, err := e.command(ctx, Binary(f), "--version").Output()
 	if err != nil {
-		return env, fmt.Errorf("%s --version: %w", iptablesBinary(f), err)
+		return env, fmt.Errorf("%s --version: %w", Binary(f), err)
 	}
 	env.Backend = "legacy"
-	other := iptablesBinary(f) + "-nft-save"
+	other := Binary(f) + "-nft-save"
 	if strings.Contains(string(out), "nf_tables") {
 		env.Backend = "nf_tables"
-		other = iptablesBinary(f) + "-legacy-save"
+		other = Binary(f) + "-legacy-save"
 	}
 	// Saving a legacy table that does not exist makes the kernel create it
 	// empty, and from then on every iptables command on the host warns that

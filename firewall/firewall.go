@@ -77,7 +77,8 @@ const (
 // PortChain is the chain holding the allowlist for one port.
 func PortChain(port uint16) string { return ChainPrefix + "P" + strconv.Itoa(int(port)) }
 
-// JumpRule is the rule spec (without "-A INPUT") of the jump into InputChain.
-func JumpRule() []string {
-	return []string{"-m", "comment", "--comment", JumpComment, "-j", InputChain}
+// jumpRule is the jump from INPUT into InputChain: the one rule cachectl
+// puts in a chain it does not own.
+func jumpRule() Rule {
+	return Rule{Chain: "INPUT", Comment: JumpComment, Target: InputChain}
 }

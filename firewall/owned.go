@@ -85,7 +85,7 @@ func stripCounters(l string) string {
 // line for INPUT, iptables-restore leaves its other rules alone. The jump's
 // comment is one plain word, so it needs no quoting.
 func jumpPayload(op string) []byte {
-	return []byte("*" + Table + "\n" + op + " INPUT " + strings.Join(JumpRule(), " ") + "\nCOMMIT\n")
+	return []byte("*" + Table + "\n" + op + " INPUT " + strings.Join(jumpRule().Spec(), " ") + "\nCOMMIT\n")
 }
 
 // insertJump puts the jump at the top of INPUT.

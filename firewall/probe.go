@@ -42,11 +42,6 @@ func skeleton(rs Ruleset) []probePoint {
 	return pts
 }
 
-// jumpRule is the jump from INPUT as a Rule.
-func jumpRule() Rule {
-	return Rule{Chain: "INPUT", Comment: JumpComment, Target: InputChain}
-}
-
 // SaveProbe probes through an Applier's Save: one iptables-save per
 // family. It serves where go-iptables cannot run (the test double), and
 // shows that the cheap probe and the full status agree on a Ruleset.

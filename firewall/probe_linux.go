@@ -39,7 +39,7 @@ func (p *IPTablesProbe) handle(f netinfo.Family) (*iptables.IPTables, error) {
 	}
 	h, err := iptables.New(iptables.IPFamily(proto), iptables.Timeout(lockWait))
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", iptablesBinary(f), err)
+		return nil, fmt.Errorf("%s: %w", Binary(f), err)
 	}
 	p.ipt[f] = h
 	return h, nil

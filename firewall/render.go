@@ -188,9 +188,13 @@ func deletePayload(chains []string) []byte {
 	return b.Bytes()
 }
 
-func restoreBinary(f netinfo.Family) string {
+// Binary is the family's iptables command; its -restore and -save
+// companions are named after it.
+func Binary(f netinfo.Family) string {
 	if f == netinfo.IPv6 {
-		return "ip6tables-restore"
+		return "ip6tables"
 	}
-	return "iptables-restore"
+	return "iptables"
 }
+
+func restoreBinary(f netinfo.Family) string { return Binary(f) + "-restore" }

@@ -108,6 +108,19 @@ type FamilyStatus struct {
 	Warnings  []string       `json:"warnings,omitempty"`
 }
 
+// Refused sums the counters of the rules that turn packets away: the
+// attempts the firewall blocked in this family.
+func (fs FamilyStatus) Refused() Counters {
+	var c Counters
+	for _, r := range fs.Rules {
+		if r.Refuses() {
+			c.Packets += r.Packets
+			c.Bytes += r.Bytes
+		}
+	}
+	return c
+}
+
 // Status is the firewall's state in every family.
 type Status struct {
 	Families []FamilyStatus `json:"families"`

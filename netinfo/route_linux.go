@@ -83,7 +83,7 @@ const confDir = "/proc/sys/net/ipv4/conf"
 // switched into it.
 func (src Source) rpFilter() (RPFilter, error) {
 	f := RPFilter{Iface: map[string]int{}}
-	err := src.inside(func() error {
+	err := src.Do(func() error {
 		dirs, err := os.ReadDir(confDir)
 		if err != nil {
 			return fmt.Errorf("reading %s: %w", confDir, err)
@@ -111,8 +111,10 @@ func (src Source) rpFilter() (RPFilter, error) {
 	return f, err
 }
 
-// inside runs fn on an OS thread switched into the source's namespace.
-func (src Source) inside(fn func() error) error {
+// Do runs fn on an OS thread switched into the source's namespace, for
+// what netlink handles cannot reach: /proc/sys, and sockets, which belong
+// to the namespace of the thread that creates them.
+func (src Source) Do(fn func() error) error {
 	if !src.other {
 		return fn()
 	}

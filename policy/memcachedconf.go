@@ -49,7 +49,7 @@ type ConfDropped struct {
 	Reason string `json:"reason"`
 }
 
-// confFlag names memcached's short flags by their long names, so both
+// confLong names memcached's short flags by their long names, so both
 // spellings read alike.
 var confLong = map[string]string{
 	"--memory-limit": "-m", "--port": "-p", "--udp-port": "-U", "--listen": "-l",

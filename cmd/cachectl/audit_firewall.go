@@ -82,14 +82,7 @@ func blockedCounts(st firewall.Status) ([]audit.Blocked, []missingFamily) {
 			missing = append(missing, missingFamily{fs.Family, "cachectl's firewall is not installed, so nothing stops unpermitted peers"})
 			continue
 		}
-		b := audit.Blocked{Family: fs.Family}
-		for _, r := range fs.Rules {
-			if r.Refuses() {
-				b.Packets += r.Packets
-				b.Bytes += r.Bytes
-			}
-		}
-		blocked = append(blocked, b)
+		blocked = append(blocked, audit.Blocked{Family: fs.Family, Counters: fs.Refused()})
 	}
 	return blocked, missing
 }

@@ -140,17 +140,12 @@ func (a *app) conntrackFacts(ctx context.Context, netns string, peer netip.Addr,
 		f.Note = "conntrack is not tracking in this namespace (no rule uses it), so no flow can show; 'cachectl apply' turns it on"
 	}
 	peer = peer.WithZone("")
+	cache := audit.Rules{Port: port, UDPPort: udpPort}
 	for _, fl := range flows {
-		toCache := fl.Proto == audit.TCP && fl.Reply.Src.Port() == port ||
-			fl.Proto == audit.UDP && udpPort != 0 && fl.Reply.Src.Port() == udpPort
-		if !toCache || fl.Orig.Src.Addr().WithZone("") != peer {
+		if !cache.Selects(fl) || fl.Orig.Src.Addr().WithZone("") != peer {
 			continue
 		}
-		state := fl.TCPState.String()
-		if fl.Proto == audit.UDP {
-			state = map[bool]string{true: "REPLIED", false: "UNREPLIED"}[fl.SeenReply]
-		}
-		f.Flows = append(f.Flows, peerFlow{Proto: fl.Proto.String(), State: state, From: fl.Orig.Src, To: fl.Orig.Dst})
+		f.Flows = append(f.Flows, peerFlow{Proto: fl.Proto.String(), State: fl.StateName(), From: fl.Orig.Src, To: fl.Orig.Dst})
 	}
 	return f
 }

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -96,31 +95,17 @@ func (k *kernelProbe) AskDaemon(ctx context.Context, addr netip.AddrPort, peer n
 	return ans, nil
 }
 
-// dial connects from inside the probe's namespace: a socket belongs to
-// the namespace of the thread that creates it, and keeps it.
+// dial connects from inside the probe's namespace. The address is a
+// literal, so no resolver runs: the socket is made on the thread Do has
+// switched into the namespace.
 func (k *kernelProbe) dial(ctx context.Context, addr netip.AddrPort) (net.Conn, error) {
-	var d net.Dialer
-	if k.netns == "" {
-		return d.DialContext(ctx, "tcp", addr.String())
-	}
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		return nil, fmt.Errorf("getting the current network namespace: %w", err)
-	}
-	defer orig.Close()
-	if err := netns.Set(k.ns); err != nil {
-		return nil, fmt.Errorf("entering network namespace %s: %w", k.netns, err)
-	}
-	defer func() {
-		if err := netns.Set(orig); err != nil {
-			panic(fmt.Sprintf("returning from network namespace %s: %v", k.netns, err))
-		}
-	}()
-	// The address is a literal, so no resolver runs: the socket is made
-	// on this locked thread, inside the namespace.
-	return d.DialContext(ctx, "tcp", addr.String())
+	var conn net.Conn
+	err := k.src.Do(func() (err error) {
+		var d net.Dialer
+		conn, err = d.DialContext(ctx, "tcp", addr.String())
+		return err
+	})
+	return conn, err
 }
 
 // askDaemon runs `stats`, `stats conns` and `stats peer ADDR` on one

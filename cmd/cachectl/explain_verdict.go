@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	"github.com/cachectl/cachectl/firewall"
-	"github.com/cachectl/cachectl/netinfo"
 	"github.com/cachectl/cachectl/policy"
 )
 
@@ -79,7 +78,7 @@ func firewallVerdict(e explanation) (verdict, bool) {
 	case d.Outcome == firewall.Uncertain:
 		return verdict{Code: uncertain, Text: "uncertain: the firewall's " + where + " cannot be evaluated",
 			Why:     d.Reason + "; cachectl does not guess what it does",
-			Command: fmt.Sprintf("%s -L %s -v -n --line-numbers", iptablesCmd(e.Address.Family), d.Chain)}, true
+			Command: fmt.Sprintf("%s -L %s -v -n --line-numbers", firewall.Binary(e.Address.Family), d.Chain)}, true
 	case !d.Refused():
 		return verdict{}, false
 	case !strings.HasPrefix(d.Chain, firewall.ChainPrefix):
@@ -100,7 +99,7 @@ func firewallVerdict(e explanation) (verdict, bool) {
 func hostRuleVerdict(e explanation, d firewall.Decision, where string) verdict {
 	return verdict{Code: refusedByFirewall, Text: "is refused by the firewall (" + where + ", not one of cachectl's rules)",
 		Why: "a rule of this host's own firewall turns it away before cachectl's rules decide",
-		Command: fmt.Sprintf("%s -I %s %d -s %s -p tcp --dport %d -j ACCEPT", iptablesCmd(e.Address.Family), d.Chain,
+		Command: fmt.Sprintf("%s -I %s %d -s %s -p tcp --dport %d -j ACCEPT", firewall.Binary(e.Address.Family), d.Chain,
 			max(d.Rule, 1), e.Peer, e.Port)}
 }
 
@@ -109,13 +108,6 @@ func ruleName(d firewall.Decision) string {
 		return d.Chain + " policy"
 	}
 	return fmt.Sprintf("rule %d of %s", d.Rule, d.Chain)
-}
-
-func iptablesCmd(f netinfo.Family) string {
-	if f == netinfo.IPv6 {
-		return "ip6tables"
-	}
-	return "iptables"
 }
 
 func daemonVerdict(e explanation) (verdict, bool) {

@@ -191,11 +191,7 @@ func (a *app) firewallOverview(ctx context.Context, p *policy.Policy, netns stri
 		if fs.Available && !fs.InSync {
 			fam.Drift = fs.Diff.String()
 		}
-		for _, r := range fs.Rules {
-			if r.Refuses() {
-				fam.Refused += r.Packets
-			}
-		}
+		fam.Refused = fs.Refused().Packets
 		fo.Families = append(fo.Families, fam)
 	}
 	return fo
