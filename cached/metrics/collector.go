@@ -149,13 +149,7 @@ func (c *Collector) collectFirewall(ch chan<- prometheus.Metric) {
 			continue // no iptables for the family: nothing to report, not a zero
 		}
 		fam := fs.Family.String()
-		var refused firewall.Counters
-		for _, r := range fs.Rules {
-			if r.Refuses() {
-				refused.Packets += r.Packets
-				refused.Bytes += r.Bytes
-			}
-		}
+		refused := fs.Refused()
 		ch <- prometheus.MustNewConstMetric(fwInstalledDesc, prometheus.GaugeValue, boolFloat(fs.Installed), fam)
 		ch <- prometheus.MustNewConstMetric(fwInSyncDesc, prometheus.GaugeValue, boolFloat(fs.InSync), fam)
 		ch <- prometheus.MustNewConstMetric(fwPacketsDesc, prometheus.CounterValue, float64(refused.Packets), fam)
