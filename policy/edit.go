@@ -69,7 +69,14 @@ func Edit(path string, fn func(*Policy) error) (*Policy, error) {
 
 // Create writes p to path only if no file is there yet (`policy init`). It
 // takes the same lock as Edit.
-func Create(path string, p *Policy) error {
+func Create(path string, p *Policy) error { return write(path, p, false) }
+
+// Replace writes p to path whether or not a policy is there
+// (`import-memcached-conf --force`), under the same lock as Edit, so it
+// cannot interleave with a concurrent allow or revoke.
+func Replace(path string, p *Policy) error { return write(path, p, true) }
+
+func write(path string, p *Policy, replace bool) error {
 	if err := p.Validate(); err != nil {
 		return fmt.Errorf("refusing to write an invalid policy: %w", err)
 	}
@@ -81,7 +88,7 @@ func Create(path string, p *Policy) error {
 		return err
 	}
 	defer unlock()
-	if _, err := os.Lstat(path); err == nil {
+	if _, err := os.Lstat(path); err == nil && !replace {
 		return fmt.Errorf("%s: %w", path, fs.ErrExist)
 	}
 	data, err := p.Marshal()

@@ -6,7 +6,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -86,14 +85,7 @@ func writeImported(o importOptions, p *policy.Policy) error {
 		}
 		return policyFileError(err)
 	}
-	data, err := p.Marshal()
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(o.policy), 0o755); err != nil {
-		return fmt.Errorf("creating policy directory: %w", err)
-	}
-	return policy.WriteFileAtomic(o.policy, data, policy.FileMode)
+	return policyFileError(policy.Replace(o.policy, p))
 }
 
 func (r importReport) writeText(w io.Writer) error {
