@@ -71,9 +71,9 @@ type conn struct {
 	loop     *eventLoop
 	seq      uint32 // the loop registration's tag
 	detached bool   // taken off the loop while it blocks (under loop.mu)
-	peer     netip.Addr
-	peerPort netip.AddrPort // for connection log lines; invalid on a unix socket
-	unixSock bool
+	// peerPort is the client's address and port, invalid on a unix
+	// socket: the allowlist judges its address, log lines show both.
+	peerPort netip.AddrPort
 
 	// watcher: the connection ran `watch` and is handed to the logger
 	// once its requests are done. closeReason, when set, overrides the reason
@@ -121,6 +121,10 @@ func newConn(srv *Server, rw io.ReadWriter) *conn {
 }
 
 func (c *conn) setState(s connState) { c.state.Store(uint32(s)) }
+
+// peer is the client's address as the allowlist sees it (IPv4-mapped
+// addresses unmapped); invalid on a unix socket.
+func (c *conn) peer() netip.Addr { return c.peerPort.Addr().Unmap() }
 
 // serve runs the connection until the client leaves, the protocol closes
 // it, or the server shuts down. A panic is contained to this connection.
