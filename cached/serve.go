@@ -117,8 +117,7 @@ func (s *Server) accept(nc net.Conn, useTLS bool) {
 	peer := ap.Addr().Unmap()
 	if f := s.filter.Load(); f != nil && peer.IsValid() {
 		if _, allowed := (*f)(peer); !allowed {
-			s.denied.Add(1)
-			s.deniedPeers.record(peer, time.Now())
+			s.countDenied(peer)
 			s.log.Warn("connection denied by policy", "peer", peer, "local", nc.LocalAddr())
 			s.logConn(protocol.EventConnClose, socketFD(nc), ap, protocol.ReasonDenied)
 			nc.Close()

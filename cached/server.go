@@ -225,8 +225,7 @@ func (s *Server) SetPeerFilter(f PeerFilter) {
 			continue
 		}
 		if _, allowed := f(peer); !allowed {
-			s.denied.Add(1)
-			s.deniedPeers.record(peer, time.Now())
+			s.countDenied(peer)
 			s.log.Warn("closing connection from peer no longer allowed", "peer", peer)
 			c.closeReason = protocol.ReasonDenied
 			c.kill()
