@@ -197,19 +197,31 @@ func (c *conn) processBuffered() error {
 		if err != nil || !ok {
 			return err
 		}
-		c.setState(stateParseCmd)
-		c.lastCmd.Store(c.srv.store.Now())
-		c.budget--
+		c.startRequest()
 		if err := c.dispatch(line); err != nil {
 			return err
 		}
-		if len(c.out) >= flushThreshold {
-			if err := c.flush(); err != nil {
-				return err
-			}
+		if err := c.flushIfFull(); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// startRequest books a request of either protocol as it starts: its state,
+// the idle clock, the -R budget.
+func (c *conn) startRequest() {
+	c.setState(stateParseCmd)
+	c.lastCmd.Store(c.srv.store.Now())
+	c.budget--
+}
+
+// flushIfFull sends the replies of a pipeline early once they are many.
+func (c *conn) flushIfFull() error {
+	if len(c.out) < flushThreshold {
+		return nil
+	}
+	return c.flush()
 }
 
 // yield reports whether the connection used up its -R budget; with input
