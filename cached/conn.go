@@ -122,6 +122,10 @@ func newConn(srv *Server, rw io.ReadWriter) *conn {
 
 func (c *conn) setState(s connState) { c.state.Store(uint32(s)) }
 
+// socketless reports a connection with no socket of its own: a UDP
+// request (or a test's in-memory connection).
+func (c *conn) socketless() bool { return c.fd < 0 && c.nc == nil }
+
 // peer is the client's address as the allowlist sees it (IPv4-mapped
 // addresses unmapped); invalid on a unix socket.
 func (c *conn) peer() netip.Addr { return c.peerPort.Addr().Unmap() }
