@@ -69,19 +69,15 @@ func (c *conn) processBinary() error {
 		}
 		c.binReq = req
 		c.r += n
-		c.budget--
-		c.setState(stateParseCmd)
-		c.lastCmd.Store(c.srv.store.Now())
+		c.startRequest()
 		if c.srv.verbosity.Load() > 1 {
 			c.srv.log.Debug("binary request", "conn", c.id, "opcode", c.binReq.Opcode, "key", string(key), "bodylen", c.binReq.BodyLen)
 		}
 		if err := c.dispatchBinary(&c.binReq, extras, key); err != nil {
 			return err
 		}
-		if len(c.out) >= flushThreshold {
-			if err := c.flush(); err != nil {
-				return err
-			}
+		if err := c.flushIfFull(); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -71,9 +71,9 @@ type conn struct {
 	loop     *eventLoop
 	seq      uint32 // the loop registration's tag
 	detached bool   // taken off the loop while it blocks (under loop.mu)
-	peer     netip.Addr
-	peerPort netip.AddrPort // for connection log lines; invalid on a unix socket
-	unixSock bool
+	// peerPort is the client's address and port, invalid on a unix
+	// socket: the allowlist judges its address, log lines show both.
+	peerPort netip.AddrPort
 
 	// watcher: the connection ran `watch` and is handed to the logger
 	// once its requests are done. closeReason, when set, overrides the reason
@@ -121,6 +121,14 @@ func newConn(srv *Server, rw io.ReadWriter) *conn {
 }
 
 func (c *conn) setState(s connState) { c.state.Store(uint32(s)) }
+
+// socketless reports a connection with no socket of its own: a UDP
+// request (or a test's in-memory connection).
+func (c *conn) socketless() bool { return c.fd < 0 && c.nc == nil }
+
+// peer is the client's address as the allowlist sees it (IPv4-mapped
+// addresses unmapped); invalid on a unix socket.
+func (c *conn) peer() netip.Addr { return c.peerPort.Addr().Unmap() }
 
 // serve runs the connection until the client leaves, the protocol closes
 // it, or the server shuts down. A panic is contained to this connection.
@@ -193,19 +201,31 @@ func (c *conn) processBuffered() error {
 		if err != nil || !ok {
 			return err
 		}
-		c.setState(stateParseCmd)
-		c.lastCmd.Store(c.srv.store.Now())
-		c.budget--
+		c.startRequest()
 		if err := c.dispatch(line); err != nil {
 			return err
 		}
-		if len(c.out) >= flushThreshold {
-			if err := c.flush(); err != nil {
-				return err
-			}
+		if err := c.flushIfFull(); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// startRequest books a request of either protocol as it starts: its state,
+// the idle clock, the -R budget.
+func (c *conn) startRequest() {
+	c.setState(stateParseCmd)
+	c.lastCmd.Store(c.srv.store.Now())
+	c.budget--
+}
+
+// flushIfFull sends the replies of a pipeline early once they are many.
+func (c *conn) flushIfFull() error {
+	if len(c.out) < flushThreshold {
+		return nil
+	}
+	return c.flush()
 }
 
 // yield reports whether the connection used up its -R budget; with input

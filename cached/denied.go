@@ -28,6 +28,13 @@ type deniedCount struct {
 // evicting by a scan of this many entries is cheap.
 const deniedPeersMax = 256
 
+// countDenied books a connection the allowlist refused, at accept or
+// when a new allowlist drops it: in denied_connections and per peer.
+func (s *Server) countDenied(peer netip.Addr) {
+	s.denied.Add(1)
+	s.deniedPeers.record(peer, time.Now())
+}
+
 func (d *deniedPeers) record(peer netip.Addr, now time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()

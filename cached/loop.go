@@ -413,7 +413,7 @@ func (l *eventLoop) detach(c *conn) {
 	l.srv.detaches.Add(1)
 }
 
-// release takes a connection off the loop for good (watch).
+// release takes a connection off the loop for good (watch, close).
 func (l *eventLoop) release(c *conn) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -427,14 +427,7 @@ func (l *eventLoop) release(c *conn) {
 
 // close ends a connection served by this loop.
 func (l *eventLoop) close(c *conn, err error) {
-	l.mu.Lock()
-	if l.conns[int32(c.fd)] == c {
-		delete(l.conns, int32(c.fd))
-		if !c.detached {
-			unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, c.fd, nil)
-		}
-	}
-	l.mu.Unlock()
+	l.release(c)
 	l.srv.finish(c, err)
 }
 

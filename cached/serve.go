@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"net/netip"
 	"syscall"
 	"time"
 
@@ -114,14 +113,13 @@ func (s *Server) acceptLoop(ln net.Listener, useTLS bool) error {
 
 func (s *Server) accept(nc net.Conn, useTLS bool) {
 	s.totalConns.Add(1)
-	peer, hasPeer := peerAddr(nc)
-	if f := s.filter.Load(); f != nil && hasPeer {
+	ap, _ := peerPort(nc)
+	peer := ap.Addr().Unmap()
+	if f := s.filter.Load(); f != nil && peer.IsValid() {
 		if _, allowed := (*f)(peer); !allowed {
-			s.denied.Add(1)
-			s.deniedPeers.record(peer, time.Now())
+			s.countDenied(peer)
 			s.log.Warn("connection denied by policy", "peer", peer, "local", nc.LocalAddr())
-			ap, _ := peerPort(nc)
-			s.logConn(protocol.EventConnClose, socketFD(nc), ap, false, protocol.ReasonDenied)
+			s.logConn(protocol.EventConnClose, socketFD(nc), ap, protocol.ReasonDenied)
 			nc.Close()
 			return
 		}
@@ -154,9 +152,7 @@ func (s *Server) accept(nc net.Conn, useTLS bool) {
 			c.rd = &idleReader{nc: nc, timeout: s.cfg.IdleTimeout}
 		}
 	}
-	c.peer = peer
-	c.peerPort, _ = peerPort(nc)
-	c.unixSock = !hasPeer
+	c.peerPort = ap
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
@@ -167,7 +163,7 @@ func (s *Server) accept(nc net.Conn, useTLS bool) {
 	s.currConns.Add(1)
 	s.wg.Add(1)
 	s.mu.Unlock()
-	s.logConn(protocol.EventConnNew, c.id, c.peerPort, c.unixSock, 0)
+	s.logConn(protocol.EventConnNew, c.id, c.peerPort, 0)
 	if s.verbosity.Load() > 0 {
 		s.log.Info("new client connection", "conn", c.id, "peer", c.remote)
 	}
@@ -221,7 +217,7 @@ func (s *Server) finish(c *conn, err error) {
 	if c.watcher != nil {
 		s.logs.remove(c.watcher)
 	}
-	s.logConn(protocol.EventConnClose, c.id, c.peerPort, c.unixSock, closeReason(c, err))
+	s.logConn(protocol.EventConnClose, c.id, c.peerPort, closeReason(c, err))
 	c.close()
 	switch {
 	case err == nil, errors.Is(err, errClose), errors.Is(err, errIdle), errors.Is(err, io.EOF), isTimeout(err), errors.Is(err, net.ErrClosed), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
@@ -231,13 +227,4 @@ func (s *Server) finish(c *conn, err error) {
 	default:
 		s.log.Error("connection failed", "conn", c.id, "peer", c.remote, "err", err)
 	}
-}
-
-// peerAddr is the client's address of a TCP connection.
-func peerAddr(nc net.Conn) (netip.Addr, bool) {
-	ta, ok := nc.RemoteAddr().(*net.TCPAddr)
-	if !ok {
-		return netip.Addr{}, false
-	}
-	return ta.AddrPort().Addr().Unmap(), true
 }

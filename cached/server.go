@@ -220,13 +220,13 @@ func (s *Server) SetPeerFilter(f PeerFilter) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for c := range s.conns {
-		if !c.peer.IsValid() {
+		peer := c.peer()
+		if !peer.IsValid() {
 			continue
 		}
-		if _, allowed := f(c.peer); !allowed {
-			s.denied.Add(1)
-			s.deniedPeers.record(c.peer, time.Now())
-			s.log.Warn("closing connection from peer no longer allowed", "peer", c.peer)
+		if _, allowed := f(peer); !allowed {
+			s.countDenied(peer)
+			s.log.Warn("closing connection from peer no longer allowed", "peer", peer)
 			c.closeReason = protocol.ReasonDenied
 			c.kill()
 		}

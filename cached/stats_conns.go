@@ -26,7 +26,7 @@ func (c *conn) statsConns() {
 	s.mu.Lock()
 	for _, pc := range s.udpWorkers {
 		r := row{id: listenerFD(pc), addr: udpAddrText(pc.LocalAddr().(*net.UDPAddr).AddrPort()), state: "conn_read", udp: true}
-		if r.id == c.id && c.fd < 0 && c.nc == nil {
+		if r.id == c.id && c.socketless() {
 			// The worker answering this request, as memcached shows it.
 			r.addr, r.listen, r.state = c.remote, c.local, stateParseCmd.String()
 		}

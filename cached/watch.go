@@ -37,7 +37,7 @@ func (c *conn) watch(toks [][]byte, _ []byte) error {
 		return c.refuse(noreply, &protocol.Error{Reply: protocol.ReplyWatchDisabled})
 	case c.stacked:
 		return c.refuse(noreply, &protocol.Error{Reply: protocol.ReplyWatchPipelined})
-	case c.fd < 0 && c.nc == nil:
+	case c.socketless():
 		// A UDP request has no connection to stream to.
 		return c.refuse(noreply, &protocol.Error{Reply: protocol.ReplyWatchFailed})
 	}

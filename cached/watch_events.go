@@ -73,14 +73,15 @@ func (c *conn) logStoreFailed(key []byte, mode store.Mode, err error) {
 		Cmd: storeCmd[mode], FD: int32(c.id)})
 }
 
-// logConn records a connection opening or closing (connevents).
-func (s *Server) logConn(ev protocol.LogEvent, fd int, peer netip.AddrPort, unix bool, reason uint8) {
+// logConn records a connection opening or closing (connevents); a peer
+// without an address is a unix socket.
+func (s *Server) logConn(ev protocol.LogEvent, fd int, peer netip.AddrPort, reason uint8) {
 	if !s.logs.on(protocol.LogConnEvents) {
 		return
 	}
 	trans := uint8(protocol.TransportTCP)
-	if unix {
-		trans, peer = protocol.TransportLocal, netip.AddrPort{}
+	if !peer.IsValid() {
+		trans = protocol.TransportLocal
 	}
 	s.logs.record(fd, &protocol.LogEntry{Event: ev, FD: int32(fd), Peer: peer, Trans: trans, Reason: reason})
 }
