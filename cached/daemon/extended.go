@@ -101,15 +101,16 @@ func (x *extended) applyServer(name, val string, hasVal bool) (bool, error) {
 	case "udp_any_peer": // cachectl's own: see README
 		cfg.UDPAnyPeer = true
 	case "watcher_logbuf_size", "worker_logbuf_size":
-		// Kilobytes, as memcached reads them.
-		if _, err := strtoul32(val, hasVal, "Missing "+name+" argument", "could not parse argument to "+name); err != nil {
+		// Kilobytes into memcached's unsigned 32-bit setting: the multiply
+		// wraps there, and stats settings shows what it wrapped to.
+		kb, err := strtoul32(val, hasVal, "Missing "+name+" argument", "could not parse argument to "+name)
+		if err != nil {
 			return true, err
 		}
-		kb := atoi(val)
 		if name == "watcher_logbuf_size" {
-			cfg.WatcherLogBuf = kb << 10
+			cfg.WatcherLogBuf = int(kb << 10)
 		} else {
-			cfg.WorkerLogBuf = kb << 10
+			cfg.WorkerLogBuf = int(kb << 10)
 		}
 	case "idle_timeout":
 		if !hasVal {
@@ -143,15 +144,13 @@ func (x *extended) applyServer(name, val string, hasVal bool) (bool, error) {
 		}
 		cfg.TLS.VerifyMode = n
 	case "ssl_wbuf_size":
-		// Kilobytes, as memcached reads it.
-		if !hasVal {
-			return true, errors.New("Missing ssl_wbuf_size argument")
+		// Kilobytes, as memcached reads it (and wraps, in 32 bits).
+		kb, err := strtoul32(val, hasVal, "Missing ssl_wbuf_size argument", "could not parse argument to ssl_wbuf_size")
+		if err != nil {
+			return true, err
 		}
-		if !safeStrtoul(val) {
-			return true, errors.New("could not parse argument to ssl_wbuf_size")
-		}
-		if kb := atoi(val); kb > 0 {
-			cfg.TLS.WBufSize = kb << 10
+		if size := kb << 10; size > 0 {
+			cfg.TLS.WBufSize = int(size)
 		} else {
 			// memcached would then write nothing and spin; refuse.
 			return true, errors.New("ssl_wbuf_size must be at least 1 (kilobytes)")

@@ -88,6 +88,14 @@ func TestFlagLines(t *testing.T) {
 		{"-p -1 -U -1", func(c Config) bool { return c.Server.Port == -1 && c.Server.UDPPort == -1 }, ""},
 		{"-R 0", nil, "Number of requests per event must be greater than 0"},
 		{"-o worker_logbuf_size=-1", nil, "could not parse argument to worker_logbuf_size"},
+		// memcached keeps the kilobytes in 32 bits: 2^22 KiB wraps to 0,
+		// 2^32+1 parses (strtoul is 64-bit) and keeps its low bits.
+		{"-o watcher_logbuf_size=4194304,worker_logbuf_size=4294967297", func(c Config) bool {
+			return c.Server.WatcherLogBuf == 0 && c.Server.WorkerLogBuf == 1<<10
+		}, ""},
+		{"-o worker_logbuf_size=2147483648", func(c Config) bool { return c.Server.WorkerLogBuf == 0 }, ""},
+		{"-o worker_logbuf_size=12x", nil, "could not parse argument to worker_logbuf_size"},
+		{"-o worker_logbuf_size=-0", func(c Config) bool { return c.Server.WorkerLogBuf == 0 }, ""},
 		{"-p -2", nil, "Invalid port number"},
 		{"-m lots", nil, "megabytes"},
 		{"-I 2g -m 8192", nil, "higher than a gigabyte"},

@@ -2,8 +2,6 @@ package daemon
 
 import (
 	"errors"
-	"strconv"
-	"strings"
 
 	"github.com/cachectl/cachectl/cached/store"
 )
@@ -132,12 +130,9 @@ func strtoul32(val string, hasVal bool, missing, refusal string) (uint32, error)
 	if !hasVal {
 		return 0, errors.New(missing)
 	}
-	if !safeStrtoul(val) {
+	n, ok := safeStrtoul(val)
+	if !ok {
 		return 0, errors.New(refusal)
 	}
-	n, err := strconv.ParseUint(strings.TrimPrefix(strings.TrimSpace(val), "+"), 10, 32)
-	if err != nil {
-		return 0, errors.New(refusal)
-	}
-	return uint32(n), nil
+	return n, nil
 }

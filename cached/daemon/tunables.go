@@ -96,14 +96,34 @@ func atof(s string) float64 {
 	return 0
 }
 
-// safeStrtoul is memcached's safe_strtoul: a whole unsigned decimal that
-// fits 32 bits, optionally followed by white space; no sign.
-func safeStrtoul(s string) bool {
+// safeStrtoul is memcached's safe_strtoul on a 64-bit build: strtoul's
+// unsigned long (leading space, a sign, decimal digits), refused when out
+// of range, when nothing but space follows is not true of the next byte,
+// or when a minus made it negative as a long; then stored into a uint32,
+// which keeps the low 32 bits.
+func safeStrtoul(s string) (uint32, bool) {
 	s = strings.TrimLeft(s, " \t\n\v\f\r")
-	t := strings.TrimRight(s, " \t\n\v\f\r")
-	if strings.HasPrefix(t, "-") {
-		return false
+	neg := false
+	if s != "" && (s[0] == '+' || s[0] == '-') {
+		neg = s[0] == '-'
+		s = s[1:]
 	}
-	_, err := strconv.ParseUint(strings.TrimPrefix(t, "+"), 10, 32)
-	return err == nil
+	end := 0
+	for end < len(s) && s[end] >= '0' && s[end] <= '9' {
+		end++
+	}
+	if end == 0 || (end < len(s) && !strings.ContainsRune(" \t\n\v\f\r", rune(s[end]))) {
+		return 0, false
+	}
+	l, err := strconv.ParseUint(s[:end], 10, 64)
+	if err != nil {
+		return 0, false
+	}
+	if neg {
+		l = -l
+		if int64(l) < 0 {
+			return 0, false
+		}
+	}
+	return uint32(l), true
 }
