@@ -49,7 +49,10 @@ func NetfilterEvents(ctx context.Context) (<-chan struct{}, error) {
 	return settle(ctx, raw, eventsSettle), nil
 }
 
-// settle passes on one notification per burst of raw ones.
+// settle passes on one notification per burst of raw ones: it waits until
+// quiet has passed with no new message, so a long restore (thousands of
+// rules, each batch its own messages) is still one change. A stream that
+// never pauses is reported every settleMax quiet periods all the same.
 func settle(ctx context.Context, raw <-chan struct{}, quiet time.Duration) <-chan struct{} {
 	out := make(chan struct{}, 1)
 	go func() {
@@ -63,19 +66,8 @@ func settle(ctx context.Context, raw <-chan struct{}, quiet time.Duration) <-cha
 					return
 				}
 			}
-			timer := time.NewTimer(quiet)
-			for pending := true; pending; {
-				select {
-				case <-ctx.Done():
-					timer.Stop()
-					return
-				case _, ok := <-raw:
-					if !ok {
-						pending = false
-					}
-				case <-timer.C:
-					pending = false
-				}
+			if !waitQuiet(ctx, raw, quiet) {
+				return
 			}
 			select {
 			case out <- struct{}{}:
@@ -84,4 +76,32 @@ func settle(ctx context.Context, raw <-chan struct{}, quiet time.Duration) <-cha
 		}
 	}()
 	return out
+}
+
+// settleMax bounds how many quiet periods a burst may last.
+const settleMax = 10
+
+// waitQuiet returns once raw has been silent for quiet, or settleMax
+// quiet periods after it was called; false when ctx ended first. A closed
+// raw ends the burst too (its last notification still goes out).
+func waitQuiet(ctx context.Context, raw <-chan struct{}, quiet time.Duration) bool {
+	deadline := time.NewTimer(settleMax * quiet)
+	defer deadline.Stop()
+	timer := time.NewTimer(quiet)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case _, ok := <-raw:
+			if !ok {
+				return true
+			}
+			timer.Reset(quiet)
+		case <-timer.C:
+			return true
+		case <-deadline.C:
+			return true
+		}
+	}
 }
