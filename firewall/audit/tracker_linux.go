@@ -5,13 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"runtime"
 	"sync"
-	"syscall"
 	"time"
 
-	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -39,8 +36,7 @@ const trackerReadBuffer = 4 << 20
 // its socket: the kernel queues an event when it confirms, updates or
 // destroys a flow, so the answer is the table as of the question.
 type Tracker struct {
-	ev    *netlink.Conn
-	raw   syscall.RawConn
+	fd    int // the event socket; -1 once closed (under mu)
 	buf   []byte
 	rd    *Reader
 	netns uint64
@@ -79,54 +75,52 @@ func StartTracker(ctx context.Context, cfg TrackerConfig) (*Tracker, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	t := &Tracker{buf: make([]byte, dumpBufSize), log: cfg.Log, tab: newFlowTable(cfg.Ports, cfg.MaxFlows),
+	t := &Tracker{fd: -1, buf: make([]byte, dumpBufSize), log: cfg.Log, tab: newFlowTable(cfg.Ports, cfg.MaxFlows),
 		resync: make(chan struct{}, 1), synced: make(chan struct{})}
 	if err := t.open(cfg.ReadBuffer); err != nil {
 		return nil, err
 	}
-	go t.read()
+	go t.read(ctx)
 	go t.resyncLoop(ctx)
-	go func() {
-		<-ctx.Done()
-		t.ev.Close()
-		t.rd.Close()
-	}()
 	t.resync <- struct{}{}
 	return t, nil
 }
 
 // open subscribes first and only then opens the dump's socket, on one
 // thread so both live in the namespace that thread reports.
-func (t *Tracker) open(readBuffer int) error {
+func (t *Tracker) open(readBuffer int) (err error) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	var fi os.FileInfo
-	var err error
-	if fi, err = os.Stat("/proc/thread-self/ns/net"); err != nil {
+	var st unix.Stat_t
+	if err := unix.Stat("/proc/thread-self/ns/net", &st); err != nil {
 		return fmt.Errorf("tracking conntrack flows: naming the network namespace: %w", err)
 	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		t.netns = st.Ino
-	}
-	if t.ev, err = netlink.Dial(unix.NETLINK_NETFILTER, nil); err != nil {
+	t.netns = st.Ino
+	// A plain blocking socket, outside the runtime's poller: there, every
+	// datagram the kernel queues would wake a thread, even while the
+	// reader pauses between batches.
+	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_NETFILTER)
+	if err != nil {
 		return fmt.Errorf("opening the conntrack event socket: %w", err)
 	}
-	// The kernel caps the buffer at net.core.rmem_max; smaller only
-	// overflows sooner.
-	_ = t.ev.SetReadBuffer(readBuffer)
-	for _, g := range []uint32{groupCTNew, groupCTUpdate, groupCTDestroy} {
-		if err := t.ev.JoinGroup(g); err != nil {
-			t.ev.Close()
-			return fmt.Errorf("subscribing to conntrack events (needs CAP_NET_ADMIN): %w", err)
+	defer func() {
+		if err != nil {
+			unix.Close(fd)
 		}
+	}()
+	// As root, beyond net.core.rmem_max; else up to it. Smaller only
+	// overflows sooner.
+	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, readBuffer) != nil {
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, readBuffer)
 	}
-	if t.raw, err = t.ev.SyscallConn(); err == nil {
-		t.rd, err = Open(0)
+	groups := uint32(1<<(groupCTNew-1) | 1<<(groupCTUpdate-1) | 1<<(groupCTDestroy-1))
+	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK, Groups: groups}); err != nil {
+		return fmt.Errorf("subscribing to conntrack events (needs CAP_NET_ADMIN): %w", err)
 	}
-	if err != nil {
-		t.ev.Close()
+	if t.rd, err = Open(0); err != nil {
 		return fmt.Errorf("tracking conntrack flows: %w", err)
 	}
+	t.fd = fd
 	return nil
 }
 
@@ -149,12 +143,8 @@ func (t *Tracker) WaitSync(ctx context.Context) error {
 func (t *Tracker) Flows(fn func(*Flow)) (TableStatus, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	var derr error
-	if err := t.raw.Control(func(fd uintptr) { derr = t.drain(int(fd)) }); err != nil {
-		return t.tab.status(), fmt.Errorf("reading queued conntrack events: %w", err)
-	}
-	if derr != nil {
-		return t.tab.status(), derr
+	if _, err := t.drain(); err != nil {
+		return t.tab.status(), err
 	}
 	st := t.tab.status()
 	if st.InSync {
@@ -165,30 +155,62 @@ func (t *Tracker) Flows(fn func(*Flow)) (TableStatus, error) {
 	return st, nil
 }
 
-// read follows the event socket until it is closed.
-func (t *Tracker) read() {
-	var derr error
-	err := t.raw.Read(func(fd uintptr) bool {
-		t.mu.Lock()
-		defer t.mu.Unlock()
-		derr = t.drain(int(fd))
-		return derr != nil
-	})
+// readPause is how long the reader lets events gather after a batch.
+// Consistency does not depend on it (Flows drains the socket before it
+// answers); it only keeps the socket from overflowing, and a wakeup per
+// event, on a host opening thousands of connections a second, would
+// cost more than the events themselves. 4 MB of buffer hold thousands of
+// events, far more than 2 ms bring on any host.
+const readPause = 2 * time.Millisecond
+
+// pollTimeout bounds a wait for events, so the reader sees ctx end.
+const pollTimeout = 200 // milliseconds
+
+// read follows the event socket until ctx ends, then closes it.
+func (t *Tracker) read(ctx context.Context) {
+	err := t.follow(ctx)
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if err = errors.Join(err, derr); err != nil && !errors.Is(err, os.ErrClosed) {
+	if err != nil {
 		t.log.Error("conntrack event tracking stopped", "err", err)
 	}
+	unix.Close(t.fd)
+	t.fd = -1
+	t.rd.Close()
 	t.tab.outOfSync("the daemon stopped following conntrack events")
 }
 
-// drain reads the socket until nothing is queued. Called with mu held.
-func (t *Tracker) drain(fd int) error {
-	for {
-		n, _, err := unix.Recvfrom(fd, t.buf, unix.MSG_DONTWAIT)
+func (t *Tracker) follow(ctx context.Context) error {
+	pfd := []unix.PollFd{{Fd: int32(t.fd), Events: unix.POLLIN}}
+	for ctx.Err() == nil {
+		t.mu.Lock()
+		n, err := t.drain()
+		t.mu.Unlock()
+		switch {
+		case err != nil:
+			return err
+		case n > 0:
+			time.Sleep(readPause)
+			continue
+		}
+		if _, err := unix.Poll(pfd, pollTimeout); err != nil && !errors.Is(err, unix.EINTR) {
+			return fmt.Errorf("waiting for conntrack events: %w", err)
+		}
+	}
+	return nil
+}
+
+// drain reads the socket until nothing is queued and returns how many
+// datagrams it read. Called with mu held.
+func (t *Tracker) drain() (int, error) {
+	if t.fd < 0 {
+		return 0, errors.New("the conntrack event socket is closed")
+	}
+	for read := 0; ; read++ {
+		n, _, err := unix.Recvfrom(t.fd, t.buf, unix.MSG_DONTWAIT)
 		switch {
 		case errors.Is(err, unix.EAGAIN):
-			return nil
+			return read, nil
 		case errors.Is(err, unix.EINTR):
 			continue
 		case errors.Is(err, unix.ENOBUFS):
@@ -197,7 +219,7 @@ func (t *Tracker) drain(fd int) error {
 			t.askResync()
 			continue
 		case err != nil:
-			return fmt.Errorf("reading conntrack events: %w", err)
+			return read, fmt.Errorf("reading conntrack events: %w", err)
 		}
 		eachEvent(t.buf[:n], t.onEvent)
 	}

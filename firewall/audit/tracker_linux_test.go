@@ -128,8 +128,7 @@ func TestRealTrackerResyncsAfterLoss(t *testing.T) {
 		}
 	}
 	// What the tracker says once it reads the overflowed socket.
-	var derr error
-	_ = tr.raw.Control(func(fd uintptr) { derr = tr.drain(int(fd)) })
+	_, derr := tr.drain()
 	lost := tr.tab.status()
 	tr.mu.Unlock()
 	if derr != nil || lost.Losses == 0 || lost.InSync {

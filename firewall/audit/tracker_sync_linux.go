@@ -35,10 +35,7 @@ func (t *Tracker) sync() error {
 
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	var derr error
-	if cerr := t.raw.Control(func(fd uintptr) { derr = t.drain(int(fd)) }); cerr != nil {
-		derr = cerr
-	}
+	_, derr := t.drain()
 	switch {
 	case err != nil:
 		t.tab.failSync(err)
