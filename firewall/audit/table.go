@@ -20,7 +20,7 @@ type TableStatus struct {
 	// Reason says why the table is not in sync.
 	Reason string `json:"reason,omitempty"`
 	Ports  []Port `json:"ports"`
-	Flows  int    `json:"flows"`
+	Flows  int    `json:"flow_count"`
 	Max    int    `json:"max_flows"`
 	// Dump is the kernel filter the last resynchronisation used.
 	Dump Filter `json:"dump,omitempty"`

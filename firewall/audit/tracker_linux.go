@@ -257,6 +257,12 @@ func (t *Tracker) resyncLoop(ctx context.Context) {
 		case <-t.resync:
 		}
 		for pause := 100 * time.Millisecond; ; pause = min(2*pause, 30*time.Second) {
+			// This attempt answers every request made so far; a loss
+			// from now on asks again.
+			select {
+			case <-t.resync:
+			default:
+			}
 			err := t.sync()
 			if err == nil {
 				t.syncOnce.Do(func() { close(t.synced) })
