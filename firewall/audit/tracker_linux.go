@@ -12,9 +12,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// DefaultMaxFlows bounds a Tracker's table: at about 250 bytes a flow,
-// 65,536 flows on the cache ports cost some 16 MB. Past it the table
-// declares itself out of sync and audits read the kernel's dump instead.
+// DefaultMaxFlows bounds a Tracker's table: at about 300 bytes a flow
+// (264 of key and value, plus the map's slack), 65,536 flows cost some
+// 20 MB. Past it the table declares itself out of sync and audits read
+// the kernel's dump instead.
 const DefaultMaxFlows = 1 << 16
 
 // ctnetlink's event groups (enum nfnetlink_groups).
