@@ -120,8 +120,14 @@ func (t *flowTable) outOfSync(reason string) {
 }
 
 // beginSync starts logging events for a resync whose dump starts now.
+// The reason the table fell out of sync stays: it is what an audit that
+// falls back meanwhile should tell.
 func (t *flowTable) beginSync() {
-	t.outOfSync("resynchronising from a conntrack dump")
+	reason := t.st.Reason
+	if t.st.InSync || reason == "" {
+		reason = "resynchronising from a conntrack dump"
+	}
+	t.outOfSync(reason)
 	t.syncing, t.pending = true, []flowEvent{}
 }
 
