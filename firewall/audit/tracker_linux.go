@@ -237,7 +237,13 @@ func (t *Tracker) onEvent(destroy bool, attrs []byte) {
 		t.log.Warn("undecodable conntrack event on the cache port", "err", err)
 		return
 	}
+	was := t.tab.st.InSync
 	t.tab.event(destroy, &t.scratch)
+	if was && !t.tab.st.InSync {
+		// Past the bound: try again from a dump, which keeps failing
+		// (less and less often) until the cache's flows shrink.
+		t.askResync()
+	}
 }
 
 func (t *Tracker) askResync() {

@@ -3,6 +3,7 @@ package audit
 import (
 	"context"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -151,5 +152,44 @@ func TestRealTrackerResyncsAfterLoss(t *testing.T) {
 			t.Fatalf("no resync within 10s: %+v", st)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestRealTrackerBound: past its bound the table gives up rather than
+// grow, and audits fall back; once the cache's flows shrink, a resync
+// brings it back.
+func TestRealTrackerBound(t *testing.T) {
+	nstest.RequireRoot(t)
+	ns := nstest.New(t)
+	c := ctConn(t, ns)
+	tr := startTracker(t, ns, TrackerConfig{Ports: trackPorts, MaxFlows: 4})
+	var peers []netip.AddrPort
+	for i := range 5 {
+		peer := netip.AddrPortFrom(netip.MustParseAddr("10.215.4.1"), uint16(43000+i))
+		if err := c.Create(cacheFlow(peer, testPort, TCPEstablished)); err != nil {
+			t.Fatal(err)
+		}
+		peers = append(peers, peer)
+	}
+	st, got := tracked(t, tr)
+	if st.InSync || len(got) != 0 || !strings.Contains(st.Reason, "more than 4 flows") {
+		t.Fatalf("past the bound: %+v, %d flows; want out of sync, empty, saying why", st, len(got))
+	}
+	if err := c.Delete(cacheFlow(peers[0], testPort, TCPEstablished)); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, got := tracked(t, tr)
+		if st.InSync {
+			if len(got) != 4 || st.Resyncs != 1 {
+				t.Fatalf("back in sync: %+v with %d flows, want 4 flows after 1 resync", st, len(got))
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not back in sync within 10s of shrinking below the bound: %+v", st)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
