@@ -3,10 +3,12 @@
 //
 // The core (Audit, CrossCheck, NoteTracking) is pure: it judges literal
 // flows against Rules and never touches the kernel. The kernel edge
-// (Reader, Watch, ProbeTracking) reads conntrack over netlink and converts
-// at once to this package's types. The package refuses to guess: when
-// conntrack is not tracking, the report says so instead of claiming that
-// nobody is connected. It reports; it never deletes flows or closes sockets.
+// (Reader, Watch, ProbeTracking, and Tracker, the table of the cache's
+// flows a long-running daemon keeps from conntrack events) reads conntrack
+// over netlink and converts at once to this package's types. The package
+// refuses to guess: when conntrack is not tracking, or a Tracker has lost
+// events, it says so instead of claiming that nobody is connected. It
+// reports; it never deletes flows or closes sockets.
 package audit
 
 import (
