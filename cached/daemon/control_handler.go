@@ -10,6 +10,7 @@ import (
 
 	"github.com/cachectl/cachectl/cached"
 	"github.com/cachectl/cachectl/firewall"
+	"github.com/cachectl/cachectl/firewall/audit"
 )
 
 // Control answers the control socket for a daemon that serves a policy.
@@ -21,6 +22,10 @@ type Control struct {
 	// does not keep the firewall.
 	Firewall func() firewall.KeeperState
 	Log      *slog.Logger
+	// Tracker keeps the cache ports' conntrack flows for audits; nil when
+	// the daemon could not start it, and TrackErr then says why.
+	Tracker  *audit.Tracker
+	TrackErr error
 
 	// live lists the peers with established TCP connections to ports;
 	// nil means the kernel's socket table (sock_diag).
@@ -47,8 +52,14 @@ func (c *Control) Handle(ctx context.Context, req ControlRequest) ControlReply {
 		if err := c.peers(rep.Status, req.Check); err != nil {
 			rep.Error = err.Error()
 		}
+	case OpFlows:
+		r, err := c.flows()
+		if err != nil {
+			rep.Error = err.Error()
+		}
+		rep.Flows = r
 	default:
-		rep.Error = fmt.Sprintf("unknown op %q (want %q or %q)", req.Op, OpReload, OpStatus)
+		rep.Error = fmt.Sprintf("unknown op %q (want %q, %q or %q)", req.Op, OpReload, OpStatus, OpFlows)
 	}
 	return rep
 }

@@ -19,6 +19,9 @@ const (
 	OpReload ControlOp = "reload"
 	// OpStatus reports the daemon's state and changes nothing.
 	OpStatus ControlOp = "status"
+	// OpFlows hands the daemon's conntrack flow table (FlowsReport) to an
+	// audit, once every event already queued is read.
+	OpFlows ControlOp = "flows"
 )
 
 // ControlRequest is what cachectl sends to a running daemon.
@@ -36,6 +39,7 @@ type ControlReply struct {
 	Daemon DaemonInfo    `json:"daemon"`
 	Reload *ReloadReport `json:"reload,omitempty"`
 	Status *StatusReport `json:"status,omitempty"`
+	Flows  *FlowsReport  `json:"flows,omitempty"`
 }
 
 // DaemonInfo identifies the daemon that answered.

@@ -46,6 +46,7 @@ func (g *Guard) Start(ctx context.Context, srv *cached.Server, log *slog.Logger,
 	}
 	if g.Control != nil {
 		c := &Control{Policy: g.Path, Server: srv, Reloader: r, Firewall: fw, Log: log}
+		c.Tracker, c.TrackErr = StartTracker(ctx, srv, log)
 		go g.Control.Serve(ctx, c.Handle, log)
 	}
 }

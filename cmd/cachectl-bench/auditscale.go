@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -39,6 +38,12 @@ peers the policy does not permit; the rest is other traffic) and runs
 'cachectl audit' there under each --filters value at each --sizes table size,
 printing the median wall time and the largest peak RSS of the audit process.
 
+The "daemon" column runs 'cachectl bind' in the namespace before the table is
+filled, so it follows the conntrack events of the whole fill, and times
+'cachectl audit --filter auto', which reads the daemon's event-tracked table
+instead of a dump. It also reports the daemon's RSS above what it had on the
+empty table, and the CPU it spent on the fill's events.
+
 The kernel caps every namespace's table at net.netfilter.nf_conntrack_max,
 which only the initial namespace may change: when the largest size does not
 fit, audit-scale raises it there and restores it on exit. Needs root.`,
@@ -58,7 +63,7 @@ fit, audit-scale raises it there and restores it on exit. Needs root.`,
 	f.StringVar(&o.cachectl, "cachectl", "bin/cachectl", "cachectl binary (make build)")
 	f.IntSliceVar(&o.sizes, "sizes", []int{50_000, 250_000, 1_000_000}, "conntrack table sizes to audit")
 	f.IntVar(&o.cacheFlows, "cache-flows", 1000, "entries that end at the cache port")
-	f.StringSliceVar(&o.filters, "filters", []string{"none", "tuple", "mark"}, "audit --filter values to compare")
+	f.StringSliceVar(&o.filters, "filters", []string{"none", "tuple", "mark", filterDaemon}, "audit --filter values to compare, and daemon (the daemon's tracked table)")
 	f.IntVar(&o.runs, "runs", 3, "audits per size and filter (the median time is reported)")
 	f.StringVar(&o.json, "json", "", "also write the results as JSON to this file (- for stdout)")
 	return cmd
@@ -77,6 +82,13 @@ type auditScaleResult struct {
 	SysSeconds  float64 `json:"sys_seconds"`
 	UserSeconds float64 `json:"user_seconds"`
 	Violations  int     `json:"violations"`
+	// For the daemon column: its RSS after the audits, that RSS above the
+	// empty table's, the CPU it spent following this size's fill, and its
+	// resyncs so far (after events lost while the table filled).
+	DaemonRSSMiB   float64 `json:"daemon_rss_mib,omitempty"`
+	DaemonAddedMiB float64 `json:"daemon_added_rss_mib,omitempty"`
+	DaemonFillCPU  float64 `json:"daemon_fill_cpu_seconds,omitempty"`
+	Resyncs        int     `json:"resyncs,omitempty"`
 }
 
 func runAuditScale(ctx context.Context, w io.Writer, o auditScaleOptions) error {
@@ -89,19 +101,29 @@ func runAuditScale(ctx context.Context, w io.Writer, o auditScaleOptions) error 
 		return err
 	}
 	defer lab.close()
-	var results []auditScaleResult
-	for _, size := range o.sizes {
-		start := time.Now()
-		if err := lab.fill(size, o.cacheFlows); err != nil {
+	if slices.Contains(o.filters, filterDaemon) {
+		if err := lab.startDaemon(ctx); err != nil {
 			return err
 		}
-		fmt.Fprintf(os.Stderr, "table at %d entries (filled in %s)\n", size, time.Since(start).Round(time.Millisecond))
+	}
+	var results []auditScaleResult
+	for _, size := range o.sizes {
+		fillCPU, err := lab.fillTracked(ctx, size, o.cacheFlows)
+		if err != nil {
+			return err
+		}
 		for _, filter := range o.filters {
 			r, err := lab.measure(ctx, filter, o.runs)
 			if err != nil {
 				return fmt.Errorf("%d entries, --filter %s: %w", size, filter, err)
 			}
 			r.Entries = size
+			if filter == filterDaemon {
+				r.DaemonFillCPU = fillCPU
+				if err := lab.noteDaemon(&r); err != nil {
+					return err
+				}
+			}
 			results = append(results, r)
 		}
 	}
@@ -119,8 +141,12 @@ func (l *auditLab) measure(ctx context.Context, filter string, runs int) (auditS
 	type run struct{ wall, sys, user float64 }
 	var times []run
 	for range runs {
+		asked := filter
+		if filter == filterDaemon {
+			asked = "auto"
+		}
 		cmd := exec.CommandContext(ctx, l.cachectl, "audit", "--netns", l.ns, "--policy", l.policy,
-			"--daemon", "", "--json", "--filter", filter)
+			"--daemon", "", "--json", "--filter", asked)
 		start := time.Now()
 		out, err := cmd.Output()
 		elapsed := time.Since(start)
@@ -133,6 +159,11 @@ func (l *auditLab) measure(ctx context.Context, filter string, runs int) (auditS
 				Filter   string `json:"filter"`
 				Received int    `json:"received"`
 			} `json:"dump"`
+			Source struct {
+				Kind     string `json:"kind"`
+				Fallback string `json:"fallback"`
+				Resyncs  int    `json:"resyncs"`
+			} `json:"source"`
 			Summary struct {
 				Flows      int `json:"flows"`
 				Violations int `json:"violations"`
@@ -147,6 +178,12 @@ func (l *auditLab) measure(ctx context.Context, filter string, runs int) (auditS
 		ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
 		res.PeakRSSMiB = max(res.PeakRSSMiB, float64(ru.Maxrss)/1024) // Maxrss is in KiB on Linux
 		res.Used, res.Received, res.Violations = rep.Dump.Filter, rep.Dump.Received, rep.Summary.Violations
+		if filter == filterDaemon {
+			if rep.Source.Kind != filterDaemon {
+				return res, fmt.Errorf("the audit did not read the daemon's table: %s", rep.Source.Fallback)
+			}
+			res.Used, res.Received, res.Resyncs = filterDaemon, rep.Summary.Flows, rep.Source.Resyncs
+		}
 		times = append(times, run{elapsed.Seconds(), tvSeconds(ru.Stime), tvSeconds(ru.Utime)})
 	}
 	slices.SortFunc(times, func(a, b run) int { return cmp.Compare(a.wall, b.wall) })
@@ -157,7 +194,7 @@ func (l *auditLab) measure(ctx context.Context, filter string, runs int) (auditS
 
 func printAuditScale(w io.Writer, rs []auditScaleResult) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "entries\tfilter\treceived\tseconds\tsys\tuser\tpeak RSS MiB\tspeed-up vs none\t")
+	fmt.Fprintln(tw, "entries\tfilter\treceived\tseconds\tsys\tuser\tpeak RSS MiB\tspeed-up vs none\tdaemon RSS (+table) MiB\tdaemon fill CPU s\tresyncs\t")
 	full := map[int]float64{}
 	for _, r := range rs {
 		if r.Filter == "none" {
@@ -173,7 +210,11 @@ func printAuditScale(w io.Writer, rs []auditScaleResult) {
 		if r.Used != r.Filter {
 			name += " (used " + r.Used + ")"
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%d\t%.3f\t%.3f\t%.3f\t%.1f\t%s\t\n", r.Entries, name, r.Received, r.Seconds, r.SysSeconds, r.UserSeconds, r.PeakRSSMiB, speed)
+		daemon := "-\t-\t-"
+		if r.Filter == filterDaemon {
+			daemon = fmt.Sprintf("%.1f (%+.1f)\t%.2f\t%d", r.DaemonRSSMiB, r.DaemonAddedMiB, r.DaemonFillCPU, r.Resyncs)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%.3f\t%.3f\t%.3f\t%.1f\t%s\t%s\t\n", r.Entries, name, r.Received, r.Seconds, r.SysSeconds, r.UserSeconds, r.PeakRSSMiB, speed, daemon)
 	}
 	tw.Flush()
 }

@@ -31,6 +31,7 @@ type auditLab struct {
 	filled     int
 	cacheFlows int
 	oldMax     string // "" when the limit was left alone
+	daemon     *labDaemon
 }
 
 // labAddr is the cache's address inside the namespace.
@@ -51,6 +52,8 @@ func newAuditLab(cachectl string, need int) (l *auditLab, err error) {
 		{"ip", "-n", l.ns, "link", "add", "cache0", "type", "veth", "peer", "name", "cache1"},
 		{"ip", "-n", l.ns, "addr", "add", labAddr.String() + "/24", "dev", "cache0"},
 		{"ip", "-n", l.ns, "link", "set", "cache0", "up"},
+		// The daemon refuses an address whose link has no carrier.
+		{"ip", "-n", l.ns, "link", "set", "cache1", "up"},
 	} {
 		if out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput(); err != nil {
 			return l, fmt.Errorf("%s: %w: %s", strings.Join(argv, " "), err, out)
@@ -132,6 +135,9 @@ func (l *auditLab) fill(size, cacheFlows int) error {
 // close deletes the namespace (and with it the table) and restores the limit.
 func (l *auditLab) close() {
 	var errs []error
+	if l.daemon != nil {
+		l.daemon.stop()
+	}
 	if l.conn != nil {
 		errs = append(errs, l.conn.Close())
 	}

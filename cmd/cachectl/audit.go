@@ -42,11 +42,16 @@ entry) or violation. Flows are matched by where they really end (the reply's
 source), so port forwards and published container ports are audited too.
 Every state counts: a peer in TIME_WAIT did reach the cache.
 
-The kernel sends only the cache's flows (--filter auto): it filters the dump
-by the reply's port where it can (Linux 5.8+), else by the conntrack mark that
-cachectl's firewall sets on the cache port's flows; only when neither applies
-does the audit read the whole table, and the report says why. Either way the
-dump is judged flow by flow and never held whole.
+With --filter auto the audit first asks the daemon serving the policy
+(cachectl bind) for the flow table it keeps from conntrack events: the kernel
+walks nothing, and the answer includes every event queued before the question.
+When no daemon answers, or its table is not in sync (it lost events and is
+resynchronising), the audit reads a dump instead and the report says why.
+A dump sends only the cache's flows: filtered by the reply's port where the
+kernel can (Linux 5.8+), else by the conntrack mark that cachectl's firewall
+sets on the cache port's flows; only when neither applies does the audit read
+the whole table. Either way it is judged flow by flow and never held whole.
+--filter tuple, mark or none force that dump.
 
 It cross-checks with the daemon's own "stats conns" (--daemon) and says so when
 conntrack is not tracking (no rule uses it) instead of reporting an empty table
@@ -85,7 +90,7 @@ as clean. --watch streams new and closed connections as they happen, one line
 	cmd.Flags().IntVar(&opts.port, "port", 0, "cache TCP port to audit (default: the policy's)")
 	cmd.Flags().StringVar(&opts.daemon, "daemon", daemonAuto, "daemon ADDR:PORT to cross-check with 'stats conns'; 'auto' picks a bound address, '' skips")
 	cmd.Flags().DurationVar(&opts.timeout, "timeout", 3*time.Second, "time limit for the daemon cross-check")
-	cmd.Flags().StringVar(&opts.filter, "filter", string(audit.FilterAuto), "how the kernel filters the dump: auto, tuple (by port, Linux 5.8+), mark (cachectl's conntrack mark) or none (the whole table)")
+	cmd.Flags().StringVar(&opts.filter, "filter", string(audit.FilterAuto), "where the flows come from: auto (the daemon's event-tracked table, else the first dump filter that applies), or a dump filtered by tuple (port, Linux 5.8+), mark (cachectl's conntrack mark) or none (the whole table)")
 	return cmd
 }
 
@@ -103,7 +108,7 @@ type auditRules struct {
 func runAudit(ctx context.Context, a *app, opts auditOptions, ar auditRules, filter audit.Filter) error {
 	fw := a.readAuditFirewall(ctx, ar.policy, opts.netns)
 	mark, noMark := fw.mark(ar.rules)
-	rep, err := a.takeAudit(ctx, opts.netns, ar.rules, ar.rules.Query(filter, mark, noMark))
+	rep, err := a.auditFlows(ctx, opts, ar.rules, ar.rules.Query(filter, mark, noMark))
 	if err != nil {
 		return err
 	}

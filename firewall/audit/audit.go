@@ -3,10 +3,12 @@
 //
 // The core (Audit, CrossCheck, NoteTracking) is pure: it judges literal
 // flows against Rules and never touches the kernel. The kernel edge
-// (Reader, Watch, ProbeTracking) reads conntrack over netlink and converts
-// at once to this package's types. The package refuses to guess: when
-// conntrack is not tracking, the report says so instead of claiming that
-// nobody is connected. It reports; it never deletes flows or closes sockets.
+// (Reader, Watch, ProbeTracking, and Tracker, the table of the cache's
+// flows a long-running daemon keeps from conntrack events) reads conntrack
+// over netlink and converts at once to this package's types. The package
+// refuses to guess: when conntrack is not tracking, or a Tracker has lost
+// events, it says so instead of claiming that nobody is connected. It
+// reports; it never deletes flows or closes sockets.
 package audit
 
 import (
@@ -41,24 +43,27 @@ func (p Proto) String() string {
 
 // Tuple is one direction of a flow.
 type Tuple struct {
-	Src, Dst netip.AddrPort
+	Src netip.AddrPort `json:"src"`
+	Dst netip.AddrPort `json:"dst"`
 }
 
 // Flow is one conntrack entry, reduced to what the audit judges.
+// Its JSON form is how the daemon hands its tracked flows to an audit.
 type Flow struct {
-	Proto Proto
+	Proto Proto `json:"proto"`
 	// Orig is the direction the peer sent; Reply is the direction the
 	// cache answers in. Under DNAT they are not mirror images: Reply.Src is
 	// where the connection really ends, Orig.Dst what the peer dialled.
-	Orig, Reply Tuple
-	TCPState    TCPState
-	Assured     bool
-	SeenReply   bool
+	Orig      Tuple    `json:"orig"`
+	Reply     Tuple    `json:"reply"`
+	TCPState  TCPState `json:"tcp_state,omitempty"`
+	Assured   bool     `json:"assured,omitempty"`
+	SeenReply bool     `json:"seen_reply,omitempty"`
 	// The counters stay zero unless net.netfilter.nf_conntrack_acct=1.
-	OrigCounters  firewall.Counters
-	ReplyCounters firewall.Counters
-	Timeout       time.Duration
-	Mark          uint32 // the flow's conntrack mark (see firewall.ConnMark)
+	OrigCounters  firewall.Counters `json:"orig_counters,omitzero"`
+	ReplyCounters firewall.Counters `json:"reply_counters,omitzero"`
+	Timeout       time.Duration     `json:"timeout,omitempty"`
+	Mark          uint32            `json:"mark,omitempty"` // the flow's conntrack mark (see firewall.ConnMark)
 }
 
 // Rules say which flows belong to the cache and which peers may make them.
@@ -126,7 +131,8 @@ type Report struct {
 	Peers      []Peer       `json:"peers"`
 	Blocked    []Blocked    `json:"blocked"`
 	Findings   []Finding    `json:"findings"`
-	Dump       Dump         `json:"dump,omitzero"` // how the table was read; zero for literal flows
+	Dump       Dump         `json:"dump,omitzero"`   // how the table was read; zero for literal flows
+	Source     FlowSource   `json:"source,omitzero"` // the daemon's tracked table or a dump; zero for literal flows
 	Summary    Summary      `json:"summary"`
 }
 

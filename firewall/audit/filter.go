@@ -49,8 +49,8 @@ func ParseFilter(s string) (Filter, error) {
 
 // Port is one protocol and port the cache serves on.
 type Port struct {
-	Proto Proto
-	Port  uint16
+	Proto Proto  `json:"proto"`
+	Port  uint16 `json:"port"`
 }
 
 func (p Port) String() string { return fmt.Sprintf("%d/%s", p.Port, p.Proto) }

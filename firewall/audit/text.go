@@ -44,6 +44,9 @@ func (rep *Report) WriteText(w io.Writer) error {
 	for _, b := range rep.Blocked {
 		fmt.Fprintf(w, "blocked by the firewall (%s): %d packets, %d bytes\n", b.Family, b.Packets, b.Bytes)
 	}
+	if rep.Source.Kind != "" {
+		fmt.Fprintln(w, rep.Source.Text())
+	}
 	if rep.Dump.Filter != "" {
 		fmt.Fprintln(w, rep.Dump.Text())
 	}
