@@ -10,31 +10,30 @@ import "encoding/binary"
 //
 //	0  prev   uint32  LRU link
 //	4  next   uint32  LRU link
-//	8  hnext  uint32  hash chain
-//	12 time   uint32  last access (server-relative seconds)
-//	16 exp    uint32  expiry (server-relative seconds, 0 = never)
-//	20 len    uint32  bits 0-19 value length (no CRLF is stored), 20-21 LRU
+//	8  time   uint32  last access (server-relative seconds)
+//	12 exp    uint32  expiry (server-relative seconds, 0 = never)
+//	16 len    uint32  bits 0-19 value length (no CRLF is stored), 20-21 LRU
 //	                  segment (HOT, WARM, COLD, TEMP), 22 free chunk, 24-31 key length
-//	24 iflags uint8
-//	25 cas    uint64  only when CAS is enabled (not -C)
+//	20 iflags uint8
+//	21 cas    uint64  only when CAS is enabled (not -C)
 //	   flags  uint32  only when the client flags are not 0 (flagClientFlags)
 //	   key, then the value; a chunked item has, between them, its whole
 //	   value length (uint32) and its continuation chunks' refs (uint32 each)
 //
 // A plain item's value fits in one chunk, at most a 1 MiB page, so 20 bits
 // hold its length; only chunked items, up to -I, need the extra word. The
-// class is not stored: it is the class of the page the chunk is in.
+// class is not stored: it is the class of the page the chunk is in, and
+// there is no hash-chain link: the index (index.go) is open-addressed.
 // Links are refs, not pointers, so the GC has nothing to trace. Fields are
 // read unaligned, which costs nothing on the machines this runs on.
 const (
 	offPrev   = 0
 	offNext   = 4
-	offHNext  = 8
-	offTime   = 12
-	offExp    = 16
-	offLen    = 20
-	offIFlags = 24
-	offCAS    = 25
+	offTime   = 8
+	offExp    = 12
+	offLen    = 16
+	offIFlags = 20
+	offCAS    = 21
 
 	// fixedHeader is the header without its optional fields.
 	fixedHeader = offCAS

@@ -82,7 +82,7 @@ func (s *Store) Stats() Stats {
 		LimitMaxbytes: s.cfg.MemoryLimit,
 		TotalMalloced: s.arena.malloced,
 		HashPower:     s.idx.power,
-		HashBytes:     uint64(len(s.idx.buckets)+len(s.idx.old)) * 4,
+		HashBytes:     s.idx.bytes(),
 		HashExpanding: s.idx.expanding(),
 		OldestLive:    s.oldestLive,
 
