@@ -23,8 +23,8 @@ import (
 //
 // A delete shifts the following entries of its cluster back (Knuth's
 // algorithm R), so the table keeps no tombstones, except where entries
-// must not move: in the old array while resizing (the migration walks it
-// by position) and during a hash walk (metadump). Tombstones count as used
+// must not move: in the old array while resizing (the migration empties
+// it by position) and during a hash walk (metadump). Tombstones count as used
 // until the next resize drops them.
 
 const (
@@ -80,54 +80,69 @@ func (x *index) bytes() uint64 { return uint64(len(x.slots)+len(x.old)) * 8 }
 
 // find returns the item with this key, or 0.
 func (s *Store) find(key []byte, hv uint64) uint32 {
-	if ref := s.probe(s.idx.slots, s.idx.mask, key, hv); ref != 0 || s.idx.old == nil {
+	x := &s.idx
+	if ref := s.probe(x.slots, x.mask, 0, key, hv); ref != 0 || x.old == nil {
 		return ref
 	}
-	return s.probe(s.idx.old, s.idx.oldMask, key, hv)
+	return s.probe(x.old, x.oldMask, x.migrated, key, hv)
 }
 
-func (s *Store) probe(slots []uint64, mask uint64, key []byte, hv uint64) uint32 {
+// probe looks for key in slots, of which those below from were emptied by
+// a migration. An entry the migration has not reached yet lies at or past
+// from, in a cluster that was unbroken from its home: so a probe that
+// would start below from starts at from, and one that wraps past the end
+// goes on at from. The count bounds a probe of an array with no empty
+// slot left past from.
+func (s *Store) probe(slots []uint64, mask, from uint64, key []byte, hv uint64) uint32 {
 	tag := tagOf(hv)
-	for i := tag & mask; ; i = (i + 1) & mask {
+	i := max(tag&mask, from)
+	for n := mask + 1 - from; n > 0; n-- {
 		e := slots[i]
 		if e == 0 {
 			return 0
 		}
-		ref := uint32(e)
-		if e>>32 != tag || ref == 0 || s.nkey(ref) != uint32(len(key)) {
-			continue
+		if ref := uint32(e); e>>32 == tag && ref != 0 && s.nkey(ref) == uint32(len(key)) {
+			off := s.keyOff(ref)
+			if bytes.Equal(s.arena.bytes(ref, off+uint32(len(key)))[off:], key) {
+				return ref
+			}
 		}
-		off := s.keyOff(ref)
-		if bytes.Equal(s.arena.bytes(ref, off+uint32(len(key)))[off:], key) {
-			return ref
+		if i++; i > mask {
+			i = from
 		}
 	}
+	return 0
 }
 
 // slotOf returns the array and position holding item ref of hash hv.
 func (x *index) slotOf(ref uint32, hv uint64) ([]uint64, uint64, bool) {
 	want := tagOf(hv)<<32 | uint64(ref)
-	if i, ok := seek(x.slots, x.mask, want); ok {
+	if i, ok := seek(x.slots, x.mask, 0, want); ok {
 		return x.slots, i, true
 	}
 	if x.old != nil {
-		if i, ok := seek(x.old, x.oldMask, want); ok {
+		if i, ok := seek(x.old, x.oldMask, x.migrated, want); ok {
 			return x.old, i, true
 		}
 	}
 	return nil, 0, false
 }
 
-// seek finds the slot holding exactly entry e.
-func seek(slots []uint64, mask, e uint64) (uint64, bool) {
-	for i := (e >> 32) & mask; ; i = (i + 1) & mask {
+// seek finds the slot holding exactly entry e, probing as probe does.
+func seek(slots []uint64, mask, from, e uint64) (uint64, bool) {
+	i := max((e>>32)&mask, from)
+	for n := mask + 1 - from; n > 0; n-- {
 		switch slots[i] {
 		case e:
 			return i, true
 		case 0:
 			return 0, false
 		}
+		if i++; i > mask {
+			i = from
+		}
 	}
+	return 0, false
 }
 
 // place puts entry e in the first free slot from its home; the caller
@@ -223,15 +238,14 @@ func (x *index) startResize() {
 	x.used, x.tombs = 0, 0
 }
 
-// migrate moves up to n old slots into the new array. A moved slot
-// becomes a tombstone so that probes for entries further along its
-// cluster still reach them.
+// migrate moves up to n old slots, in order, into the new array; probes
+// of the old array skip the emptied ones (see probe).
 func (x *index) migrate(n int) {
 	for ; n > 0 && x.migrated < uint64(len(x.old)); n-- {
 		if e := x.old[x.migrated]; e != 0 && e != tomb {
 			x.place(e)
 		}
-		x.old[x.migrated] = tomb
+		x.old[x.migrated] = 0
 		x.migrated++
 	}
 	if x.migrated == uint64(len(x.old)) {

@@ -88,7 +88,7 @@ func (s *Store) settingLines() []metaLine {
 		{"slab_reassign", strconv.FormatBool(c.SlabReassign)},
 		{"memcached_item_sizes", strconv.FormatBool(c.MemcachedItemSizes)},
 		{"item_layout", fmt.Sprintf("%d:%d.%d.%d.%d.%d.%d/%d.%d", itemLayout,
-			offPrev, offNext, offTime, offExp, offIFlags, offCAS, flagLinked, flagChunked)},
+			offPrev, offNext, offTime, expShift, offIFlags, offCAS, flagLinked, flagChunked)},
 	}
 }
 

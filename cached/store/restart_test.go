@@ -102,7 +102,7 @@ func snapshot(t *testing.T, s *Store) map[string]saved {
 				}
 				m := s.meta(ref)
 				out[string(s.key(ref))] = saved{val: s.appendValue(nil, ref), flags: m.Flags, cas: m.CAS,
-					exp: s.AbsTime(s.word(ref, offExp))}
+					exp: s.AbsTime(s.exp(ref))}
 			}
 			if len(order) > 0 {
 				out[fmt.Sprintf("lru %d/%d", id, seg)] = saved{val: []byte(strings.Join(order, " "))}

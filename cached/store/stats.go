@@ -168,7 +168,7 @@ func (s *Store) Dump(class int, limit int, fn func(key []byte, nbytes uint32, ex
 	}
 	n := 0
 	for ref := s.classes[class].lru[segCold].head; ref != 0 && (limit == 0 || n < limit); ref = s.word(ref, offNext) {
-		fn(s.key(ref), s.nbytes(ref), s.AbsTime(s.word(ref, offExp)))
+		fn(s.key(ref), s.nbytes(ref), s.AbsTime(s.exp(ref)))
 		n++
 	}
 }
