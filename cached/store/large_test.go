@@ -154,6 +154,10 @@ func TestHashExpansionIsIncremental(t *testing.T) {
 	}
 	for i := threshold + 1; s.Stats().HashExpanding; i++ {
 		set(t, s, key(i), []byte(fmt.Sprint(i)), 0)
+		// Misses probe the old array too, most of it already emptied.
+		if _, _, ok := get(s, fmt.Sprint("absent", i)); ok {
+			t.Fatalf("absent%d found mid-expansion", i)
+		}
 	}
 	for i := 0; i <= threshold; i++ {
 		got, _, ok := get(s, key(i))
