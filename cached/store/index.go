@@ -81,37 +81,58 @@ func (x *index) bytes() uint64 { return uint64(len(x.slots)+len(x.old)) * 8 }
 // find returns the item with this key, or 0.
 func (s *Store) find(key []byte, hv uint64) uint32 {
 	x := &s.idx
-	if ref := s.probe(x.slots, x.mask, 0, key, hv); ref != 0 || x.old == nil {
+	if ref := s.probe(x.slots, x.mask, key, hv); ref != 0 || x.old == nil {
 		return ref
 	}
-	return s.probe(x.old, x.oldMask, x.migrated, key, hv)
+	return s.probeOld(key, hv)
 }
 
-// probe looks for key in slots, of which those below from were emptied by
-// a migration. An entry the migration has not reached yet lies at or past
-// from, in a cluster that was unbroken from its home: so a probe that
-// would start below from starts at from, and one that wraps past the end
-// goes on at from. The count bounds a probe of an array with no empty
-// slot left past from.
-func (s *Store) probe(slots []uint64, mask, from uint64, key []byte, hv uint64) uint32 {
+// probe looks for key in the current array, which always has empty slots.
+func (s *Store) probe(slots []uint64, mask uint64, key []byte, hv uint64) uint32 {
 	tag := tagOf(hv)
-	i := max(tag&mask, from)
-	for n := mask + 1 - from; n > 0; n-- {
+	for i := tag & mask; ; i = (i + 1) & mask {
 		e := slots[i]
 		if e == 0 {
 			return 0
 		}
-		if ref := uint32(e); e>>32 == tag && ref != 0 && s.nkey(ref) == uint32(len(key)) {
-			off := s.keyOff(ref)
-			if bytes.Equal(s.arena.bytes(ref, off+uint32(len(key)))[off:], key) {
-				return ref
-			}
+		if e>>32 == tag && uint32(e) != 0 && s.keyIs(uint32(e), key) {
+			return uint32(e)
 		}
-		if i++; i > mask {
-			i = from
+	}
+}
+
+// probeOld looks for key in the array being migrated, whose slots below
+// migrated were emptied. An entry the migration has not reached yet lies
+// at or past migrated, in a cluster that was unbroken from its home: so a
+// probe that would start below migrated starts there, and one that wraps
+// past the end goes on there. The count bounds a probe of an array with
+// no empty slot left past migrated.
+func (s *Store) probeOld(key []byte, hv uint64) uint32 {
+	x := &s.idx
+	tag := tagOf(hv)
+	i := max(tag&x.oldMask, x.migrated)
+	for n := uint64(len(x.old)) - x.migrated; n > 0; n-- {
+		e := x.old[i]
+		if e == 0 {
+			return 0
+		}
+		if e>>32 == tag && uint32(e) != 0 && s.keyIs(uint32(e), key) {
+			return uint32(e)
+		}
+		if i++; i > x.oldMask {
+			i = x.migrated
 		}
 	}
 	return 0
+}
+
+// keyIs reports whether item ref has this key.
+func (s *Store) keyIs(ref uint32, key []byte) bool {
+	if s.nkey(ref) != uint32(len(key)) {
+		return false
+	}
+	off := s.keyOff(ref)
+	return bytes.Equal(s.arena.bytes(ref, off+uint32(len(key)))[off:], key)
 }
 
 // slotOf returns the array and position holding item ref of hash hv.
@@ -128,7 +149,8 @@ func (x *index) slotOf(ref uint32, hv uint64) ([]uint64, uint64, bool) {
 	return nil, 0, false
 }
 
-// seek finds the slot holding exactly entry e, probing as probe does.
+// seek finds the slot holding exactly entry e, probing as probe and
+// probeOld do (from is 0 for the current array).
 func seek(slots []uint64, mask, from, e uint64) (uint64, bool) {
 	i := max((e>>32)&mask, from)
 	for n := mask + 1 - from; n > 0; n-- {
