@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"fmt"
 	"testing"
 )
 
@@ -104,4 +105,57 @@ func classesHolding(s *Store) []int {
 		}
 	}
 	return got
+}
+
+// TestSetExpWithoutMemory: when no chunk of the larger class can be had
+// (-M, both classes full), a touch drops the item, counted as an eviction,
+// and misses: keeping it would serve it past the expiry the client set. A
+// meta view keeps answering for the dropped copy until it closes; nothing
+// leaks either way.
+func TestSetExpWithoutMemory(t *testing.T) {
+	s, _ := newStore(t, func(c *Config) { c.MemoryLimit, c.Evictions = 2<<20, false })
+	// Items that exactly fill their chunk: header 17+8, key, value.
+	sized := func(key string, chunk int) []byte { return bytes.Repeat([]byte("z"), chunk-25-len(key)) }
+	fillClass := func(prefix string, chunk int) {
+		for i := 0; ; i++ {
+			k := fmt.Sprint(prefix, i)
+			if _, err := store(t, s, ModeSet, k, sized(k, chunk), 0, 0, 0); err != nil {
+				return
+			}
+		}
+	}
+	fillClass("a", 96)
+	fillClass("b", 120)
+	full := sized("a1", 96)
+	if !s.Touch([]byte("a0"), 0) {
+		t.Fatal("a0 missing before the test")
+	}
+	if s.Touch([]byte("a0"), s.RelTime(100)) {
+		t.Fatal("touch succeeded with no memory for the expiry field")
+	}
+	if _, _, ok := get(s, "a0"); ok {
+		t.Fatal("item kept without the expiry it was given")
+	}
+	v := s.OpenView([]byte("a1"))
+	if !v.Found() {
+		v.Close()
+		t.Fatal("a1 missing before the view")
+	}
+	v.SetExp(s.RelTime(100))
+	got, exp := v.Value(nil), v.Exp()
+	v.Bump()
+	v.Close()
+	if !bytes.Equal(got, full) || exp != s.RelTime(100) {
+		t.Fatalf("view of the dropped item: %q, exp %d", got, exp)
+	}
+	if _, _, ok := get(s, "a1"); ok {
+		t.Fatal("a1 kept without the expiry it was given")
+	}
+	st := s.Stats()
+	if st.Evictions != 2 || st.CurrItems != uint64(st.Classes[0].Items+st.Classes[1].Items) {
+		t.Fatalf("evictions %d, curr_items %d, class items %d+%d", st.Evictions, st.CurrItems, st.Classes[0].Items, st.Classes[1].Items)
+	}
+	// The two freed chunks are reused.
+	set(t, s, "c1", full, 0)
+	set(t, s, "d1", full, 0)
 }
