@@ -90,7 +90,7 @@ func (s *Store) Arithmetic(key []byte, a Arith) (uint64, uint64, ArithResult) {
 		return v, cas, ArithOK
 	}
 	s.pinned = ref
-	nref, ok := s.allocItem(key, s.flags(ref), s.word(ref, offExp), uint32(len(d)), now)
+	nref, ok := s.allocItem(key, s.flags(ref), s.exp(ref), uint32(len(d)), now)
 	s.pinned = 0
 	if !ok {
 		return 0, 0, ArithNoMemory

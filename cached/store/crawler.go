@@ -208,7 +208,7 @@ func (s *Store) crawlStep(id uint8, seg segment, now uint32, emit func(ref uint3
 
 // crawlExpire is memcached's crawler_expired_eval.
 func (s *Store) crawlExpire(id uint8, cur *crawlCursor, ref uint32, seg segment, now uint32) {
-	exp := s.word(ref, offExp)
+	exp := s.exp(ref)
 	flushed := s.flushed(ref, now)
 	if (exp != 0 && exp < now) || flushed {
 		cur.reclaimed++

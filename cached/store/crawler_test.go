@@ -186,7 +186,7 @@ func TestMetadump(t *testing.T) {
 		memcached    bool
 		sizeA, sizeB int
 	}{
-		{"real sizes", false, 35, 40},     // 25+8 header, key, value
+		{"real sizes", false, 27, 36},     // 17+8 header (+4 for b's expiry), key, value
 		{"memcached sizes", true, 61, 66}, // memcached's ITEM_ntotal
 	} {
 		t.Run(tc.name, func(t *testing.T) {

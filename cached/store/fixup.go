@@ -187,7 +187,7 @@ func (s *Store) checkItem(m *chunkMap, id uint8, seg segment, ref, next uint32) 
 	}
 	// The layout the sizes call for must be the one the item has: then
 	// its key and value lie inside its chunks.
-	class, extra := s.layout(nk, uint32(meta.Len), meta.Flags)
+	class, extra := s.layout(nk, uint32(meta.Len), meta.Flags, s.hasExp(ref))
 	if class != id || (extra > 0) != (f&flagChunked != 0) {
 		return 0, fmt.Errorf("item at ref %d does not fit its chunk", ref)
 	}

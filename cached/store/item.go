@@ -10,44 +10,47 @@ import "encoding/binary"
 //
 //	0  prev   uint32  LRU link
 //	4  next   uint32  LRU link
-//	8  hnext  uint32  hash chain
-//	12 time   uint32  last access (server-relative seconds)
-//	16 exp    uint32  expiry (server-relative seconds, 0 = never)
-//	20 len    uint32  bits 0-19 value length (no CRLF is stored), 20-21 LRU
-//	                  segment (HOT, WARM, COLD, TEMP), 22 free chunk, 24-31 key length
-//	24 iflags uint8
-//	25 cas    uint64  only when CAS is enabled (not -C)
+//	8  time   uint32  last access (server-relative seconds)
+//	12 len    uint32  bits 0-19 value length (no CRLF is stored), 20-21 LRU
+//	                  segment (HOT, WARM, COLD, TEMP), 22 free chunk, 23 exp
+//	                  field present, 24-31 key length
+//	16 iflags uint8
+//	17 cas    uint64  only when CAS is enabled (not -C)
 //	   flags  uint32  only when the client flags are not 0 (flagClientFlags)
+//	   exp    uint32  expiry (server-relative seconds); only when the item
+//	                  was stored or later given one (expBit), see expiry.go
 //	   key, then the value; a chunked item has, between them, its whole
 //	   value length (uint32) and its continuation chunks' refs (uint32 each)
 //
 // A plain item's value fits in one chunk, at most a 1 MiB page, so 20 bits
 // hold its length; only chunked items, up to -I, need the extra word. The
-// class is not stored: it is the class of the page the chunk is in.
+// class is not stored: it is the class of the page the chunk is in, and
+// there is no hash-chain link: the index (index.go) is open-addressed.
 // Links are refs, not pointers, so the GC has nothing to trace. Fields are
 // read unaligned, which costs nothing on the machines this runs on.
 const (
 	offPrev   = 0
 	offNext   = 4
-	offHNext  = 8
-	offTime   = 12
-	offExp    = 16
-	offLen    = 20
-	offIFlags = 24
-	offCAS    = 25
+	offTime   = 8
+	offLen    = 12
+	offIFlags = 16
+	offCAS    = 17
 
 	// fixedHeader is the header without its optional fields.
 	fixedHeader = offCAS
 	casBytes    = 8
 	flagsBytes  = 4
-	// maxHeader is the largest header: CAS and client flags both present.
-	maxHeader = fixedHeader + casBytes + flagsBytes
+	expBytes    = 4
+	// maxHeader is the largest header: CAS, client flags and expiry.
+	maxHeader = fixedHeader + casBytes + flagsBytes + expBytes
 
 	// The len word's fields.
 	lenBits   = 20
 	lenMask   = 1<<lenBits - 1
 	segShift  = lenBits
 	freeBit   = 1 << 22
+	expShift  = 23
+	expBit    = 1 << expShift
 	nkeyShift = 24
 )
 
@@ -96,19 +99,32 @@ func (s *Store) flags(ref uint32) uint32 {
 	return s.word(ref, int(s.flagsAt))
 }
 
-// headerLen is the header size of an item with these client flags.
-func (s *Store) headerLen(flags uint32) uint32 {
+// headerLen is the header size of an item with these client flags, with
+// or without an expiry field.
+func (s *Store) headerLen(flags uint32, hasExp bool) uint32 {
+	n := s.flagsAt
 	if flags != 0 {
-		return s.flagsAt + flagsBytes
+		n += flagsBytes
 	}
-	return s.flagsAt
+	if hasExp {
+		n += expBytes
+	}
+	return n
 }
 
-// keyOff is where the item's key starts: after the flags when it has
-// them (flagClientFlags is the top bit, so no branch is needed).
-func (s *Store) keyOff(ref uint32) uint32 {
+// expOff is where the item's expiry field is, if it has one: after the
+// flags when it has them (flagClientFlags is the top bit, so no branch is
+// needed).
+func (s *Store) expOff(ref uint32) uint32 {
 	return s.flagsAt + uint32(s.iflags(ref)>>7)*flagsBytes
 }
+
+// keyOff is where the item's key starts, after the optional fields.
+func (s *Store) keyOff(ref uint32) uint32 {
+	return s.expOff(ref) + (s.word(ref, offLen)>>expShift&1)*expBytes
+}
+
+func (s *Store) hasExp(ref uint32) bool { return s.word(ref, offLen)&expBit != 0 }
 
 func (s *Store) nkey(ref uint32) uint32 { return s.word(ref, offLen) >> nkeyShift }
 
@@ -123,10 +139,14 @@ func (s *Store) nbytes(ref uint32) uint32 {
 }
 
 // setLengths records a new item's key and value lengths (clearing the
-// free mark, segment HOT); chunked must be set already for a chunked item,
-// whose key must be in place.
-func (s *Store) setLengths(ref uint32, nkey, nbytes uint32) {
-	s.setWord(ref, offLen, nkey<<nkeyShift|nbytes&lenMask)
+// free mark, segment HOT) and whether it has an expiry field; chunked must
+// be set already for a chunked item, whose key must be in place.
+func (s *Store) setLengths(ref uint32, nkey, nbytes uint32, hasExp bool) {
+	w := nkey<<nkeyShift | nbytes&lenMask
+	if hasExp {
+		w |= expBit
+	}
+	s.setWord(ref, offLen, w)
 	if s.iflags(ref)&flagChunked != 0 {
 		off := s.keyOff(ref) + nkey
 		binary.LittleEndian.PutUint32(s.arena.bytes(ref, off+4)[off:], nbytes)
@@ -142,7 +162,7 @@ func (s *Store) isFree(ref uint32) bool { return s.word(ref, offLen)&freeBit != 
 // nextra is the number of continuation chunks of a chunked item; it follows
 // from the sizes, so it is not stored.
 func (s *Store) nextra(ref uint32) uint32 {
-	_, extra := s.layout(s.nkey(ref), s.nbytes(ref), s.flags(ref))
+	_, extra := s.layout(s.nkey(ref), s.nbytes(ref), s.flags(ref), s.hasExp(ref))
 	return extra
 }
 
@@ -201,7 +221,7 @@ func (s *Store) segments(dst [][]byte, ref uint32) [][]byte {
 func (s *Store) appendValue(dst []byte, ref uint32) []byte {
 	if s.iflags(ref)&flagChunked == 0 {
 		w := s.word(ref, offLen)
-		start := s.keyOff(ref) + w>>nkeyShift
+		start := s.expOff(ref) + (w>>expShift&1)*expBytes + w>>nkeyShift
 		return append(dst, s.arena.bytes(ref, start+w&lenMask)[start:]...)
 	}
 	var segs [16][]byte

@@ -129,13 +129,13 @@ func TestHashExpansion(t *testing.T) {
 // item in whichever array holds it.
 func TestHashExpansionIsIncremental(t *testing.T) {
 	s, _ := newStore(t, func(c *Config) { c.MemoryLimit = 256 << 20 })
-	threshold := 3 << initialHashPower >> 1 // 1.5 items per bucket
+	threshold := 3 << initialHashPower >> 2 // 3/4 of the slots
 	key := func(i int) string { return fmt.Sprint("k", i) }
 	for i := 0; i <= threshold; i++ {
 		set(t, s, key(i), []byte(fmt.Sprint(i)), 0)
 	}
 	if !s.Stats().HashExpanding {
-		t.Fatal("the index should be doubling after 1.5 items per bucket")
+		t.Fatal("the index should be doubling past 3/4 full")
 	}
 	// Mid-expansion: everything is findable; overwrite some, delete others.
 	for i := 0; i <= threshold; i++ {
@@ -154,6 +154,10 @@ func TestHashExpansionIsIncremental(t *testing.T) {
 	}
 	for i := threshold + 1; s.Stats().HashExpanding; i++ {
 		set(t, s, key(i), []byte(fmt.Sprint(i)), 0)
+		// Misses probe the old array too, most of it already emptied.
+		if _, _, ok := get(s, fmt.Sprint("absent", i)); ok {
+			t.Fatalf("absent%d found mid-expansion", i)
+		}
 	}
 	for i := 0; i <= threshold; i++ {
 		got, _, ok := get(s, key(i))

@@ -28,6 +28,9 @@ type View struct {
 	// (hits_to_hot ...) even when the same command's bump moves it.
 	seg    segment
 	status LookupStatus
+	// orphan: an item SetExp had to drop (expiry.go), read until Close
+	// and then freed; nothing may link or move it meanwhile.
+	orphan uint32
 }
 
 // OpenView locks the store and returns the live item for key, or an empty
@@ -45,7 +48,13 @@ func (s *Store) OpenView(key []byte) View {
 }
 
 // Close unlocks the store; the View is unusable afterwards.
-func (v *View) Close() { v.s.mu.Unlock() }
+func (v *View) Close() {
+	if v.orphan != 0 {
+		v.s.freeItem(v.orphan)
+		v.orphan = 0
+	}
+	v.s.mu.Unlock()
+}
 
 // Found reports whether the view holds an item.
 func (v *View) Found() bool { return v.ref != 0 }
@@ -75,7 +84,7 @@ func (v *View) Exp() uint32 {
 	if v.detached {
 		return v.ghostExp
 	}
-	return v.s.word(v.ref, offExp)
+	return v.s.exp(v.ref)
 }
 
 // SetExp sets the item's server-relative expiry; on a detached view only
@@ -85,7 +94,15 @@ func (v *View) SetExp(exp uint32) {
 		v.ghostExp = exp
 		return
 	}
-	v.s.setWord(v.ref, offExp, exp)
+	ref, ok := v.s.setExp(v.ref, v.hv, exp)
+	if !ok {
+		// The item is gone from the cache, but this command answers for
+		// it as read, with the expiry asked for; Close frees it.
+		v.s.dropUnexpirable(v.ref, v.hv)
+		v.orphan, v.detached, v.ghostExp = v.ref, true, exp
+		return
+	}
+	v.ref = ref
 }
 
 // Flags is the client's flags word.
@@ -124,7 +141,11 @@ func (v *View) KeyBinary() bool { return v.s.iflags(v.ref)&flagKeyBinary != 0 }
 func (v *View) Value(dst []byte) []byte { return v.s.appendValue(dst, v.ref) }
 
 // Bump marks the item fetched and refreshes its LRU position.
-func (v *View) Bump() { v.s.bump(v.ref, v.now) }
+func (v *View) Bump() {
+	if v.orphan == 0 {
+		v.s.bump(v.ref, v.now)
+	}
+}
 
 // Size is the item's accounted size (size.go); `me` reports it.
 func (v *View) Size() uint64 { return v.s.totalOf(v.ref) }
@@ -142,6 +163,9 @@ func (v *View) Invalidate() {
 
 // Delete removes the item (md) and counts a delete hit.
 func (v *View) Delete() {
+	if v.orphan != 0 {
+		return // already dropped
+	}
 	v.s.classes[v.s.class(v.ref)].st.DeleteHits++
 	v.s.unlink(v.ref, v.hv)
 	v.ref = 0
@@ -152,6 +176,9 @@ func (v *View) Delete() {
 // number's digits are appended to dst.
 func (v *View) Delta(dst []byte, incr bool, delta, cas uint64) ([]byte, DeltaResult) {
 	s := v.s
+	if v.orphan != 0 {
+		return dst, DeltaNotFound
+	}
 	n := s.nbytes(v.ref)
 	if n == 0 || s.iflags(v.ref)&flagChunked != 0 {
 		return dst, DeltaNonNumeric
@@ -186,13 +213,13 @@ func (v *View) Delta(dst []byte, incr bool, delta, cas uint64) ([]byte, DeltaRes
 		return dst, DeltaOK
 	}
 	s.pinned = v.ref
-	nref, ok := s.allocItem(v.key, s.flags(v.ref), s.word(v.ref, offExp), uint32(len(d)), v.now)
+	nref, ok := s.allocItem(v.key, s.flags(v.ref), s.exp(v.ref), uint32(len(d)), v.now)
 	s.pinned = 0
 	if !ok {
 		return dst[:start], DeltaNoMemory
 	}
 	copy(s.segments(segs[:0], nref)[0], d)
-	v.ghostExp, v.detached = s.word(v.ref, offExp), true
+	v.ghostExp, v.detached = s.exp(v.ref), true
 	s.replace(v.ref, nref, v.hv, v.now)
 	v.ref = nref
 	return dst, DeltaOK
@@ -268,7 +295,9 @@ func (s *Store) CommitMeta(p Pending, mode Mode, cas uint64, stale, keyBinary bo
 		s.freeItem(p.ref)
 		return Exists, 0
 	case cas < s.cas(old):
-		s.setWord(p.ref, offExp, s.word(old, offExp))
+		if p.ref = s.setPendingExp(p.ref, s.exp(old)); p.ref == 0 {
+			return NotStored, 0
+		}
 		s.setIFlag(p.ref, flagStale)
 		if s.iflags(old)&flagToken != 0 {
 			s.setIFlag(p.ref, flagToken)

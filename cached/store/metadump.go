@@ -71,7 +71,7 @@ func (s *Store) metaItem(ref uint32) MetaItem {
 		Class:      s.class(ref),
 		Size:       s.totalOf(ref),
 	}
-	if exp := s.word(ref, offExp); exp != 0 {
+	if exp := s.exp(ref); exp != 0 {
 		m.Exp = int64(exp) + s.started
 	}
 	return m

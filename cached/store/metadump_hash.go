@@ -4,8 +4,12 @@ package store
 // table order rather than LRU order, so items linked or bumped during the
 // dump are neither missed nor repeated. It counts as a crawl (one start,
 // refused beside another crawl) and holds hash table doubling off until it
-// ends, as memcached's hash iterator does. emit runs outside the store
-// lock; its error ends the dump and is returned.
+// ends, as memcached's hash iterator does: no entry moves while it walks.
+// Only a table 15/16 full is resized under a walk (an insert could
+// otherwise find no free slot); the walk then goes on at the same
+// position in the new array, where it may repeat or miss items that moved.
+// emit runs outside the store lock; its error ends the dump and is
+// returned.
 func (s *Store) MetadumpHash(emit func(MetaItem) error) (CrawlResult, error) {
 	s.mu.Lock()
 	if r := s.startHashWalk(); r != CrawlOK {
@@ -16,6 +20,10 @@ func (s *Store) MetadumpHash(emit func(MetaItem) error) (CrawlResult, error) {
 	defer func() {
 		s.mu.Lock()
 		s.idx.walking = false
+		if s.idx.tombs > 0 && !s.idx.expanding() {
+			// Deletes during the walk left tombstones: drop them.
+			s.idx.startResize()
+		}
 		s.finishCrawl()
 		s.mu.Unlock()
 	}()
@@ -26,17 +34,19 @@ func (s *Store) MetadumpHash(emit func(MetaItem) error) (CrawlResult, error) {
 		batch, keys, ends = batch[:0], keys[:0], ends[:0]
 		s.mu.Lock()
 		now := s.Now()
-		for ; pos < len(s.idx.buckets) && len(batch) < crawlBatch; pos++ {
-			for ref := s.idx.buckets[pos]; ref != 0; ref = s.word(ref, offHNext) {
-				if s.deadOnTail(ref, now) {
-					continue
-				}
-				keys = append(keys, s.key(ref)...)
-				ends = append(ends, len(keys))
-				batch = append(batch, s.metaItem(ref))
-			}
+		if s.idx.expanding() {
+			s.idx.migrate(len(s.idx.old))
 		}
-		done := pos >= len(s.idx.buckets)
+		for ; pos < len(s.idx.slots) && len(batch) < crawlBatch; pos++ {
+			ref := uint32(s.idx.slots[pos])
+			if ref == 0 || s.deadOnTail(ref, now) {
+				continue
+			}
+			keys = append(keys, s.key(ref)...)
+			ends = append(ends, len(keys))
+			batch = append(batch, s.metaItem(ref))
+		}
+		done := pos >= len(s.idx.slots)
 		s.mu.Unlock()
 		start := 0
 		for i := range batch {
@@ -53,7 +63,7 @@ func (s *Store) MetadumpHash(emit func(MetaItem) error) (CrawlResult, error) {
 }
 
 // startHashWalk claims the crawler for a hash walk (lock held): a table
-// still doubling is finished first, so one array holds every item.
+// still resizing is finished first, so one array holds every item.
 func (s *Store) startHashWalk() CrawlResult {
 	cr := &s.crawl
 	switch {
@@ -64,7 +74,7 @@ func (s *Store) startHashWalk() CrawlResult {
 		return CrawlRunning
 	}
 	if s.idx.expanding() {
-		s.migrateBuckets(len(s.idx.old))
+		s.idx.migrate(len(s.idx.old))
 	}
 	s.idx.walking = true
 	cr.running, cr.kind = true, crawlMetadump

@@ -24,8 +24,9 @@ func TestMetadumpHash(t *testing.T) {
 	r, err := s.MetadumpHash(func(m MetaItem) error {
 		got = append(got, string(m.Key))
 		if !inserted {
-			// Enough inserts to double the table were it not walked.
-			for i := 0; i < 1<<17; i++ {
+			// Enough inserts to resize the table were it not walked,
+			// short of the 15/16 that forces a resize.
+			for i := 0; i < 15<<initialHashPower>>4-600; i++ {
 				set(t, s, fmt.Sprint("new", i), nil, 0)
 			}
 			if s.Stats().HashExpanding || s.Stats().HashPower != initialHashPower {

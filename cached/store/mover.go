@@ -287,18 +287,9 @@ func (s *Store) completeChunk(ref uint32) {
 }
 
 // relocate makes nref, a copy of item ref, take its place in the hash
-// chain, the LRU and any crawl (lock held).
+// index, the LRU and any crawl (lock held).
 func (s *Store) relocate(ref, nref uint32, hv uint64) {
-	if b := s.idx.bucket(hv); *b == ref {
-		*b = nref
-	} else {
-		for p := *b; p != 0; p = s.word(p, offHNext) {
-			if s.word(p, offHNext) == ref {
-				s.setWord(p, offHNext, nref)
-				break
-			}
-		}
-	}
+	s.idx.relocateEntry(ref, nref, hv)
 	l := &s.classes[s.class(ref)].lru[s.segmentOf(ref)]
 	prev, next := s.word(ref, offPrev), s.word(ref, offNext)
 	if prev != 0 {

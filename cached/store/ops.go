@@ -141,7 +141,7 @@ func (s *Store) join(old, add uint32, prepend bool, now uint32) (uint32, bool) {
 		return 0, false
 	}
 	s.pinned = old // the allocation below may evict; never the item we copy from
-	ref, ok := s.allocItem(s.key(old), flags, s.word(old, offExp), on+an, now)
+	ref, ok := s.allocItem(s.key(old), flags, s.exp(old), on+an, now)
 	s.pinned = 0
 	if !ok {
 		return 0, false
@@ -183,14 +183,13 @@ func (w *segmentWriter) write(b []byte) {
 
 // allocItem allocates and initialises an unlinked item (lock held).
 func (s *Store) allocItem(key []byte, flags, exp, nbytes uint32, now uint32) (uint32, bool) {
-	class, extra := s.layout(uint32(len(key)), nbytes, flags)
+	class, extra := s.layout(uint32(len(key)), nbytes, flags, exp != 0)
 	ref, ok := s.chunk(class, now)
 	if !ok {
 		return 0, false
 	}
 	m := s.mem(ref)
 	clear(m[:fixedHeader])
-	s.setWord(ref, offExp, exp)
 	if flags != 0 {
 		m[offIFlags] = flagClientFlags
 		s.setWord(ref, int(s.flagsAt), flags)
@@ -198,9 +197,13 @@ func (s *Store) allocItem(key []byte, flags, exp, nbytes uint32, now uint32) (ui
 	if extra > 0 {
 		m[offIFlags] |= flagChunked
 	}
-	off := s.keyOff(ref)
+	off := s.expOff(ref)
+	if exp != 0 {
+		s.setWord(ref, int(off), exp)
+		off += expBytes
+	}
 	copy(s.arena.bytes(ref, off+uint32(len(key)))[off:], key)
-	s.setLengths(ref, uint32(len(key)), nbytes)
+	s.setLengths(ref, uint32(len(key)), nbytes, exp != 0)
 	if extra == 0 {
 		return ref, true
 	}
@@ -276,13 +279,21 @@ func (s *Store) Touch(key []byte, exp uint32) bool {
 func (s *Store) touch(key []byte, exp uint32) (uint32, LookupStatus) {
 	s.st.CmdTouch++
 	now := s.Now()
-	ref, status := s.lookupStatus(key, hashKey(key), now)
+	hv := hashKey(key)
+	ref, status := s.lookupStatus(key, hv, now)
 	if ref == 0 {
 		s.st.TouchMisses++
 		return 0, status
 	}
+	nref, ok := s.setExp(ref, hv, exp)
+	if !ok {
+		s.dropUnexpirable(ref, hv)
+		s.freeItem(ref)
+		s.st.TouchMisses++
+		return 0, LookupNotFound
+	}
+	ref = nref
 	s.classes[s.class(ref)].st.TouchHits++
-	s.setWord(ref, offExp, exp)
 	s.bump(ref, now)
 	return ref, status
 }

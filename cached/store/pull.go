@@ -82,7 +82,7 @@ func (s *Store) pullTail(class uint8, seg segment, totalBytes uint64, flags pull
 // deadOnTail is memcached's reclaim test on the LRU tail: expired strictly
 // before now (the lookup path treats exp == now as expired too) or flushed.
 func (s *Store) deadOnTail(ref uint32, now uint32) bool {
-	exp := s.word(ref, offExp)
+	exp := s.exp(ref)
 	return (exp != 0 && exp < now) || s.flushed(ref, now)
 }
 
@@ -136,11 +136,21 @@ func (s *Store) pullLive(class uint8, ref uint32, seg segment, totalBytes uint64
 
 // evict drops a live COLD tail item to make room, counting it as memcached.
 func (s *Store) evict(class uint8, ref uint32, now uint32) {
+	s.countEviction(class, ref, now)
+	s.unlink(ref, hashKey(s.key(ref)))
+	if s.mover.automove == 2 {
+		// Every eviction asks for a page from any class with one to spare.
+		s.reassign(-1, int(class))
+	}
+}
+
+// countEviction counts and reports an item's eviction.
+func (s *Store) countEviction(class uint8, ref uint32, now uint32) {
 	s.reportEviction(ref, now)
 	c := &s.classes[class]
 	c.st.Evicted++
 	c.st.EvictedTime = now - s.word(ref, offTime)
-	if s.word(ref, offExp) != 0 {
+	if s.exp(ref) != 0 {
 		c.st.EvictedNonzero++
 	}
 	f := s.iflags(ref)
@@ -149,10 +159,5 @@ func (s *Store) evict(class uint8, ref uint32, now uint32) {
 	}
 	if f&flagActive != 0 {
 		c.st.EvictedActive++
-	}
-	s.unlink(ref, hashKey(s.key(ref)))
-	if s.mover.automove == 2 {
-		// Every eviction asks for a page from any class with one to spare.
-		s.reassign(-1, int(class))
 	}
 }

@@ -22,7 +22,7 @@ import (
 // another layout starts cold: change it whenever the header changes. The
 // header's field offsets are saved beside it, so a change that forgets to
 // bump it still cannot be read as the old one.
-const itemLayout = 2
+const itemLayout = 3
 
 // RestartReport says how a store with a memory file started.
 type RestartReport struct {
@@ -87,8 +87,8 @@ func (s *Store) settingLines() []metaLine {
 		{"use_cas", strconv.FormatBool(c.CAS)},
 		{"slab_reassign", strconv.FormatBool(c.SlabReassign)},
 		{"memcached_item_sizes", strconv.FormatBool(c.MemcachedItemSizes)},
-		{"item_layout", fmt.Sprintf("%d:%d.%d.%d.%d.%d.%d.%d/%d.%d", itemLayout,
-			offPrev, offNext, offHNext, offTime, offExp, offIFlags, offCAS, flagLinked, flagChunked)},
+		{"item_layout", fmt.Sprintf("%d:%d.%d.%d.%d.%d.%d/%d.%d", itemLayout,
+			offPrev, offNext, offTime, expShift, offIFlags, offCAS, flagLinked, flagChunked)},
 	}
 }
 

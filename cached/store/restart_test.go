@@ -73,6 +73,13 @@ func fillMixed(t *testing.T, s *Store) map[string]saved {
 		t.Fatalf("incr: %v", r)
 	}
 	s.Touch([]byte("k0001"), s.RelTime(500))
+	// Expiry fields added after the store: in place, by a move to the
+	// next class, and on a chunked item (k0052, 600 KiB).
+	for _, k := range []string{"k0011", "k0012", "k0013", "k0016", "k0017", "k0052"} {
+		if !s.Touch([]byte(k), s.RelTime(700)) {
+			t.Fatalf("touch %s missed", k)
+		}
+	}
 	s.Delete([]byte("k0002"))
 	if r, _ := store(t, s, ModeAppend, "k0003", []byte("tail"), 0, 0, 0); r != Stored {
 		t.Fatalf("append: %v", r)
@@ -102,7 +109,7 @@ func snapshot(t *testing.T, s *Store) map[string]saved {
 				}
 				m := s.meta(ref)
 				out[string(s.key(ref))] = saved{val: s.appendValue(nil, ref), flags: m.Flags, cas: m.CAS,
-					exp: s.AbsTime(s.word(ref, offExp))}
+					exp: s.AbsTime(s.exp(ref))}
 			}
 			if len(order) > 0 {
 				out[fmt.Sprintf("lru %d/%d", id, seg)] = saved{val: []byte(strings.Join(order, " "))}

@@ -41,13 +41,13 @@ func (s *Store) tooLarge(nkey int, flags uint32, nbytes int) bool {
 }
 
 // itemSize is the size the store accounts for an item of these sizes.
-func (s *Store) itemSize(nkey, flags, nbytes uint32) uint64 {
+func (s *Store) itemSize(nkey, flags, nbytes uint32, hasExp bool) uint64 {
 	if s.cfg.MemcachedItemSizes {
 		return s.memcachedTotal(int(nkey), flags, int(nbytes))
 	}
-	n := uint64(s.headerLen(flags)) + uint64(nkey) + uint64(nbytes)
+	n := uint64(s.headerLen(flags, hasExp)) + uint64(nkey) + uint64(nbytes)
 	if n > uint64(s.chunkMax) {
-		_, extra := s.layout(nkey, nbytes, flags)
+		_, extra := s.layout(nkey, nbytes, flags, hasExp)
 		n += 4 + 4*uint64(extra)
 	}
 	return n
@@ -59,15 +59,15 @@ func (s *Store) totalOf(ref uint32) uint64 {
 	m := s.mem(ref)
 	if f := m[offIFlags]; f&flagChunked == 0 && !s.cfg.MemcachedItemSizes {
 		w := binary.LittleEndian.Uint32(m[offLen:])
-		return uint64(s.flagsAt + uint32(f>>7)*flagsBytes + w>>nkeyShift + w&lenMask)
+		return uint64(s.flagsAt + uint32(f>>7)*flagsBytes + (w>>expShift&1)*expBytes + w>>nkeyShift + w&lenMask)
 	}
-	return s.itemSize(s.nkey(ref), s.flags(ref), s.nbytes(ref))
+	return s.itemSize(s.nkey(ref), s.flags(ref), s.nbytes(ref), s.hasExp(ref))
 }
 
 // layout decides where an item of this size lives: its class, and for
 // items larger than one chunk, how many continuation chunks it needs.
-func (s *Store) layout(nkey, nbytes, flags uint32) (class uint8, extra uint32) {
-	n := s.headerLen(flags) + nkey + nbytes
+func (s *Store) layout(nkey, nbytes, flags uint32, hasExp bool) (class uint8, extra uint32) {
+	n := s.headerLen(flags, hasExp) + nkey + nbytes
 	if n <= s.chunkMax {
 		if s.cfg.MemcachedItemSizes {
 			// memcached's size is never smaller than ours, so the item

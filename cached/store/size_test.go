@@ -73,9 +73,9 @@ func TestItemSizeAccounting(t *testing.T) {
 		flags     uint32
 		want      uint64
 	}{
-		{"real, CAS, no flags", false, false, 0, 25 + 8 + 3 + 100},
-		{"real, CAS, flags", false, false, 7, 25 + 8 + 4 + 3 + 100},
-		{"real, -C", false, true, 7, 25 + 4 + 3 + 100},
+		{"real, CAS, no flags", false, false, 0, 17 + 8 + 3 + 100},
+		{"real, CAS, flags", false, false, 7, 17 + 8 + 4 + 3 + 100},
+		{"real, -C", false, true, 7, 17 + 4 + 3 + 100},
 		{"memcached, CAS, no flags", true, false, 0, 48 + 8 + 3 + 1 + 100 + 2},
 		{"memcached, -C, flags", true, true, 7, 48 + 4 + 3 + 1 + 100 + 2},
 	} {

@@ -82,7 +82,7 @@ func (s *Store) Stats() Stats {
 		LimitMaxbytes: s.cfg.MemoryLimit,
 		TotalMalloced: s.arena.malloced,
 		HashPower:     s.idx.power,
-		HashBytes:     uint64(len(s.idx.buckets)+len(s.idx.old)) * 4,
+		HashBytes:     s.idx.bytes(),
 		HashExpanding: s.idx.expanding(),
 		OldestLive:    s.oldestLive,
 
@@ -168,7 +168,7 @@ func (s *Store) Dump(class int, limit int, fn func(key []byte, nbytes uint32, ex
 	}
 	n := 0
 	for ref := s.classes[class].lru[segCold].head; ref != 0 && (limit == 0 || n < limit); ref = s.word(ref, offNext) {
-		fn(s.key(ref), s.nbytes(ref), s.AbsTime(s.word(ref, offExp)))
+		fn(s.key(ref), s.nbytes(ref), s.AbsTime(s.exp(ref)))
 		n++
 	}
 }

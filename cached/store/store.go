@@ -269,7 +269,7 @@ func (s *Store) nextCAS() uint64 {
 }
 
 func (s *Store) expired(ref uint32, now uint32) bool {
-	exp := s.word(ref, offExp)
+	exp := s.exp(ref)
 	return exp != 0 && exp <= now
 }
 
@@ -320,7 +320,7 @@ func (s *Store) link(ref uint32, hv uint64, now uint32) uint64 {
 	s.setIFlag(ref, flagLinked)
 	s.indexInsert(ref, hv)
 	t := s.totalOf(ref)
-	s.lruLink(ref, s.newSegment(s.word(ref, offExp), now), t)
+	s.lruLink(ref, s.newSegment(s.exp(ref), now), t)
 	s.bytes += t
 	s.total++
 	return cas

@@ -134,15 +134,15 @@ func TestItemClass(t *testing.T) {
 		noCAS     bool
 		class     int
 	}{
-		{"k", 62, 0, false, false, 1}, // 25+8+1+62 = 96
-		{"k", 63, 0, false, false, 2}, // 97
-		{"k", 58, 1, false, false, 1}, // flags cost 4 bytes
-		{"k", 59, 1, false, false, 2},
-		{"k", 70, 0, false, true, 1}, // -C: no CAS stored
-		{"k", 71, 0, false, true, 2},
-		{"kk", 85, 0, false, false, 2}, // 120
-		{"kk", 86, 0, false, false, 3},
-		{"k", 524288 - 34, 0, false, false, 39},
+		{"k", 70, 0, false, false, 1}, // 17+8+1+70 = 96
+		{"k", 71, 0, false, false, 2}, // 97
+		{"k", 66, 1, false, false, 1}, // flags cost 4 bytes
+		{"k", 67, 1, false, false, 2},
+		{"k", 78, 0, false, true, 1}, // -C: no CAS stored
+		{"k", 79, 0, false, true, 2},
+		{"kk", 93, 0, false, false, 2}, // 120
+		{"kk", 94, 0, false, false, 3},
+		{"k", 524288 - 26, 0, false, false, 39},
 		{"k", 36, 0, true, false, 1}, // 48+2+38+8 = 96
 		{"k", 37, 0, true, false, 2}, // 97
 		{"k", 32, 1, true, false, 1}, // flags cost 4 bytes

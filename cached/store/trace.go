@@ -46,7 +46,7 @@ func (s *Store) reportEviction(ref uint32, now uint32) {
 		return
 	}
 	ttl := int64(-1)
-	if exp := s.word(ref, offExp); exp != 0 {
+	if exp := s.exp(ref); exp != 0 {
 		ttl = int64(exp) - int64(now)
 	}
 	(*h)(&Eviction{
