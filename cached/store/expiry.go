@@ -10,7 +10,10 @@ package store
 // flags, and takes the old item's LRU segment (at its head, as the bump of
 // every touch would). An item once given a field keeps it, even when a
 // later touch sets its expiry back to 0, so its size never shrinks under
-// it.
+// it. The copy's chunk comes as any store's does, evicting from that
+// class's tail; under -M, where nothing may be evicted, every item is
+// stored with the field (allocItem), so a touch never needs one. Only a
+// class whose every item is pinned can leave a copy without a chunk.
 
 // exp is the item's server-relative expiry, 0 = never.
 func (s *Store) exp(ref uint32) uint32 {

@@ -183,7 +183,10 @@ func (w *segmentWriter) write(b []byte) {
 
 // allocItem allocates and initialises an unlinked item (lock held).
 func (s *Store) allocItem(key []byte, flags, exp, nbytes uint32, now uint32) (uint32, bool) {
-	class, extra := s.layout(uint32(len(key)), nbytes, flags, exp != 0)
+	// Under -M nothing may be evicted to make room for an expiry given
+	// later, so there every item carries the field from the start.
+	withExp := exp != 0 || !s.cfg.Evictions
+	class, extra := s.layout(uint32(len(key)), nbytes, flags, withExp)
 	ref, ok := s.chunk(class, now)
 	if !ok {
 		return 0, false
@@ -198,12 +201,12 @@ func (s *Store) allocItem(key []byte, flags, exp, nbytes uint32, now uint32) (ui
 		m[offIFlags] |= flagChunked
 	}
 	off := s.expOff(ref)
-	if exp != 0 {
+	if withExp {
 		s.setWord(ref, int(off), exp)
 		off += expBytes
 	}
 	copy(s.arena.bytes(ref, off+uint32(len(key)))[off:], key)
-	s.setLengths(ref, uint32(len(key)), nbytes, exp != 0)
+	s.setLengths(ref, uint32(len(key)), nbytes, withExp)
 	if extra == 0 {
 		return ref, true
 	}
