@@ -114,6 +114,11 @@ func (t *Tracker) open(readBuffer int) (err error) {
 	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, readBuffer) != nil {
 		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, readBuffer)
 	}
+	// Filter before subscribing, so not even the first events of other
+	// flows are queued.
+	if err := attachEventFilter(fd, t.tab.ports); err != nil {
+		return err
+	}
 	groups := uint32(1<<(groupCTNew-1) | 1<<(groupCTUpdate-1) | 1<<(groupCTDestroy-1))
 	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK, Groups: groups}); err != nil {
 		return fmt.Errorf("subscribing to conntrack events (needs CAP_NET_ADMIN): %w", err)
