@@ -49,6 +49,10 @@ type Tracker struct {
 	resync   chan struct{}
 	synced   chan struct{} // closed at the first synchronisation
 	syncOnce sync.Once
+	// stop ends the reader when the table can never be in sync again;
+	// final (under mu) is then why, and what the table keeps saying.
+	stop  context.CancelFunc
+	final string
 }
 
 // TrackerConfig says what a Tracker follows.
@@ -81,6 +85,7 @@ func StartTracker(ctx context.Context, cfg TrackerConfig) (*Tracker, error) {
 	if err := t.open(cfg.ReadBuffer); err != nil {
 		return nil, err
 	}
+	ctx, t.stop = context.WithCancel(ctx)
 	go t.read(ctx)
 	go t.resyncLoop(ctx)
 	t.resync <- struct{}{}
@@ -145,10 +150,14 @@ func (t *Tracker) WaitSync(ctx context.Context) error {
 }
 
 // Flows reads every event queued so far, then, if the table is in sync,
-// calls fn with each flow. fn must not keep the *Flow.
+// calls fn with each flow. fn must not keep the *Flow. A tracker that
+// stopped answers with its status, which says why it is out of sync.
 func (t *Tracker) Flows(fn func(*Flow)) (TableStatus, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.fd < 0 {
+		return t.tab.status(), nil
+	}
 	if _, err := t.drain(); err != nil {
 		return t.tab.status(), err
 	}
@@ -183,7 +192,11 @@ func (t *Tracker) read(ctx context.Context) {
 	unix.Close(t.fd)
 	t.fd = -1
 	t.rd.Close()
-	t.tab.outOfSync("the daemon stopped following conntrack events")
+	reason := "the daemon stopped following conntrack events"
+	if t.final != "" {
+		reason = t.final
+	}
+	t.tab.outOfSync(reason)
 }
 
 func (t *Tracker) follow(ctx context.Context) error {
@@ -279,6 +292,10 @@ func (t *Tracker) resyncLoop(ctx context.Context) {
 			if err == nil {
 				t.syncOnce.Do(func() { close(t.synced) })
 				break
+			}
+			if errors.Is(err, unix.EPERM) {
+				t.giveUp(err)
+				return
 			}
 			t.log.Warn("conntrack flow table not in sync", "err", err, "retry_in", pause)
 			select {
