@@ -120,9 +120,10 @@ func (t *Tracker) open(readBuffer int) (err error) {
 		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, readBuffer)
 	}
 	// Filter before subscribing, so not even the first events of other
-	// flows are queued.
+	// flows are queued. Without it the tracker is as right, only dearer:
+	// userspace makes the same check on every event it reads.
 	if err := attachEventFilter(fd, t.tab.ports); err != nil {
-		return err
+		t.log.Warn("every conntrack event on the host will be read and judged in userspace", "err", err)
 	}
 	groups := uint32(1<<(groupCTNew-1) | 1<<(groupCTUpdate-1) | 1<<(groupCTDestroy-1))
 	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK, Groups: groups}); err != nil {
