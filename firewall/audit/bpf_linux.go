@@ -208,8 +208,8 @@ type filterProgram struct {
 
 // fixup is a jump whose targets are labels ("" is the next instruction).
 type fixup struct {
-	at          int
-	onTrue, onF string
+	at              int
+	onTrue, onFalse string
 }
 
 func (p *filterProgram) emit(i bpf.Instruction) { p.ins = append(p.ins, i) }
@@ -254,26 +254,23 @@ func (p *filterProgram) assemble() ([]bpf.RawInstruction, error) {
 		if err != nil {
 			return nil, err
 		}
-		e, err := p.skip(f.at, f.onF)
+		e, err := p.skip(f.at, f.onFalse)
 		if err != nil {
 			return nil, err
+		}
+		if _, ok := p.ins[f.at].(bpf.Jump); !ok && (t > 255 || e > 255) {
+			return nil, fmt.Errorf("jump at %d: %d/%d instructions is beyond a conditional jump's reach", f.at, t, e)
 		}
 		switch j := p.ins[f.at].(type) {
 		case bpf.Jump:
 			j.Skip = t
 			p.ins[f.at] = j
-		case bpf.JumpIf, bpf.JumpIfX:
-			if t > 255 || e > 255 {
-				return nil, fmt.Errorf("jump at %d: %d/%d instructions is beyond a conditional jump's reach", f.at, t, e)
-			}
-			if ji, ok := j.(bpf.JumpIf); ok {
-				ji.SkipTrue, ji.SkipFalse = uint8(t), uint8(e)
-				p.ins[f.at] = ji
-			} else {
-				jx := j.(bpf.JumpIfX)
-				jx.SkipTrue, jx.SkipFalse = uint8(t), uint8(e)
-				p.ins[f.at] = jx
-			}
+		case bpf.JumpIf:
+			j.SkipTrue, j.SkipFalse = uint8(t), uint8(e)
+			p.ins[f.at] = j
+		case bpf.JumpIfX:
+			j.SkipTrue, j.SkipFalse = uint8(t), uint8(e)
+			p.ins[f.at] = j
 		}
 	}
 	return bpf.Assemble(p.ins)
