@@ -58,8 +58,14 @@ func (c *Control) flows() (*FlowsReport, error) {
 		}
 		return nil, errNotTracking
 	}
-	rep := &FlowsReport{NetNS: c.Tracker.NetNS(), Flows: []audit.Flow{}}
-	st, err := c.Tracker.Flows(func(f *audit.Flow) { rep.Flows = append(rep.Flows, *f) })
+	return TrackedFlows(c.Tracker)
+}
+
+// TrackedFlows reads tr's table as the control socket hands it out; the
+// daemon's own periodic audit reads it so, without the socket.
+func TrackedFlows(tr *audit.Tracker) (*FlowsReport, error) {
+	rep := &FlowsReport{NetNS: tr.NetNS(), Flows: []audit.Flow{}}
+	st, err := tr.Flows(func(f *audit.Flow) { rep.Flows = append(rep.Flows, *f) })
 	rep.TableStatus = st
 	if err != nil {
 		return rep, fmt.Errorf("reading the conntrack flow table: %w", err)

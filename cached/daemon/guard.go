@@ -3,9 +3,12 @@ package daemon
 import (
 	"context"
 	"log/slog"
+	"os"
+	"time"
 
 	"github.com/cachectl/cachectl/cached"
 	"github.com/cachectl/cachectl/firewall"
+	"github.com/cachectl/cachectl/firewall/audit"
 	"github.com/cachectl/cachectl/policy"
 )
 
@@ -23,7 +26,45 @@ type Guard struct {
 	Keeper *firewall.Keeper
 	// Spec turns a loaded policy into the keeper's firewall spec.
 	Spec func(*policy.Policy) firewall.Spec
+
+	tracker     *audit.Tracker // the control socket's flow table; nil without
+	trackErr    error          // why there is none
+	stopTracker context.CancelFunc
 }
+
+// firstSyncWait bounds how long a daemon about to drop privileges waits
+// for its flow table's first dump: past it the daemon serves anyway, and
+// audits dump on their own.
+const firstSyncWait = 5 * time.Second
+
+// Subscribe starts following the conntrack events of srv's ports, for
+// the control socket's flow table. It is meant for Options.BeforeDrop:
+// subscribing needs CAP_NET_ADMIN, and so does every dump, checked
+// against the task that asks. A daemon about to drop privileges to user
+// therefore also waits here for the first dump; after the drop the
+// events keep the table current, and a lost event puts it out of sync
+// for good (audits then dump, and say why).
+func (g *Guard) Subscribe(srv *cached.Server, user string, log *slog.Logger) error {
+	if g.Control == nil {
+		return nil // nobody would ask for the table
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	g.stopTracker = cancel
+	g.tracker, g.trackErr = StartTracker(ctx, srv, log)
+	if g.tracker == nil || user == "" || os.Geteuid() != 0 {
+		return nil
+	}
+	wctx, wcancel := context.WithTimeout(ctx, firstSyncWait)
+	defer wcancel()
+	if err := g.tracker.WaitSync(wctx); err != nil {
+		log.Warn("the conntrack flow table is not in sync before dropping privileges; audits will dump", "user", user, "err", err)
+	}
+	return nil
+}
+
+// Tracker is the daemon's conntrack flow table, or nil and why it keeps
+// none; the periodic audit reads it in process.
+func (g *Guard) Tracker() (*audit.Tracker, error) { return g.tracker, g.trackErr }
 
 // Start installs p's allowlist and starts everything that keeps it, until
 // ctx ends. It is meant for Options.Setup.
@@ -45,8 +86,14 @@ func (g *Guard) Start(ctx context.Context, srv *cached.Server, log *slog.Logger,
 		go g.Keeper.Run(ctx)
 	}
 	if g.Control != nil {
-		c := &Control{Policy: g.Path, Server: srv, Reloader: r, Firewall: fw, Log: log}
-		c.Tracker, c.TrackErr = StartTracker(ctx, srv, log)
+		if g.stopTracker == nil {
+			// Not subscribed before the drop (no Options.BeforeDrop):
+			// the daemon runs as it started.
+			g.tracker, g.trackErr = StartTracker(ctx, srv, log)
+		} else {
+			context.AfterFunc(ctx, g.stopTracker)
+		}
+		c := &Control{Policy: g.Path, Server: srv, Reloader: r, Firewall: fw, Log: log, Tracker: g.tracker, TrackErr: g.trackErr}
 		go g.Control.Serve(ctx, c.Handle, log)
 	}
 }

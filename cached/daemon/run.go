@@ -24,6 +24,10 @@ type Options struct {
 	// dropped and the pid file is written, before the first connection is
 	// served. ctx ends when the daemon is told to stop.
 	Setup func(ctx context.Context, srv *cached.Server, log *slog.Logger) error
+	// BeforeDrop, if set, runs once the listeners are bound and before
+	// privileges are dropped to user (Config.User): for what needs root
+	// only to begin.
+	BeforeDrop func(srv *cached.Server, user string, log *slog.Logger) error
 }
 
 // Run binds, drops privileges, serves until SIGINT, SIGTERM or SIGUSR1,
@@ -76,6 +80,11 @@ func Run(cfg Config, opts Options) (err error) {
 	if name := os.Getenv(PortFileEnv); name != "" && cfg.Server.UnixSocket == "" {
 		if err := writePortFile(name, srv, cfg.Server.Listen); err != nil {
 			log.Warn("port file not written", "err", err)
+		}
+	}
+	if opts.BeforeDrop != nil {
+		if err := opts.BeforeDrop(srv, cfg.User, log); err != nil {
+			return err
 		}
 	}
 	if err := dropPrivileges(cfg.User, log); err != nil {

@@ -88,7 +88,10 @@ type auditScaleResult struct {
 	DaemonRSSMiB   float64 `json:"daemon_rss_mib,omitempty"`
 	DaemonAddedMiB float64 `json:"daemon_added_rss_mib,omitempty"`
 	DaemonFillCPU  float64 `json:"daemon_fill_cpu_seconds,omitempty"`
-	Resyncs        int     `json:"resyncs,omitempty"`
+	// DaemonEventMicros is that CPU per conntrack event of the fill (one
+	// NEW event per entry created), almost all of them other flows'.
+	DaemonEventMicros float64 `json:"daemon_cpu_us_per_event,omitempty"`
+	Resyncs           int     `json:"resyncs,omitempty"`
 }
 
 func runAuditScale(ctx context.Context, w io.Writer, o auditScaleOptions) error {
@@ -107,7 +110,10 @@ func runAuditScale(ctx context.Context, w io.Writer, o auditScaleOptions) error 
 		}
 	}
 	var results []auditScaleResult
+	filled := 0
 	for _, size := range o.sizes {
+		events := size - filled
+		filled = size
 		fillCPU, err := lab.fillTracked(ctx, size, o.cacheFlows)
 		if err != nil {
 			return err
@@ -120,6 +126,7 @@ func runAuditScale(ctx context.Context, w io.Writer, o auditScaleOptions) error 
 			r.Entries = size
 			if filter == filterDaemon {
 				r.DaemonFillCPU = fillCPU
+				r.DaemonEventMicros = fillCPU / float64(events) * 1e6
 				if err := lab.noteDaemon(&r); err != nil {
 					return err
 				}
@@ -194,7 +201,7 @@ func (l *auditLab) measure(ctx context.Context, filter string, runs int) (auditS
 
 func printAuditScale(w io.Writer, rs []auditScaleResult) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "entries\tfilter\treceived\tseconds\tsys\tuser\tpeak RSS MiB\tspeed-up vs none\tdaemon RSS (+table) MiB\tdaemon fill CPU s\tresyncs\t")
+	fmt.Fprintln(tw, "entries\tfilter\treceived\tseconds\tsys\tuser\tpeak RSS MiB\tspeed-up vs none\tdaemon RSS (+table) MiB\tdaemon fill CPU s\tdaemon µs/event\tresyncs\t")
 	full := map[int]float64{}
 	for _, r := range rs {
 		if r.Filter == "none" {
@@ -210,9 +217,9 @@ func printAuditScale(w io.Writer, rs []auditScaleResult) {
 		if r.Used != r.Filter {
 			name += " (used " + r.Used + ")"
 		}
-		daemon := "-\t-\t-"
+		daemon := "-\t-\t-\t-"
 		if r.Filter == filterDaemon {
-			daemon = fmt.Sprintf("%.1f (%+.1f)\t%.2f\t%d", r.DaemonRSSMiB, r.DaemonAddedMiB, r.DaemonFillCPU, r.Resyncs)
+			daemon = fmt.Sprintf("%.1f (%+.1f)\t%.2f\t%.2f\t%d", r.DaemonRSSMiB, r.DaemonAddedMiB, r.DaemonFillCPU, r.DaemonEventMicros, r.Resyncs)
 		}
 		fmt.Fprintf(tw, "%d\t%s\t%d\t%.3f\t%.3f\t%.3f\t%.1f\t%s\t%s\t\n", r.Entries, name, r.Received, r.Seconds, r.SysSeconds, r.UserSeconds, r.PeakRSSMiB, speed, daemon)
 	}

@@ -137,17 +137,6 @@ func runAudit(ctx context.Context, a *app, opts auditOptions, ar auditRules, fil
 	return nil
 }
 
-// takeAudit streams the conntrack table of netns ("" = this one) through
-// the audit.
-func (a *app) takeAudit(ctx context.Context, netns string, r audit.Rules, q audit.Query) (audit.Report, error) {
-	src, err := a.flows(netns)
-	if err != nil {
-		return audit.Report{}, fmt.Errorf("audit: %w (are you root? is nf_conntrack_netlink loaded?)", err)
-	}
-	defer src.Close()
-	return audit.Take(ctx, src, r, q), nil
-}
-
 // watchAudit prints one line or JSON object per event until ctx ends.
 func watchAudit(ctx context.Context, w io.Writer, opts auditOptions, r audit.Rules) error {
 	fd, done, err := namespaceFD(opts.netns)

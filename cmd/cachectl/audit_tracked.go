@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"time"
 
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -20,7 +21,19 @@ import (
 // these ports; else a filtered dump, as --filter asks. The report says
 // which, and why.
 func (a *app) auditFlows(ctx context.Context, opts auditOptions, r audit.Rules, q audit.Query) (audit.Report, error) {
-	src, err := a.flows(opts.netns)
+	return a.auditFrom(ctx, opts.netns, r, q, daemonTable(opts.policy, opts.timeout))
+}
+
+// tableFlows is where an audit under --filter auto looks first: a
+// daemon's flow table, asked over its control socket or read in process.
+// It returns the flows, or none and why the audit has to dump.
+type tableFlows func(netns string, ports []audit.Port) ([]audit.Flow, audit.FlowSource)
+
+// auditFrom is the one audit path of `audit`, `status` and the periodic
+// audit behind the metrics: the daemon's table when table vouches for
+// it, else the streamed, filtered dump (audit.Take).
+func (a *app) auditFrom(ctx context.Context, netns string, r audit.Rules, q audit.Query, table tableFlows) (audit.Report, error) {
+	src, err := a.flows(netns)
 	if err != nil {
 		return audit.Report{}, fmt.Errorf("audit: %w (are you root? is nf_conntrack_netlink loaded?)", err)
 	}
@@ -28,7 +41,7 @@ func (a *app) auditFlows(ctx context.Context, opts auditOptions, r audit.Rules, 
 	source := audit.FlowSource{Kind: audit.SourceDump, Fallback: fmt.Sprintf("--filter %s asks for a dump", q.Filter)}
 	if q.Filter == audit.FilterAuto {
 		var flows []audit.Flow
-		if flows, source = trackedFlows(opts, q.Ports); source.Kind == audit.SourceDaemon {
+		if flows, source = table(netns, q.Ports); source.Kind == audit.SourceDaemon {
 			src = audit.FromTable(src, flows)
 		}
 	}
@@ -37,38 +50,63 @@ func (a *app) auditFlows(ctx context.Context, opts auditOptions, r audit.Rules, 
 	return rep, nil
 }
 
-// trackedFlows asks the daemon serving the policy for its flow table. It
-// returns the flows, or none and the reason the audit has to dump.
-func trackedFlows(opts auditOptions, ports []audit.Port) ([]audit.Flow, audit.FlowSource) {
-	fallback := func(format string, args ...any) ([]audit.Flow, audit.FlowSource) {
-		return nil, audit.FlowSource{Kind: audit.SourceDump, Fallback: fmt.Sprintf(format, args...)}
+func dumpBecause(format string, args ...any) ([]audit.Flow, audit.FlowSource) {
+	return nil, audit.FlowSource{Kind: audit.SourceDump, Fallback: fmt.Sprintf(format, args...)}
+}
+
+// daemonTable asks the daemon serving the policy for its flow table.
+func daemonTable(policyPath string, timeout time.Duration) tableFlows {
+	return func(netns string, ports []audit.Port) ([]audit.Flow, audit.FlowSource) {
+		rep, err := daemon.Ask(policyPath, daemon.ControlRequest{Op: daemon.OpFlows}, timeout)
+		switch {
+		case errors.Is(err, daemon.ErrNoDaemon):
+			return dumpBecause("no daemon serves this policy")
+		case err != nil:
+			return dumpBecause("%v", err)
+		case rep.Flows == nil:
+			return dumpBecause("daemon pid %d keeps no flow table (an older cachectl)", rep.Daemon.PID)
+		}
+		return usableTable(rep.Daemon.PID, rep.Flows, netns, ports)
 	}
-	rep, err := daemon.Ask(opts.policy, daemon.ControlRequest{Op: daemon.OpFlows}, opts.timeout)
-	switch {
-	case errors.Is(err, daemon.ErrNoDaemon):
-		return fallback("no daemon serves this policy")
-	case err != nil:
-		return fallback("%v", err)
-	case rep.Flows == nil:
-		return fallback("daemon pid %d keeps no flow table (an older cachectl)", rep.Daemon.PID)
+}
+
+// ownTable reads the table of the daemon this process is, without its
+// control socket; trackErr says why there is none when tr is nil.
+func ownTable(tr *audit.Tracker, trackErr error) tableFlows {
+	return func(netns string, ports []audit.Port) ([]audit.Flow, audit.FlowSource) {
+		if tr == nil {
+			if trackErr != nil {
+				return dumpBecause("the daemon keeps no flow table: %v", trackErr)
+			}
+			return dumpBecause("the daemon keeps no flow table")
+		}
+		ft, err := daemon.TrackedFlows(tr)
+		if err != nil {
+			return dumpBecause("%v", err)
+		}
+		return usableTable(os.Getpid(), ft, netns, ports)
 	}
-	ft := rep.Flows
+}
+
+// usableTable hands out daemon pid's table ft when it is in sync and
+// follows the audited namespace and ports.
+func usableTable(pid int, ft *daemon.FlowsReport, netns string, ports []audit.Port) ([]audit.Flow, audit.FlowSource) {
 	if !ft.InSync {
-		return fallback("daemon pid %d: its table is not in sync: %s", rep.Daemon.PID, ft.Reason)
+		return dumpBecause("daemon pid %d: its table is out of sync: %s", pid, ft.Reason)
 	}
-	ns, err := namespaceInode(opts.netns)
+	ns, err := namespaceInode(netns)
 	if err != nil {
-		return fallback("naming the audited network namespace: %v", err)
+		return dumpBecause("naming the audited network namespace: %v", err)
 	}
 	if ns != ft.NetNS {
-		return fallback("daemon pid %d tracks another network namespace", rep.Daemon.PID)
+		return dumpBecause("daemon pid %d tracks another network namespace", pid)
 	}
 	for _, p := range ports {
 		if !slices.Contains(ft.Ports, p) {
-			return fallback("daemon pid %d does not track %s", rep.Daemon.PID, p)
+			return dumpBecause("daemon pid %d does not track %s", pid, p)
 		}
 	}
-	return ft.Flows, audit.DaemonSource(rep.Daemon.PID, ft.TableStatus)
+	return ft.Flows, audit.DaemonSource(pid, ft.TableStatus)
 }
 
 // namespaceInode names the network namespace an audit reads ("" = this

@@ -101,11 +101,13 @@ func runBind(a *app, fs *pflag.FlagSet, o *bindOptions) error {
 	}
 	defer closeGuard()
 	return daemonError(daemon.Run(cfg, daemon.Options{
-		Stderr: a.stderr,
+		Stderr:     a.stderr,
+		BeforeDrop: g.Subscribe,
 		Setup: func(ctx context.Context, srv *cached.Server, log *slog.Logger) error {
 			g.Start(ctx, srv, log, p)
 			announcePeers(a.stderr, o.policy, p, srv.Addrs())
-			return a.startBindMetrics(ctx, o.metricsOptions, o.policy, srv, log)
+			tr, trackErr := g.Tracker()
+			return a.startBindMetrics(ctx, o.metricsOptions, o.policy, srv, log, tr, trackErr)
 		},
 	}))
 }

@@ -76,7 +76,10 @@ func startServeMetrics(ctx context.Context, o metricsOptions, srv *cached.Server
 
 // startBindMetrics adds what the policy at path knows: the allowlist, the
 // firewall as the kernel holds it, and the periodic audit's verdict.
-func (a *app) startBindMetrics(ctx context.Context, o metricsOptions, path string, srv *cached.Server, log *slog.Logger) error {
+// The periodic audit reads the daemon's own flow table (tr; trackErr
+// says why there is none) the way `cachectl audit` would over the control
+// socket.
+func (a *app) startBindMetrics(ctx context.Context, o metricsOptions, path string, srv *cached.Server, log *slog.Logger, tr *audit.Tracker, trackErr error) error {
 	if o.listen == "" {
 		return nil
 	}
@@ -109,7 +112,7 @@ func (a *app) startBindMetrics(ctx context.Context, o metricsOptions, path strin
 				return audit.Report{}, err
 			}
 			q := ar.rules.Query(audit.FilterAuto, audit.Mark{}, "the periodic audit does not read the firewall")
-			return a.takeAudit(ctx, "", ar.rules, q)
+			return a.auditFrom(ctx, "", ar.rules, q, ownTable(tr, trackErr))
 		}, o.auditInterval, log)
 		src.Audit.Start(ctx)
 	}

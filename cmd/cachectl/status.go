@@ -105,6 +105,8 @@ type auditOverview struct {
 	Ran     bool          `json:"ran"`
 	Note    string        `json:"note,omitempty"`
 	Summary audit.Summary `json:"summary"`
+	// Source says where the flows came from, as in `cachectl audit`.
+	Source *audit.FlowSource `json:"source,omitempty"`
 	// Violating lists the connected peers the policy does not permit.
 	Violating []netip.Addr `json:"violating"`
 	Findings  []string     `json:"findings"`
@@ -197,24 +199,23 @@ func (a *app) firewallOverview(ctx context.Context, p *policy.Policy, netns stri
 	return fo
 }
 
-// quickAudit is one conntrack dump judged against the policy, without the
-// daemon cross-check and the firewall counters of the full audit.
+// quickAudit judges the cache's flows against the policy, read as
+// `cachectl audit` reads them (the daemon's table when it is in sync, else
+// a filtered dump), without the daemon cross-check and the firewall
+// counters of the full audit.
 func (a *app) quickAudit(ctx context.Context, o statusOptions) auditOverview {
 	ar, err := loadAuditRules(auditOptions{policy: o.policy, netns: o.netns, daemon: ""})
 	if err != nil {
 		return auditOverview{Note: err.Error()}
 	}
-	src, err := a.flows(o.netns)
-	if err != nil {
-		return auditOverview{Note: fmt.Sprintf("conntrack unreadable: %v (are you root?)", err)}
-	}
-	defer src.Close()
-	flows, dumpErr := src.Flows()
-	rep := audit.Audit(flows, ar.rules)
 	tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	rep.NoteTracking(src.Tracking(tctx, dumpErr, len(flows)))
-	ov := auditOverview{Ran: true, Summary: rep.Summary, Violating: []netip.Addr{}, Findings: []string{}}
+	q := ar.rules.Query(audit.FilterAuto, audit.Mark{}, "status does not read the firewall's mark")
+	rep, err := a.auditFrom(tctx, o.netns, ar.rules, q, daemonTable(o.policy, confirmTimeout))
+	if err != nil {
+		return auditOverview{Note: fmt.Sprintf("conntrack unreadable: %v", err)}
+	}
+	ov := auditOverview{Ran: true, Summary: rep.Summary, Source: &rep.Source, Violating: []netip.Addr{}, Findings: []string{}}
 	for _, p := range rep.Peers {
 		if p.Verdict == audit.Violation {
 			ov.Violating = append(ov.Violating, p.Addr)

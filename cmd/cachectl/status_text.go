@@ -121,6 +121,9 @@ func (a auditOverview) lines() []string {
 	out := []string{fmt.Sprintf("%d %s connected (%d %s): %d permitted, %d %s",
 		s.Peers, plural(s.Peers, "peer", "peers"), s.Flows, plural(s.Flows, "flow", "flows"),
 		s.Permitted, s.Violations, plural(s.Violations, "violation", "violations"))}
+	if a.Source != nil {
+		out = append(out, a.Source.Text())
+	}
 	for _, v := range a.Violating {
 		out = append(out, fmt.Sprintf("VIOLATION: %s is connected and the policy does not permit it", v))
 	}

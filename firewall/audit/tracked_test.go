@@ -39,7 +39,7 @@ func TestGoldenSource(t *testing.T) {
 	}
 	fallback := Audit(flows[:1], rules)
 	fallback.NoteDump(Dump{Requested: FilterAuto, Filter: FilterTuple, Received: 1})
-	fallback.NoteSource(FlowSource{Kind: SourceDump, Fallback: "daemon pid 4242: its table is not in sync: resynchronising from a conntrack dump"})
+	fallback.NoteSource(FlowSource{Kind: SourceDump, Fallback: "daemon pid 4242: its table is out of sync: resynchronising from a conntrack dump"})
 	if err := fallback.WriteText(&text); err != nil {
 		t.Fatal(err)
 	}

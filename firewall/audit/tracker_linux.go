@@ -49,6 +49,10 @@ type Tracker struct {
 	resync   chan struct{}
 	synced   chan struct{} // closed at the first synchronisation
 	syncOnce sync.Once
+	// stop ends the reader when the table can never be in sync again;
+	// final (under mu) is then why, and what the table keeps saying.
+	stop  context.CancelFunc
+	final string
 }
 
 // TrackerConfig says what a Tracker follows.
@@ -81,6 +85,7 @@ func StartTracker(ctx context.Context, cfg TrackerConfig) (*Tracker, error) {
 	if err := t.open(cfg.ReadBuffer); err != nil {
 		return nil, err
 	}
+	ctx, t.stop = context.WithCancel(ctx)
 	go t.read(ctx)
 	go t.resyncLoop(ctx)
 	t.resync <- struct{}{}
@@ -114,6 +119,12 @@ func (t *Tracker) open(readBuffer int) (err error) {
 	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, readBuffer) != nil {
 		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, readBuffer)
 	}
+	// Filter before subscribing, so not even the first events of other
+	// flows are queued. Without it the tracker is as right, only dearer:
+	// userspace makes the same check on every event it reads.
+	if err := attachEventFilter(fd, t.tab.ports); err != nil {
+		t.log.Warn("every conntrack event on the host will be read and judged in userspace", "err", err)
+	}
 	groups := uint32(1<<(groupCTNew-1) | 1<<(groupCTUpdate-1) | 1<<(groupCTDestroy-1))
 	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK, Groups: groups}); err != nil {
 		return fmt.Errorf("subscribing to conntrack events (needs CAP_NET_ADMIN): %w", err)
@@ -140,10 +151,14 @@ func (t *Tracker) WaitSync(ctx context.Context) error {
 }
 
 // Flows reads every event queued so far, then, if the table is in sync,
-// calls fn with each flow. fn must not keep the *Flow.
+// calls fn with each flow. fn must not keep the *Flow. A tracker that
+// stopped answers with its status, which says why it is out of sync.
 func (t *Tracker) Flows(fn func(*Flow)) (TableStatus, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.fd < 0 {
+		return t.tab.status(), nil
+	}
 	if _, err := t.drain(); err != nil {
 		return t.tab.status(), err
 	}
@@ -178,7 +193,11 @@ func (t *Tracker) read(ctx context.Context) {
 	unix.Close(t.fd)
 	t.fd = -1
 	t.rd.Close()
-	t.tab.outOfSync("the daemon stopped following conntrack events")
+	reason := "the daemon stopped following conntrack events"
+	if t.final != "" {
+		reason = t.final
+	}
+	t.tab.outOfSync(reason)
 }
 
 func (t *Tracker) follow(ctx context.Context) error {
@@ -274,6 +293,10 @@ func (t *Tracker) resyncLoop(ctx context.Context) {
 			if err == nil {
 				t.syncOnce.Do(func() { close(t.synced) })
 				break
+			}
+			if errors.Is(err, unix.EPERM) {
+				t.giveUp(err)
+				return
 			}
 			t.log.Warn("conntrack flow table not in sync", "err", err, "retry_in", pause)
 			select {

@@ -3,6 +3,9 @@ package audit
 import (
 	"errors"
 	"fmt"
+	"os"
+	"os/user"
+	"strconv"
 	"time"
 )
 
@@ -56,4 +59,29 @@ func (t *Tracker) sync() error {
 	st := t.tab.status()
 	t.log.Info("conntrack flow table in sync", "flows", st.Flows, "dump", d.Filter, "resyncs", st.Resyncs)
 	return nil
+}
+
+// giveUp stops following events when no dump can ever succeed again:
+// ctnetlink checks CAP_NET_ADMIN of the task that asks for a dump, and a
+// daemon that dropped privileges (bind -u) lost it for good. Its events
+// alone cannot rebuild a table, so reading them would only cost CPU; the
+// table stays out of sync, saying why, and audits read a dump of their
+// own.
+func (t *Tracker) giveUp(err error) {
+	reason := fmt.Sprintf("resync needs CAP_NET_ADMIN (daemon runs as %s)", userName())
+	t.log.Warn("conntrack flow table out of sync for good; audits will dump", "reason", reason, "err", err)
+	t.mu.Lock()
+	t.final = reason
+	t.tab.outOfSync(reason)
+	t.mu.Unlock()
+	t.stop()
+}
+
+// userName names the user the process runs as, or its uid.
+func userName() string {
+	uid := strconv.Itoa(os.Geteuid())
+	if u, err := user.LookupId(uid); err == nil {
+		return u.Username
+	}
+	return "uid " + uid
 }
