@@ -46,7 +46,7 @@ type eventLoop struct {
 	seq   uint32 // under mu: tags epoll registrations against fd reuse
 
 	mu      sync.Mutex
-	conns   map[int32]*conn // by file descriptor
+	conns   connTable
 	stopped bool
 
 	events   [loopEvents]unix.EpollEvent
@@ -72,7 +72,7 @@ func (s *Server) startLoops() error {
 			s.closeLoops()
 			return fmt.Errorf("creating a worker loop: %w", os.NewSyscallError("epoll_create1", err))
 		}
-		l := &eventLoop{srv: s, epfd: epfd, conns: map[int32]*conn{}}
+		l := &eventLoop{srv: s, epfd: epfd}
 		s.loops = append(s.loops, l)
 		ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(efd)}
 		if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, efd, &ev); err != nil {
@@ -153,7 +153,7 @@ func (l *eventLoop) add(c *conn) error {
 	}
 	l.seq++
 	c.seq = l.seq
-	l.conns[int32(c.fd)] = c
+	l.conns.put(c)
 	return l.watch(c)
 }
 
@@ -161,7 +161,7 @@ func (l *eventLoop) add(c *conn) error {
 func (l *eventLoop) watch(c *conn) error {
 	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(c.fd), Pad: int32(c.seq)}
 	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, c.fd, &ev); err != nil {
-		delete(l.conns, int32(c.fd))
+		l.conns.remove(c)
 		return os.NewSyscallError("epoll_ctl", err)
 	}
 	return nil
@@ -177,13 +177,7 @@ func (l *eventLoop) run(gen uint64) {
 	}
 	lastYield := time.Now()
 	for l.owner.Load() == gen {
-		waitStart := time.Now()
-		n, err := unix.EpollWait(l.epfd, l.events[:], l.waitTimeout(timeout))
-		if time.Since(waitStart) > loopYieldEvery/4 {
-			// It blocked: the runtime hands a blocked thread's P, with
-			// what waits on it, to another thread.
-			lastYield = waitStart
-		}
+		n, err := l.wait(timeout, &lastYield)
 		if err != nil {
 			if err == unix.EINTR {
 				continue
@@ -199,7 +193,7 @@ func (l *eventLoop) run(gen uint64) {
 				return
 			}
 			l.mu.Lock()
-			c := l.conns[ev.Fd]
+			c := l.conns.get(int(ev.Fd))
 			l.mu.Unlock()
 			if c == nil || c.seq != uint32(ev.Pad) {
 				continue
@@ -219,6 +213,26 @@ func (l *eventLoop) run(gen uint64) {
 		}
 		lastYield = l.yieldIfBusy(lastYield)
 	}
+}
+
+// wait returns how many connections are ready, blocking only when none
+// is. A wait that blocked long enough for the runtime to hand the
+// thread's P, with what waits on it, to another thread counts as a yield.
+func (l *eventLoop) wait(idle int, lastYield *time.Time) (int, error) {
+	n, err := readyNow(l.epfd, l.events[:])
+	if n > 0 || err != nil && err != unix.EINTR {
+		return n, err
+	}
+	timeout := l.waitTimeout(idle)
+	if timeout == 0 {
+		return n, err
+	}
+	start := time.Now()
+	n, err = unix.EpollWait(l.epfd, l.events[:], timeout)
+	if time.Since(start) > loopYieldEvery/4 {
+		*lastYield = start
+	}
+	return n, err
 }
 
 // loopYieldEvery bounds how long a busy loop keeps its P from the
@@ -266,7 +280,7 @@ func (l *eventLoop) serveYielded(gen uint64) bool {
 		l.mu.Lock()
 		c := l.yielded[0]
 		l.yielded = l.yielded[1:]
-		live := l.conns[int32(c.fd)] == c && !c.detached
+		live := l.conns.get(c.fd) == c && !c.detached
 		l.mu.Unlock()
 		if !live {
 			continue
@@ -311,7 +325,7 @@ func (l *eventLoop) serve(c *conn) {
 // requests: first what a yield left in its buffer, then what the socket
 // holds. It blocks only after detaching (socketIO.wait).
 func (c *conn) serveReady() error {
-	c.budget = c.srv.cfg.ReqsPerEvent
+	c.resetBudget()
 	if c.r < c.w {
 		if err := c.answer(); err != nil {
 			return err
@@ -363,7 +377,7 @@ func (c *conn) serveReady() error {
 func (c *conn) endTurn() error {
 	for c.detached && c.yielded {
 		c.yielded = false
-		c.budget = c.srv.cfg.ReqsPerEvent
+		c.resetBudget()
 		if err := c.answer(); err != nil {
 			return err
 		}
@@ -417,8 +431,7 @@ func (l *eventLoop) detach(c *conn) {
 func (l *eventLoop) release(c *conn) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.conns[int32(c.fd)] == c {
-		delete(l.conns, int32(c.fd))
+	if l.conns.remove(c) {
 		if !c.detached {
 			unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, c.fd, nil)
 		}
@@ -438,8 +451,8 @@ func (l *eventLoop) stop() {
 	l.mu.Lock()
 	l.stopped = true
 	var waiting []*conn
-	for _, c := range l.conns {
-		if !c.detached {
+	for _, c := range l.conns.byFD {
+		if c != nil && !c.detached {
 			waiting = append(waiting, c)
 		}
 	}
@@ -460,8 +473,8 @@ func (l *eventLoop) kickIdle() {
 	limit := uint32(math.Ceil(l.srv.cfg.IdleTimeout.Seconds()))
 	var idle []*conn
 	l.mu.Lock()
-	for _, c := range l.conns {
-		if !c.detached && now-c.lastCmd.Load() > limit {
+	for _, c := range l.conns.byFD {
+		if c != nil && !c.detached && now-c.lastCmd.Load() > limit {
 			idle = append(idle, c)
 		}
 	}
