@@ -65,7 +65,11 @@ type conn struct {
 	in   []byte
 	r, w int
 	out  []byte
-	work *workBufs // holds out and scratch while a request runs
+	// The work buffers are held only while a request runs, and carry
+	// what only a running request needs (the value scratch buffer, the
+	// data block's segments, the binary request), so an idle connection
+	// does not: c.scratch, c.segs and c.binReq are theirs.
+	*workBufs
 
 	// Plain sockets are served by a worker loop (loop.go); TLS and
 	// in-memory connections by a goroutine of their own.
@@ -80,12 +84,6 @@ type conn struct {
 	watcher *watcher
 	auth    connAuth
 
-	// binReq is the binary request being answered, kept here because the
-	// handler table's indirect calls would move a local one to the heap.
-	binReq protocol.BinaryRequest
-
-	scratch []byte
-	segs    [][]byte
 	// tokens is the work buffers' token array while a request runs: at
 	// 576 bytes it was over half of an idle connection's struct.
 	tokens *protocol.Tokens
