@@ -7,7 +7,6 @@ import (
 	"math"
 	"net"
 	"os"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -213,58 +212,6 @@ func (l *eventLoop) run(gen uint64) {
 		}
 		lastYield = l.yieldIfBusy(lastYield)
 	}
-}
-
-// wait returns how many connections are ready, blocking only when none
-// is. A wait that blocked long enough for the runtime to hand the
-// thread's P, with what waits on it, to another thread counts as a yield.
-func (l *eventLoop) wait(idle int, lastYield *time.Time) (int, error) {
-	n, err := readyNow(l.epfd, l.events[:])
-	if n > 0 || err != nil && err != unix.EINTR {
-		return n, err
-	}
-	timeout := l.waitTimeout(idle)
-	if timeout == 0 {
-		return n, err
-	}
-	start := time.Now()
-	n, err = unix.EpollWait(l.epfd, l.events[:], timeout)
-	if time.Since(start) > loopYieldEvery/4 {
-		*lastYield = start
-	}
-	return n, err
-}
-
-// loopYieldEvery bounds how long a busy loop keeps its P from the
-// goroutines it woke.
-const loopYieldEvery = time.Millisecond
-
-// yieldIfBusy lets the goroutines this loop woke run (the other loop,
-// parked on the store's lock, or the maintainer): they wait in this P's
-// run queue, and under load epoll_wait returns at once, so the loop never
-// blocks and only the runtime's 10 ms preemption would let them run; one
-// request then waits 10 ms. Gosched also wakes an idle P's thread, a
-// context switch: yielding every round, or even every 200 us, cost W1 6%
-// of the daemon's CPU (perf: gosched_m, wakep), so the loop yields at
-// most once a millisecond.
-func (l *eventLoop) yieldIfBusy(last time.Time) time.Time {
-	now := time.Now()
-	if now.Sub(last) < loopYieldEvery {
-		return last
-	}
-	runtime.Gosched()
-	return now
-}
-
-// waitTimeout is how long epoll_wait may block: not at all while yielded
-// connections wait for their next turn.
-func (l *eventLoop) waitTimeout(idle int) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if len(l.yielded) > 0 {
-		return 0
-	}
-	return idle
 }
 
 // serveYielded gives each connection that yielded before this round one

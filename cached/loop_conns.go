@@ -1,11 +1,5 @@
 package cached
 
-import (
-	"unsafe"
-
-	"golang.org/x/sys/unix"
-)
-
 // connTable is a loop's connections by file descriptor (under the loop's
 // mu). Descriptors are small and dense, so a slice indexed by them costs a
 // bounds check and a load per ready event where a map cost a hash and a
@@ -37,18 +31,4 @@ func (t *connTable) remove(c *conn) bool {
 	}
 	t.byFD[c.fd] = nil
 	return true
-}
-
-// readyNow is epoll_wait with a zero timeout, without the scheduler's
-// system call bookkeeping. Under load a loop almost always finds
-// connections ready, and a call that cannot block never needs its P
-// handed over; only when nothing is ready does the loop block in the
-// ordinary (scheduler-aware) epoll_wait.
-func readyNow(epfd int, events []unix.EpollEvent) (int, error) {
-	n, _, errno := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(unsafe.SliceData(events))),
-		uintptr(len(events)), 0, 0, 0)
-	if errno != 0 {
-		return 0, errno
-	}
-	return int(n), nil
 }
