@@ -80,13 +80,19 @@ func (p *readBufs) counts() (count, bytes, free int64) {
 	return total, total * readBufferSize, p.nfree.Load() * readBufferSize
 }
 
-// workBufs are a connection's output and value scratch buffers and its
-// request line's tokens, pooled together so taking and returning them
-// costs one pool operation. A sync.Pool suits them: nothing reports their
-// count, and the garbage collector may drop the ones a burst left behind.
+// workBufs are what a connection needs only while a request runs: its
+// output and value scratch buffers, its request line's tokens, a data
+// block's segments and the binary request, pooled together so taking and
+// returning them costs one pool operation. A sync.Pool suits them:
+// nothing reports their count, and the garbage collector may drop the
+// ones a burst left behind.
 type workBufs struct {
 	out, scratch []byte
+	segs         [][]byte
 	tokens       protocol.Tokens
+	// binReq is the binary request being answered, kept here because the
+	// handler table's indirect calls would move a local one to the heap.
+	binReq protocol.BinaryRequest
 }
 
 var workPool sync.Pool // of *workBufs
@@ -121,7 +127,7 @@ func (c *conn) releaseInput() {
 
 // takeWork gives the connection output and scratch buffers for a request.
 func (c *conn) takeWork() {
-	if c.work != nil {
+	if c.workBufs != nil {
 		return
 	}
 	w, _ := workPool.Get().(*workBufs)
@@ -131,29 +137,32 @@ func (c *conn) takeWork() {
 	if cap(w.out) == 0 {
 		w.out = make([]byte, 0, outBufferSize)
 	}
-	c.work, c.out, c.scratch, c.tokens = w, w.out[:0], w.scratch[:0], &w.tokens
+	w.scratch, w.segs = w.scratch[:0], w.segs[:0]
+	c.workBufs, c.out, c.tokens = w, w.out[:0], &w.tokens
 }
 
 // releaseWork returns the output and scratch buffers once the replies
 // are written; ones grown past keepBuffer are dropped.
 func (c *conn) releaseWork() {
-	w := c.work
+	w := c.workBufs
 	if w == nil {
 		return
 	}
-	w.out, w.scratch = keepable(c.out), keepable(c.scratch)
+	w.out, w.scratch = keepable(c.out), keepable(w.scratch)
+	// Pooled, the segments must not keep item memory reachable.
+	clear(w.segs)
 	// The tokens point into this connection's input; pooled, they must
 	// not keep it alive.
 	clear(w.tokens[:])
 	workPool.Put(w)
-	c.work, c.out, c.scratch, c.tokens = nil, nil, nil, nil
+	c.workBufs, c.out, c.tokens = nil, nil, nil
 }
 
 // trimWork runs between requests: small buffers stay for the next
 // request, which then costs no pool operation; larger ones go back to the
 // pool. An idle plain socket returns even the small ones (readFD).
 func (c *conn) trimWork() {
-	if c.work != nil && (cap(c.out) == 0 || cap(c.out) > outBufferSize || cap(c.scratch) > outBufferSize) {
+	if c.workBufs != nil && (cap(c.out) == 0 || cap(c.out) > outBufferSize || cap(c.scratch) > outBufferSize) {
 		c.releaseWork()
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/netip"
 	"os"
@@ -48,7 +49,9 @@ func (s connState) String() string {
 // errClose ends a connection without an error worth logging (quit, garbage).
 var errClose = protocol.ErrClose
 
-// conn is one client connection: its buffers and protocol state.
+// conn is one client connection: its buffers and protocol state. Ten
+// thousand idle connections cost ten thousand of these, so the fields of a
+// byte or four are grouped at the end, where they pack without padding.
 type conn struct {
 	srv *Server
 	nc  net.Conn // nil in tests that drive the protocol over plain readers
@@ -59,58 +62,63 @@ type conn struct {
 	remote string // "tcp:1.2.3.4:5678" as in stats conns
 	local  string
 
-	in       []byte
-	inPooled bool // in came from srv.readBufs (a grown one did not)
-	r, w     int
-	out      []byte
-	work     *workBufs // holds out and scratch while a request runs
+	in   []byte
+	r, w int
+	out  []byte
+	// The work buffers are held only while a request runs, and carry
+	// what only a running request needs (the value scratch buffer, the
+	// data block's segments, the binary request), so an idle connection
+	// does not: c.scratch, c.segs and c.binReq are theirs.
+	*workBufs
 
 	// Plain sockets are served by a worker loop (loop.go); TLS and
 	// in-memory connections by a goroutine of their own.
-	fd       int
-	loop     *eventLoop
-	seq      uint32 // the loop registration's tag
-	detached bool   // taken off the loop while it blocks (under loop.mu)
+	fd   int
+	loop *eventLoop
 	// peerPort is the client's address and port, invalid on a unix
 	// socket: the allowlist judges its address, log lines show both.
 	peerPort netip.AddrPort
 
 	// watcher: the connection ran `watch` and is handed to the logger
-	// once its requests are done. closeReason, when set, overrides the reason
-	// its conn_close line gives.
-	watcher     *watcher
-	closeReason uint8
-
-	noreply bool
-	closing bool
+	// once its requests are done.
+	watcher *watcher
 	auth    connAuth
-	// stacked: a one-line reply waits in out. memcached writes the
-	// replies of gets and meta commands at once but queues these, and
-	// refuses to start a watch behind them.
-	stacked bool
 
-	// budget is how many more requests this connection may run before it
-	// yields to the others (-R); negative means no limit. yielded says it
-	// stopped with input left over.
-	budget  int
-	yielded bool
-
-	negotiated bool // the protocol is decided (binary.go)
-	binary     bool
-	// binReq is the binary request being answered, kept here because the
-	// handler table's indirect calls would move a local one to the heap.
-	binReq protocol.BinaryRequest
-
-	scratch []byte
-	segs    [][]byte
-	crlf    [2]byte
-	peek    [1]byte // an idle TLS connection's first byte (fillNext)
 	// tokens is the work buffers' token array while a request runs: at
 	// 576 bytes it was over half of an idle connection's struct.
 	tokens *protocol.Tokens
 
 	state   atomic.Uint32
 	lastCmd atomic.Uint32
+	seq     uint32 // the loop registration's tag
+
+	// budget is how many more requests this connection may run before it
+	// yields to the others (-R); negative means no limit. yielded says it
+	// stopped with input left over.
+	budget  int32
+	yielded bool
+
+	inPooled bool // in came from srv.readBufs (a grown one did not)
+	detached bool // taken off the loop while it blocks (under loop.mu)
+	// closeReason, when set, overrides the reason a watcher's
+	// conn_close line gives.
+	closeReason uint8
+	noreply     bool
+	closing     bool
+	// stacked: a one-line reply waits in out. memcached writes the
+	// replies of gets and meta commands at once but queues these, and
+	// refuses to start a watch behind them.
+	stacked    bool
+	negotiated bool // the protocol is decided (binary.go)
+	binary     bool
+	crlf       [2]byte
+	peek       [1]byte // an idle TLS connection's first byte (fillNext)
+}
+
+// resetBudget gives the connection its -R budget for one turn. Budgets
+// past int32 are as good as none: no turn runs two billion requests.
+func (c *conn) resetBudget() {
+	c.budget = int32(min(c.srv.cfg.ReqsPerEvent, math.MaxInt32))
 }
 
 func newConn(srv *Server, rw io.ReadWriter) *conn {
@@ -139,7 +147,7 @@ func (c *conn) serve() (err error) {
 		}
 	}()
 	for {
-		c.budget = c.srv.cfg.ReqsPerEvent
+		c.resetBudget()
 		if err := c.answer(); err != nil {
 			return err
 		}

@@ -7,7 +7,6 @@ import (
 	"math"
 	"net"
 	"os"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -46,7 +45,7 @@ type eventLoop struct {
 	seq   uint32 // under mu: tags epoll registrations against fd reuse
 
 	mu      sync.Mutex
-	conns   map[int32]*conn // by file descriptor
+	conns   connTable
 	stopped bool
 
 	events   [loopEvents]unix.EpollEvent
@@ -72,7 +71,7 @@ func (s *Server) startLoops() error {
 			s.closeLoops()
 			return fmt.Errorf("creating a worker loop: %w", os.NewSyscallError("epoll_create1", err))
 		}
-		l := &eventLoop{srv: s, epfd: epfd, conns: map[int32]*conn{}}
+		l := &eventLoop{srv: s, epfd: epfd}
 		s.loops = append(s.loops, l)
 		ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(efd)}
 		if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, efd, &ev); err != nil {
@@ -153,7 +152,7 @@ func (l *eventLoop) add(c *conn) error {
 	}
 	l.seq++
 	c.seq = l.seq
-	l.conns[int32(c.fd)] = c
+	l.conns.put(c)
 	return l.watch(c)
 }
 
@@ -161,7 +160,7 @@ func (l *eventLoop) add(c *conn) error {
 func (l *eventLoop) watch(c *conn) error {
 	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(c.fd), Pad: int32(c.seq)}
 	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, c.fd, &ev); err != nil {
-		delete(l.conns, int32(c.fd))
+		l.conns.remove(c)
 		return os.NewSyscallError("epoll_ctl", err)
 	}
 	return nil
@@ -177,13 +176,7 @@ func (l *eventLoop) run(gen uint64) {
 	}
 	lastYield := time.Now()
 	for l.owner.Load() == gen {
-		waitStart := time.Now()
-		n, err := unix.EpollWait(l.epfd, l.events[:], l.waitTimeout(timeout))
-		if time.Since(waitStart) > loopYieldEvery/4 {
-			// It blocked: the runtime hands a blocked thread's P, with
-			// what waits on it, to another thread.
-			lastYield = waitStart
-		}
+		n, err := l.wait(timeout, &lastYield)
 		if err != nil {
 			if err == unix.EINTR {
 				continue
@@ -199,7 +192,7 @@ func (l *eventLoop) run(gen uint64) {
 				return
 			}
 			l.mu.Lock()
-			c := l.conns[ev.Fd]
+			c := l.conns.get(int(ev.Fd))
 			l.mu.Unlock()
 			if c == nil || c.seq != uint32(ev.Pad) {
 				continue
@@ -221,38 +214,6 @@ func (l *eventLoop) run(gen uint64) {
 	}
 }
 
-// loopYieldEvery bounds how long a busy loop keeps its P from the
-// goroutines it woke.
-const loopYieldEvery = time.Millisecond
-
-// yieldIfBusy lets the goroutines this loop woke run (the other loop,
-// parked on the store's lock, or the maintainer): they wait in this P's
-// run queue, and under load epoll_wait returns at once, so the loop never
-// blocks and only the runtime's 10 ms preemption would let them run; one
-// request then waits 10 ms. Gosched also wakes an idle P's thread, a
-// context switch: yielding every round, or even every 200 us, cost W1 6%
-// of the daemon's CPU (perf: gosched_m, wakep), so the loop yields at
-// most once a millisecond.
-func (l *eventLoop) yieldIfBusy(last time.Time) time.Time {
-	now := time.Now()
-	if now.Sub(last) < loopYieldEvery {
-		return last
-	}
-	runtime.Gosched()
-	return now
-}
-
-// waitTimeout is how long epoll_wait may block: not at all while yielded
-// connections wait for their next turn.
-func (l *eventLoop) waitTimeout(idle int) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if len(l.yielded) > 0 {
-		return 0
-	}
-	return idle
-}
-
 // serveYielded gives each connection that yielded before this round one
 // more turn; one that yields again waits for the next round, so the
 // sockets that became ready meanwhile are served first. It reports false
@@ -266,7 +227,7 @@ func (l *eventLoop) serveYielded(gen uint64) bool {
 		l.mu.Lock()
 		c := l.yielded[0]
 		l.yielded = l.yielded[1:]
-		live := l.conns[int32(c.fd)] == c && !c.detached
+		live := l.conns.get(c.fd) == c && !c.detached
 		l.mu.Unlock()
 		if !live {
 			continue
@@ -311,7 +272,7 @@ func (l *eventLoop) serve(c *conn) {
 // requests: first what a yield left in its buffer, then what the socket
 // holds. It blocks only after detaching (socketIO.wait).
 func (c *conn) serveReady() error {
-	c.budget = c.srv.cfg.ReqsPerEvent
+	c.resetBudget()
 	if c.r < c.w {
 		if err := c.answer(); err != nil {
 			return err
@@ -363,7 +324,7 @@ func (c *conn) serveReady() error {
 func (c *conn) endTurn() error {
 	for c.detached && c.yielded {
 		c.yielded = false
-		c.budget = c.srv.cfg.ReqsPerEvent
+		c.resetBudget()
 		if err := c.answer(); err != nil {
 			return err
 		}
@@ -417,8 +378,7 @@ func (l *eventLoop) detach(c *conn) {
 func (l *eventLoop) release(c *conn) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.conns[int32(c.fd)] == c {
-		delete(l.conns, int32(c.fd))
+	if l.conns.remove(c) {
 		if !c.detached {
 			unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, c.fd, nil)
 		}
@@ -438,8 +398,8 @@ func (l *eventLoop) stop() {
 	l.mu.Lock()
 	l.stopped = true
 	var waiting []*conn
-	for _, c := range l.conns {
-		if !c.detached {
+	for _, c := range l.conns.byFD {
+		if c != nil && !c.detached {
 			waiting = append(waiting, c)
 		}
 	}
@@ -460,8 +420,8 @@ func (l *eventLoop) kickIdle() {
 	limit := uint32(math.Ceil(l.srv.cfg.IdleTimeout.Seconds()))
 	var idle []*conn
 	l.mu.Lock()
-	for _, c := range l.conns {
-		if !c.detached && now-c.lastCmd.Load() > limit {
+	for _, c := range l.conns.byFD {
+		if c != nil && !c.detached && now-c.lastCmd.Load() > limit {
 			idle = append(idle, c)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"syscall"
 	"time"
 
@@ -90,20 +91,17 @@ func (s *Server) stop() {
 }
 
 func (s *Server) acceptLoop(ln net.Listener, useTLS bool) error {
+	if tl, ok := ln.(*net.TCPListener); ok && !useTLS {
+		return s.acceptSockets(tl)
+	}
 	var delay time.Duration
 	for {
 		nc, err := ln.Accept()
 		if err != nil {
-			s.mu.Lock()
-			closing := s.closing
-			s.mu.Unlock()
-			if closing || errors.Is(err, net.ErrClosed) {
+			if s.acceptEnded(err) {
 				return nil
 			}
-			// Out of file descriptors and the like: back off, keep serving.
-			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-			s.log.Error("accept failed", "listener", ln.Addr(), "err", err, "retry_in", delay)
-			time.Sleep(delay)
+			delay = s.acceptBackoff(ln.Addr(), err, delay)
 			continue
 		}
 		delay = 0
@@ -111,23 +109,59 @@ func (s *Server) acceptLoop(ln net.Listener, useTLS bool) error {
 	}
 }
 
+// acceptEnded reports whether an accept error means the listener closed.
+func (s *Server) acceptEnded(err error) bool {
+	s.mu.Lock()
+	closing := s.closing
+	s.mu.Unlock()
+	return closing || errors.Is(err, net.ErrClosed)
+}
+
+// acceptBackoff waits after a failed accept (out of file descriptors and
+// the like) and keeps serving: each failure in a row doubles the wait.
+func (s *Server) acceptBackoff(addr net.Addr, err error, delay time.Duration) time.Duration {
+	delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+	s.log.Error("accept failed", "listener", addr, "err", err, "retry_in", delay)
+	time.Sleep(delay)
+	return delay
+}
+
+// denies reports whether the allowlist refuses peer, and counts it.
+func (s *Server) denies(peer netip.Addr) bool {
+	f := s.filter.Load()
+	if f == nil || !peer.IsValid() {
+		return false
+	}
+	if _, allowed := (*f)(peer); allowed {
+		return false
+	}
+	s.countDenied(peer)
+	return true
+}
+
+// full reports whether the server is at -c, and counts the refusal:
+// memcached's maxconns_fast answer is to say why, then hang up.
+func (s *Server) full() bool {
+	if s.currConns.Load() < int64(s.cfg.MaxConns) {
+		return false
+	}
+	s.rejected.Add(1)
+	return true
+}
+
+var tooManyConns = []byte(protocol.ReplyTooManyConns + "\r\n")
+
 func (s *Server) accept(nc net.Conn, useTLS bool) {
 	s.totalConns.Add(1)
 	ap, _ := peerPort(nc)
-	peer := ap.Addr().Unmap()
-	if f := s.filter.Load(); f != nil && peer.IsValid() {
-		if _, allowed := (*f)(peer); !allowed {
-			s.countDenied(peer)
-			s.log.Warn("connection denied by policy", "peer", peer, "local", nc.LocalAddr())
-			s.logConn(protocol.EventConnClose, socketFD(nc), ap, protocol.ReasonDenied)
-			nc.Close()
-			return
-		}
+	if s.denies(ap.Addr().Unmap()) {
+		s.log.Warn("connection denied by policy", "peer", ap.Addr().Unmap(), "local", nc.LocalAddr())
+		s.logConn(protocol.EventConnClose, socketFD(nc), ap, protocol.ReasonDenied)
+		nc.Close()
+		return
 	}
-	if s.currConns.Load() >= int64(s.cfg.MaxConns) {
-		// memcached's maxconns_fast answer: say why, then hang up.
-		s.rejected.Add(1)
-		nc.Write([]byte(protocol.ReplyTooManyConns + "\r\n"))
+	if s.full() {
+		nc.Write(tooManyConns)
 		nc.Close()
 		return
 	}
@@ -153,6 +187,12 @@ func (s *Server) accept(nc net.Conn, useTLS bool) {
 		}
 	}
 	c.peerPort = ap
+	s.register(c)
+}
+
+// register books an accepted connection and starts serving it: on its
+// worker loop, or on a goroutine of its own (TLS).
+func (s *Server) register(c *conn) {
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()

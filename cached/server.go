@@ -281,9 +281,5 @@ func connAddr(a net.Addr) string {
 		}
 		return a.String()
 	}
-	ap := ta.AddrPort()
-	if ap.Addr().Unmap().Is4() {
-		return fmt.Sprintf("tcp:%s:%d", ap.Addr().Unmap(), ap.Port())
-	}
-	return fmt.Sprintf("tcp6:[%s]:%d", ap.Addr(), ap.Port())
+	return tcpAddrText(ta.AddrPort())
 }

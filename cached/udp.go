@@ -130,8 +130,8 @@ func (s *Server) udpWorker(pc *net.UDPConn) {
 	c.local = udpAddrText(pc.LocalAddr().(*net.UDPAddr).AddrPort())
 	c.id = listenerFD(pc)
 	// One datagram after another, never idle: the worker keeps its
-	// tokens rather than taking work buffers per request.
-	c.tokens = new(protocol.Tokens)
+	// work buffers rather than taking them per request.
+	c.takeWork()
 	buf := make([]byte, udpReadBuffer)
 	var delay time.Duration
 	for {

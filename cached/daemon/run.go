@@ -107,6 +107,11 @@ func Run(cfg Config, opts Options) (err error) {
 		}
 	}
 	logListening(log, srv, cfg.Server)
+	if kb, err := releaseStartupPages(); err != nil {
+		log.Info("startup pages of the binary stay mapped", "err", err)
+	} else {
+		log.Debug("released the startup pages of the binary", "kb", kb)
+	}
 	svc := announceReady(ctx, log, srv)
 	childReport(ready, nil)
 	ready = nil

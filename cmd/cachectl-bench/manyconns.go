@@ -22,8 +22,11 @@ import (
 type manyConnsTrial struct {
 	Server serverKind `json:"server"`
 	Pair   int        `json:"pair"`
-	// RSS after the preload, before the idle clients connect, and at the
-	// end of the measured W1 run with all of them connected.
+	// RSS of the fresh server, after the preload, before the idle
+	// clients connect, and at the end of the measured W1 run with all of
+	// them connected. The fresh figure is the fixed cost (binary, runtime)
+	// that the per-connection one leaves out.
+	RSSFreshKB  int64       `json:"rss_fresh_kb"`
 	RSSBeforeKB int64       `json:"rss_before_kb"`
 	RSSKB       int64       `json:"rss_kb"`
 	BytesPerCon float64     `json:"bytes_per_conn"`
@@ -45,6 +48,7 @@ type manyConnsResult struct {
 }
 
 type manyConnsSummary struct {
+	RSSFreshKB  int64         `json:"rss_fresh_kb"`
 	RSSKB       int64         `json:"rss_kb"`
 	BytesPerCon float64       `json:"bytes_per_conn"`
 	W1Ops       float64       `json:"w1_ops_per_sec"`
@@ -92,8 +96,8 @@ func runManyConns(ctx context.Context, cfg *compareConfig, conns int) (*manyConn
 			if err != nil {
 				return res, fmt.Errorf("%d connections, pair %d, %s: %w", conns, pair+1, kind, err)
 			}
-			fmt.Fprintf(cfg.Progress, "  C%dk pair %d %-9s RSS %7d kB (%5.0f B/conn)  W1 %8.0f ops/s p99 %-8s idle p99 %-8s errors %d\n",
-				conns/1000, pair+1, kind, t.RSSKB, t.BytesPerCon, t.W1.OpsPerSec, t.W1.P99.Round(time.Microsecond),
+			fmt.Fprintf(cfg.Progress, "  C%dk pair %d %-9s RSS %7d kB (fresh %6d kB, %5.0f B/conn)  W1 %8.0f ops/s p99 %-8s idle p99 %-8s errors %d\n",
+				conns/1000, pair+1, kind, t.RSSKB, t.RSSFreshKB, t.BytesPerCon, t.W1.OpsPerSec, t.W1.P99.Round(time.Microsecond),
 				t.Idle.P99.Round(time.Microsecond), t.W1.Errors+t.Idle.Errors)
 			res.Trials = append(res.Trials, *t)
 		}
@@ -112,12 +116,15 @@ func manyConnsRun(ctx context.Context, cfg *compareConfig, kind serverKind, pair
 		return nil, err
 	}
 	defer srv.stop()
+	t := &manyConnsTrial{Server: kind, Pair: pair}
+	if t.RSSFreshKB, err = procRSS(srv.pid()); err != nil {
+		return nil, err
+	}
 	w1 := workloads()[0].Load
 	seed := cfg.Seed + uint64(pair)
 	if _, err := preload(ctx, srv.addr, w1.Keys, 4, w1.MinSize, w1.MaxSize, seed, 5*time.Minute); err != nil {
 		return nil, err
 	}
-	t := &manyConnsTrial{Server: kind, Pair: pair}
 	if t.RSSBeforeKB, err = procRSS(srv.pid()); err != nil {
 		return nil, err
 	}
@@ -264,28 +271,29 @@ func (res *manyConnsResult) aggregate() {
 }
 
 func summarizeManyConns(ts []manyConnsTrial, kind serverKind) manyConnsSummary {
-	var rss, per, ops, p99, idle []float64
+	var fresh, rss, per, ops, p99, idle []float64
 	for _, t := range ts {
 		if t.Server != kind {
 			continue
 		}
+		fresh = append(fresh, float64(t.RSSFreshKB))
 		rss = append(rss, float64(t.RSSKB))
 		per = append(per, t.BytesPerCon)
 		ops = append(ops, t.W1.OpsPerSec)
 		p99 = append(p99, float64(t.W1.P99))
 		idle = append(idle, float64(t.Idle.P99))
 	}
-	return manyConnsSummary{RSSKB: int64(median(rss)), BytesPerCon: median(per), W1Ops: median(ops),
+	return manyConnsSummary{RSSFreshKB: int64(median(fresh)), RSSKB: int64(median(rss)), BytesPerCon: median(per), W1Ops: median(ops),
 		W1P99: time.Duration(median(p99)), IdleP99: time.Duration(median(idle))}
 }
 
 func (res *manyConnsResult) writeText(w io.Writer) {
 	fmt.Fprintf(w, "\n%d connections each sending a get about once a second, beside W1 (-c %d for both):\n\n",
 		res.Conns, res.Conns+manyConnsHeadroom)
-	fmt.Fprintf(w, "| connections | RSS mc/ours (kB) | RSS ratio | bytes/conn mc/ours | W1 ops/s mc/ours | W1 thr ratio | W1 p99 mc/ours (us) | W1 p99 ratio | idle p99 mc/ours (us) | errors |\n")
-	fmt.Fprintf(w, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	fmt.Fprintf(w, "| connections | RSS mc/ours (kB) | RSS ratio | fresh RSS mc/ours (kB) | bytes/conn mc/ours | W1 ops/s mc/ours | W1 thr ratio | W1 p99 mc/ours (us) | W1 p99 ratio | idle p99 mc/ours (us) | errors |\n")
+	fmt.Fprintf(w, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	m, c := res.Memcached, res.Cachectl
-	fmt.Fprintf(w, "| %d | %d / %d | **%.2f** | %.0f / %.0f | %.0f / %.0f | %.2f | %s / %s | **%.2f** | %s / %s | %d |\n",
-		res.Conns, m.RSSKB, c.RSSKB, res.RSSRatio, m.BytesPerCon, c.BytesPerCon, m.W1Ops, c.W1Ops, res.ThrRatio,
+	fmt.Fprintf(w, "| %d | %d / %d | **%.2f** | %d / %d | %.0f / %.0f | %.0f / %.0f | %.2f | %s / %s | **%.2f** | %s / %s | %d |\n",
+		res.Conns, m.RSSKB, c.RSSKB, res.RSSRatio, m.RSSFreshKB, c.RSSFreshKB, m.BytesPerCon, c.BytesPerCon, m.W1Ops, c.W1Ops, res.ThrRatio,
 		us(m.W1P99), us(c.W1P99), res.P99Ratio, us(m.IdleP99), us(c.IdleP99), res.Errors)
 }

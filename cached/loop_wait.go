@@ -1,0 +1,78 @@
+package cached
+
+import (
+	"runtime"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// How a worker loop waits for ready connections, and when it lets the
+// goroutines it woke run.
+
+// wait returns how many connections are ready, blocking only when none
+// is. A wait that blocked long enough for the runtime to hand the
+// thread's P, with what waits on it, to another thread counts as a yield.
+func (l *eventLoop) wait(idle int, lastYield *time.Time) (int, error) {
+	n, err := readyNow(l.epfd, l.events[:])
+	if n > 0 || err != nil && err != unix.EINTR {
+		return n, err
+	}
+	timeout := l.waitTimeout(idle)
+	if timeout == 0 {
+		return n, err
+	}
+	start := time.Now()
+	n, err = unix.EpollWait(l.epfd, l.events[:], timeout)
+	if time.Since(start) > loopYieldEvery/4 {
+		*lastYield = start
+	}
+	return n, err
+}
+
+// loopYieldEvery bounds how long a busy loop keeps its P from the
+// goroutines it woke.
+const loopYieldEvery = time.Millisecond
+
+// yieldIfBusy lets the goroutines this loop woke run (the other loop,
+// parked on the store's lock, or the maintainer): they wait in this P's
+// run queue, and under load epoll_wait returns at once, so the loop never
+// blocks and only the runtime's 10 ms preemption would let them run; one
+// request then waits 10 ms. Gosched also wakes an idle P's thread, a
+// context switch: yielding every round, or even every 200 us, cost W1 6%
+// of the daemon's CPU (perf: gosched_m, wakep), so the loop yields at
+// most once a millisecond.
+func (l *eventLoop) yieldIfBusy(last time.Time) time.Time {
+	now := time.Now()
+	if now.Sub(last) < loopYieldEvery {
+		return last
+	}
+	runtime.Gosched()
+	return now
+}
+
+// waitTimeout is how long epoll_wait may block: not at all while yielded
+// connections wait for their next turn.
+func (l *eventLoop) waitTimeout(idle int) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.yielded) > 0 {
+		return 0
+	}
+	return idle
+}
+
+// readyNow is epoll_wait with a zero timeout, without the scheduler's
+// system call bookkeeping. Under load a loop almost always finds
+// connections ready, and a call that cannot block never needs its P
+// handed over; only when nothing is ready does the loop block in the
+// ordinary (scheduler-aware) epoll_wait.
+func readyNow(epfd int, events []unix.EpollEvent) (int, error) {
+	n, _, errno := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(unsafe.SliceData(events))),
+		uintptr(len(events)), 0, 0, 0)
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(n), nil
+}
