@@ -31,7 +31,6 @@ func (c *conn) getAndTouch(toks [][]byte, rest []byte, withCAS bool) error {
 // counts them), as memcached does before it runs out, then is refused.
 func (c *conn) get(keys [][]byte, rest []byte, withCAS, touch bool, exp uint32) error {
 	start := len(c.out)
-	st := c.srv.store
 	budget := c.srv.respLimit
 	over := budget != noRespLimit && len(keys)+fieldCount(rest) > budget
 	for {
@@ -46,19 +45,12 @@ func (c *conn) get(keys [][]byte, rest []byte, withCAS, touch bool, exp uint32) 
 				c.out = c.out[:start]
 				return c.refuse(false, err)
 			}
-			var m store.Meta
-			var hit bool
-			if touch {
-				c.scratch, m, hit = st.GetAndTouch(c.scratch[:0], key, exp)
-			} else {
-				c.scratch, m, hit = st.Get(c.scratch[:0], key)
-			}
+			m, hit := c.lookup(key, over, withCAS, touch, exp)
 			c.detailGet(key, hit)
 			c.logGet(key, m, hit)
 			if !hit || over {
 				continue
 			}
-			c.appendValue(key, m, withCAS)
 			// A multi-get may name a large value thousands of times:
 			// send as we go so the reply is never buffered whole
 			// (memcached queues item references, not copies).
@@ -91,22 +83,44 @@ func (c *conn) getOutOfMemory() error {
 	return nil
 }
 
-// appendValue writes one hit of a get: the VALUE line and the value in
-// c.scratch.
-func (c *conn) appendValue(key []byte, m store.Meta, withCAS bool) {
-	c.out = append(c.out, protocol.ReplyValue...)
-	c.out = append(c.out, key...)
-	c.out = append(c.out, ' ')
-	c.out = strconv.AppendUint(c.out, uint64(m.Flags), 10)
-	c.out = append(c.out, ' ')
-	c.out = strconv.AppendUint(c.out, uint64(m.Len), 10)
-	if withCAS {
-		c.out = append(c.out, ' ')
-		c.out = strconv.AppendUint(c.out, m.CAS, 10)
+// lookup looks one key of a get up. A hit is written to c.out, VALUE line
+// and value, in one copy from the store; past the response budget (over)
+// the key is only looked up and counted, as memcached does.
+func (c *conn) lookup(key []byte, over, withCAS, touch bool, exp uint32) (m store.Meta, hit bool) {
+	st := c.srv.store
+	if over {
+		if touch {
+			c.scratch, m, hit = st.GetAndTouch(c.scratch[:0], key, exp)
+		} else {
+			c.scratch, m, hit = st.Get(c.scratch[:0], key)
+		}
+		return m, hit
 	}
-	c.out = append(c.out, '\r', '\n')
-	c.out = append(c.out, c.scratch...)
-	c.out = append(c.out, '\r', '\n')
+	head := func(out []byte, m store.Meta) []byte { return appendValueLine(out, key, m, withCAS) }
+	if touch {
+		c.out, m, hit = st.AppendGetAndTouch(c.out, key, exp, head)
+	} else {
+		c.out, m, hit = st.AppendGet(c.out, key, head)
+	}
+	if hit {
+		c.out = append(c.out, '\r', '\n')
+	}
+	return m, hit
+}
+
+// appendValueLine appends a get hit's VALUE line.
+func appendValueLine(out, key []byte, m store.Meta, withCAS bool) []byte {
+	out = append(out, protocol.ReplyValue...)
+	out = append(out, key...)
+	out = append(out, ' ')
+	out = strconv.AppendUint(out, uint64(m.Flags), 10)
+	out = append(out, ' ')
+	out = strconv.AppendUint(out, uint64(m.Len), 10)
+	if withCAS {
+		out = append(out, ' ')
+		out = strconv.AppendUint(out, m.CAS, 10)
+	}
+	return append(out, '\r', '\n')
 }
 
 // update handles set/add/replace/append/prepend/cas and their data block.

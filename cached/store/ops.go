@@ -232,6 +232,15 @@ func (s *Store) allocItem(key []byte, flags, exp, nbytes uint32, now uint32) (ui
 
 // Get copies a live item's value to dst and bumps it (get/gets).
 func (s *Store) Get(dst []byte, key []byte) ([]byte, Meta, bool) {
+	return s.AppendGet(dst, key, nil)
+}
+
+// AppendGet is Get that writes a whole reply in one copy: on a hit it
+// appends what head makes of the item's Meta (a VALUE line), then the
+// value, to dst. Copying the value to a scratch buffer first and from
+// there into the reply was a sixth of the daemon's CPU with values of a
+// few kilobytes. head runs under the store's lock: it must only append.
+func (s *Store) AppendGet(dst []byte, key []byte, head func([]byte, Meta) []byte) ([]byte, Meta, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.st.CmdGet++
@@ -245,19 +254,33 @@ func (s *Store) Get(dst []byte, key []byte) ([]byte, Meta, bool) {
 	c.st.GetHits++
 	c.st.countHit(s.segmentOf(ref))
 	s.bump(ref, now)
-	return s.appendValue(dst, ref), s.meta(ref), true
+	return s.appendReply(dst, ref, head)
 }
 
 // GetAndTouch is Get that also sets a new expiry (gat/gats); it counts as
 // a touch, as in memcached.
 func (s *Store) GetAndTouch(dst []byte, key []byte, exp uint32) ([]byte, Meta, bool) {
+	return s.AppendGetAndTouch(dst, key, exp, nil)
+}
+
+// AppendGetAndTouch is GetAndTouch writing a whole reply, as AppendGet.
+func (s *Store) AppendGetAndTouch(dst []byte, key []byte, exp uint32, head func([]byte, Meta) []byte) ([]byte, Meta, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ref, status := s.touch(key, exp)
 	if ref == 0 {
 		return dst, Meta{Status: status}, false
 	}
-	return s.appendValue(dst, ref), s.meta(ref), true
+	return s.appendReply(dst, ref, head)
+}
+
+// appendReply appends head's line for the item, then its value (lock held).
+func (s *Store) appendReply(dst []byte, ref uint32, head func([]byte, Meta) []byte) ([]byte, Meta, bool) {
+	m := s.meta(ref)
+	if head != nil {
+		dst = head(dst, m)
+	}
+	return s.appendValue(dst, ref), m, true
 }
 
 func (s *Store) meta(ref uint32) Meta {
