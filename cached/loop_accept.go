@@ -33,6 +33,9 @@ func (s *Server) acceptSockets(ln *net.TCPListener) error {
 		return fmt.Errorf("accepting on %s: %w", ln.Addr(), err)
 	}
 	defer unix.Close(lfd)
+	if err := inheritedOptions(lfd); err != nil {
+		return fmt.Errorf("accepting on %s: %w", ln.Addr(), err)
+	}
 	local := localNames{listener: ln.Addr().(*net.TCPAddr).AddrPort()}
 	fds := [2]unix.PollFd{{Fd: int32(lfd), Events: unix.POLLIN}, {Fd: int32(s.stopFD), Events: unix.POLLIN}}
 	var delay time.Duration
@@ -59,6 +62,27 @@ func (s *Server) acceptSockets(ln *net.TCPListener) error {
 		delay = 0
 		s.acceptFD(fd, sockaddrAddrPort(&sa), &local)
 	}
+}
+
+// inheritedOptions sets on the listener what every accepted socket then
+// inherits, as memcached sets them on its listening socket: TCP_NODELAY,
+// without which a reply written in two parts waits for the client's
+// delayed ACK (40 ms) whenever the first is still unacknowledged, as it is
+// under pipelining; and SO_KEEPALIVE, so a vanished client is found. A
+// net.Conn gets both from Go's Accept; accept4 gets them from here.
+func inheritedOptions(lfd int) error {
+	for _, o := range []struct {
+		level, name int
+		what        string
+	}{
+		{unix.IPPROTO_TCP, unix.TCP_NODELAY, "TCP_NODELAY"},
+		{unix.SOL_SOCKET, unix.SO_KEEPALIVE, "SO_KEEPALIVE"},
+	} {
+		if err := unix.SetsockoptInt(lfd, o.level, o.name, 1); err != nil {
+			return fmt.Errorf("setting %s: %w", o.what, os.NewSyscallError("setsockopt", err))
+		}
+	}
+	return nil
 }
 
 // dupListener duplicates a listener's descriptor; the duplicate shares

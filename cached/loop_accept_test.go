@@ -53,3 +53,49 @@ func netOrder(p uint16) uint16 {
 	b[0], b[1] = byte(p>>8), byte(p)
 	return *(*uint16)(unsafe.Pointer(&b))
 }
+
+// TestAcceptedSocketOptions: sockets accept4 returns carry TCP_NODELAY and
+// SO_KEEPALIVE from the listener, as a net.Conn from Go's Accept does.
+// Without TCP_NODELAY a pipelined client's replies stalled on its delayed
+// ACKs: a bulk load ran at 9,000 sets a second instead of 450,000.
+func TestAcceptedSocketOptions(t *testing.T) {
+	ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	lfd, err := dupListener(ln)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(lfd)
+	if err := inheritedOptions(lfd); err != nil {
+		t.Fatal(err)
+	}
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	fds := []unix.PollFd{{Fd: int32(lfd), Events: unix.POLLIN}}
+	if _, err := unix.Poll(fds, 5000); err != nil {
+		t.Fatal(err)
+	}
+	var sa unix.RawSockaddrAny
+	fd, err := accept4(lfd, &sa)
+	if err != nil {
+		t.Fatalf("accept4: %v", err)
+	}
+	defer unix.Close(fd)
+	for _, o := range []struct {
+		level, name int
+		what        string
+	}{
+		{unix.IPPROTO_TCP, unix.TCP_NODELAY, "TCP_NODELAY"},
+		{unix.SOL_SOCKET, unix.SO_KEEPALIVE, "SO_KEEPALIVE"},
+	} {
+		if v, err := unix.GetsockoptInt(fd, o.level, o.name); err != nil || v == 0 {
+			t.Errorf("accepted socket: %s = %d, %v; want it set", o.what, v, err)
+		}
+	}
+}
