@@ -107,7 +107,7 @@ uninstall:
 # Go micro-benchmarks, then cachectl vs stock memcached side by side on
 # workloads W1-W8 and 10,000 connections (BENCH_FLAGS for more compare flags).
 # BENCH_QUICK=1 is the short run (11 minutes here, on 2 vCPUs shared with
-# other work; the full run about 45): every micro-benchmark gets a time budget rather
+# other work; the full run about an hour with --pairs 4, more with the default 5): every micro-benchmark gets a time budget rather
 # than an iteration count, because an iteration ranges from a 50 ns get to a
 # full firewall apply of 10,000 rules. Every trial lands in bin/bench-results.json.
 BENCH_TIME ?= $(if $(BENCH_QUICK),200ms,1s)
