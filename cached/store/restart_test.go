@@ -23,6 +23,21 @@ func memPath(t *testing.T) string {
 	return filepath.Join(dir, "mem")
 }
 
+// savedStore fills a store with a memory file, saves it as a clean
+// shutdown does and returns the file's path and the clock, for a restart.
+func savedStore(t *testing.T) (string, *clock) {
+	t.Helper()
+	path := memPath(t)
+	clk := newClock()
+	s := fileStore(t, path, clk, nil)
+	fillMixed(t, s)
+	s.PersistOnClose()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path, clk
+}
+
 // fileStore opens a store on the memory file path with the clock clk.
 func fileStore(t *testing.T, path string, clk *clock, mod func(*Config)) *Store {
 	t.Helper()
@@ -219,14 +234,7 @@ func TestChangedSettingsStartCold(t *testing.T) {
 		{"slab reassign", func(c *Config) { c.SlabReassign = false }, "[slab_reassign] [old value: true]"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			path := memPath(t)
-			clk := newClock()
-			s := fileStore(t, path, clk, nil)
-			fillMixed(t, s)
-			s.PersistOnClose()
-			if err := s.Close(); err != nil {
-				t.Fatal(err)
-			}
+			path, clk := savedStore(t)
 			s2 := fileStore(t, path, clk, tc.mod)
 			want := []string{"[restart] restart incompatible due to setting for " + tc.line,
 				"[restart] missing some metadata lines",
@@ -268,14 +276,7 @@ func TestDamagedMetadataStartsCold(t *testing.T) {
 		}, "[restart] metadata checksum mismatch"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			path := memPath(t)
-			clk := newClock()
-			s := fileStore(t, path, clk, nil)
-			fillMixed(t, s)
-			s.PersistOnClose()
-			if err := s.Close(); err != nil {
-				t.Fatal(err)
-			}
+			path, clk := savedStore(t)
 			meta, err := os.ReadFile(path + metaSuffix)
 			if err != nil {
 				t.Fatal(err)
