@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 
 	"github.com/cachectl/cachectl/cached/protocol"
+	"golang.org/x/sys/unix"
 )
 
 // Buffer lifetimes. A connection holds an input buffer only while it has
@@ -93,6 +94,11 @@ type workBufs struct {
 	// binReq is the binary request being answered, kept here because the
 	// handler table's indirect calls would move a local one to the heap.
 	binReq protocol.BinaryRequest
+	// Values the replies in out send from the slab (conn_views.go).
+	views     []outView
+	pins      []uint32
+	viewBytes int
+	iov       []unix.Iovec
 }
 
 var workPool sync.Pool // of *workBufs
@@ -148,6 +154,7 @@ func (c *conn) releaseWork() {
 	if w == nil {
 		return
 	}
+	c.unpinViews()
 	w.out, w.scratch = keepable(c.out), keepable(w.scratch)
 	// Pooled, the segments must not keep item memory reachable.
 	clear(w.segs)

@@ -230,7 +230,7 @@ func (c *conn) startRequest() {
 
 // flushIfFull sends the replies of a pipeline early once they are many.
 func (c *conn) flushIfFull() error {
-	if len(c.out) < flushThreshold {
+	if !c.outFull() {
 		return nil
 	}
 	return c.flush()
@@ -337,12 +337,19 @@ func (c *conn) discard(n int) error {
 
 // flush writes pending replies.
 func (c *conn) flush() error {
-	if len(c.out) == 0 {
+	if c.pending() == 0 {
 		return nil
 	}
 	c.setState(stateWrite)
 	c.stacked = false
-	n, err := c.wr.Write(c.out)
+	var n int
+	var err error
+	if c.workBufs != nil && len(c.views) > 0 {
+		n, err = c.writeViews()
+		c.unpinViews()
+	} else {
+		n, err = c.wr.Write(c.out)
+	}
 	c.srv.bytesWritten.Add(uint64(n))
 	if cap(c.out) > keepBuffer {
 		c.out = nil
@@ -357,7 +364,7 @@ func (c *conn) flush() error {
 // connection blocks for the rest of a data block, as memcached does: a
 // pipelining client may wait for them before it sends more.
 func (c *conn) flushBeforeWait() error {
-	if len(c.out) == 0 {
+	if c.pending() == 0 {
 		return nil
 	}
 	st := c.state.Load()

@@ -42,7 +42,7 @@ func (c *conn) get(keys [][]byte, rest []byte, withCAS, touch bool, exp uint32) 
 			if err := protocol.CheckKey(key); err != nil {
 				// Keys are checked as they come, as memcached does: the
 				// ones before were looked up and counted.
-				c.out = c.out[:start]
+				c.truncateOut(start)
 				return c.refuse(false, err)
 			}
 			m, hit := c.lookup(key, over, withCAS, touch, exp)
@@ -54,7 +54,7 @@ func (c *conn) get(keys [][]byte, rest []byte, withCAS, touch bool, exp uint32) 
 			// A multi-get may name a large value thousands of times:
 			// send as we go so the reply is never buffered whole
 			// (memcached queues item references, not copies).
-			if len(c.out) >= flushThreshold {
+			if c.outFull() {
 				if err := c.flush(); err != nil {
 					c.closing = true
 					return nil
@@ -78,13 +78,14 @@ func (c *conn) get(keys [][]byte, rest []byte, withCAS, touch bool, exp uint32) 
 // drops every reply the connection has not sent yet along with it.
 func (c *conn) getOutOfMemory() error {
 	c.srv.respOOM.Add(1)
-	c.out = c.out[:0]
+	c.truncateOut(0)
 	c.reply(protocol.ReplyNoMemoryGet)
 	return nil
 }
 
 // lookup looks one key of a get up. A hit is written to c.out, VALUE line
-// and value, in one copy from the store; past the response budget (over)
+// and value, in one copy from the store or, for a large value on a plain
+// socket, with the value left in the slab to be written from there; past the response budget (over)
 // the key is only looked up and counted, as memcached does.
 func (c *conn) lookup(key []byte, over, withCAS, touch bool, exp uint32) (m store.Meta, hit bool) {
 	st := c.srv.store
@@ -97,10 +98,11 @@ func (c *conn) lookup(key []byte, over, withCAS, touch bool, exp uint32) (m stor
 		return m, hit
 	}
 	head := func(out []byte, m store.Meta) []byte { return appendValueLine(out, key, m, withCAS) }
-	if touch {
-		c.out, m, hit = st.AppendGetAndTouch(c.out, key, exp, head)
-	} else {
-		c.out, m, hit = st.AppendGet(c.out, key, head)
+	var view []byte
+	var ref uint32
+	c.out, view, ref, m, hit = st.AppendGetView(c.out, key, touch, exp, c.viewMin(), head)
+	if ref != 0 {
+		c.addView(view, ref)
 	}
 	if hit {
 		c.out = append(c.out, '\r', '\n')

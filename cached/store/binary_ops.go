@@ -79,7 +79,9 @@ func (s *Store) Arithmetic(key []byte, a Arith) (uint64, uint64, ArithResult) {
 	}
 	var digits [20]byte
 	d := appendUint(digits[:0], v)
-	if uint32(len(d)) <= n {
+	// In place only when no reply points into the value, as memcached
+	// rewrites it only with no other reference.
+	if uint32(len(d)) <= n && !s.readPinned(ref) {
 		copy(val, d)
 		for i := len(d); i < len(val); i++ {
 			val[i] = ' '

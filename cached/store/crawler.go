@@ -193,7 +193,7 @@ func (s *Store) crawlStep(id uint8, seg segment, now uint32, emit func(ref uint3
 		cur.remaining--
 	}
 	cur.next = s.word(ref, offPrev)
-	if ref == s.pinned {
+	if s.isPinned(ref) {
 		return
 	}
 	cur.checked++

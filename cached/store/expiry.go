@@ -36,7 +36,9 @@ func (s *Store) setExp(ref uint32, hv uint64, exp uint32) (uint32, bool) {
 	if exp == 0 {
 		return ref, true
 	}
-	if s.growExp(ref, true) {
+	// Growing in place moves the value, which a pending reply may point
+	// into; a pinned item is copied instead.
+	if !s.readPinned(ref) && s.growExp(ref, true) {
 		s.setWord(ref, int(s.expOff(ref)), exp)
 		return ref, true
 	}

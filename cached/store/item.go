@@ -217,12 +217,17 @@ func (s *Store) segments(dst [][]byte, ref uint32) [][]byte {
 	return dst
 }
 
+// plainValue is the value of an item in one chunk, in the slab.
+func (s *Store) plainValue(ref uint32) []byte {
+	w := s.word(ref, offLen)
+	start := s.expOff(ref) + (w>>expShift&1)*expBytes + w>>nkeyShift
+	return s.arena.bytes(ref, start+w&lenMask)[start:]
+}
+
 // appendValue copies the item's value to dst.
 func (s *Store) appendValue(dst []byte, ref uint32) []byte {
 	if s.iflags(ref)&flagChunked == 0 {
-		w := s.word(ref, offLen)
-		start := s.expOff(ref) + (w>>expShift&1)*expBytes + w>>nkeyShift
-		return append(dst, s.arena.bytes(ref, start+w&lenMask)[start:]...)
+		return append(dst, s.plainValue(ref)...)
 	}
 	var segs [16][]byte
 	for _, seg := range s.segments(segs[:0], ref) {

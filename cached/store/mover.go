@@ -42,6 +42,7 @@ type mover struct {
 	pos       uint32 // next chunk position to visit
 	completed []bool // positions already emptied
 	busy      uint64 // busy chunks met in this pass over the page
+	loops     int    // passes over the page that met busy chunks
 	copied    uint32 // bytes copied in the current batch
 	pickCur   int    // memcached's slabs_reassign_pick_any cursor
 
@@ -117,10 +118,13 @@ func (s *Store) pickAnySource(dst int) int {
 	return -1
 }
 
+// moveMaxLoops is memcached's SLAB_MOVE_MAX_LOOPS.
+const moveMaxLoops = 1000
+
 // startMove sets up the move of src's oldest page (lock held).
 func (s *Store) startMove(src, dst int) {
 	m := &s.mover
-	m.running, m.src, m.dst, m.pos, m.busy = true, src, dst, 0, 0
+	m.running, m.src, m.dst, m.pos, m.busy, m.loops = true, src, dst, 0, 0, 0
 	if src == 0 {
 		// A pooled page holds nothing: it only changes hands.
 		s.finishMove()
@@ -159,6 +163,7 @@ func (s *Store) moveSteps(n int) (busy bool) {
 		// Some chunks were busy: go over the page again.
 		s.st.SlabReassignBusyItems += m.busy
 		m.busy, m.pos = 0, 0
+		m.loops++
 	}
 	return busy
 }
@@ -176,8 +181,14 @@ func (s *Store) evacuate(id uint8, ref uint32) bool {
 		s.cutFree(id, ref)
 		s.completeChunk(ref)
 		return true
-	case s.iflags(ref)&flagLinked != 0 && ref != s.pinned:
+	case s.iflags(ref)&flagLinked != 0 && !s.isPinned(ref):
 		return s.evacuateItem(id, ref)
+	case s.iflags(ref)&flagLinked != 0 && s.readPinned(ref) && s.mover.loops > moveMaxLoops:
+		// memcached's busy delete: a reply has pointed into the item
+		// through a thousand passes (a client that does not read). It
+		// goes from the cache now, and its chunk when the reply lets go.
+		s.st.SlabReassignBusyDeletes++
+		s.unlink(ref, hashKey(s.key(ref)))
 	}
 	// Allocated but not linked: a value still being received.
 	s.mover.busy++
@@ -226,7 +237,7 @@ func (s *Store) evacuateItem(id uint8, ref uint32) bool {
 // evacuateContinuation moves one continuation chunk of a chunked item.
 func (s *Store) evacuateContinuation(id uint8, ref, head uint32) bool {
 	m := &s.mover
-	if s.iflags(head)&flagLinked == 0 || head == s.pinned {
+	if s.iflags(head)&flagLinked == 0 || s.isPinned(head) {
 		m.busy++
 		return false
 	}

@@ -243,18 +243,27 @@ func (s *Store) Get(dst []byte, key []byte) ([]byte, Meta, bool) {
 func (s *Store) AppendGet(dst []byte, key []byte, head func([]byte, Meta) []byte) ([]byte, Meta, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	ref, status := s.getRef(key)
+	if ref == 0 {
+		return dst, Meta{Status: status}, false
+	}
+	return s.appendReply(dst, ref, head)
+}
+
+// getRef is a get's lookup, counted and bumped (lock held).
+func (s *Store) getRef(key []byte) (uint32, LookupStatus) {
 	s.st.CmdGet++
 	now := s.Now()
 	ref, status := s.lookupStatus(key, hashKey(key), now)
 	if ref == 0 {
 		s.st.GetMisses++
-		return dst, Meta{Status: status}, false
+		return 0, status
 	}
 	c := &s.classes[s.class(ref)]
 	c.st.GetHits++
 	c.st.countHit(s.segmentOf(ref))
 	s.bump(ref, now)
-	return s.appendReply(dst, ref, head)
+	return ref, status
 }
 
 // GetAndTouch is Get that also sets a new expiry (gat/gats); it counts as
@@ -272,6 +281,32 @@ func (s *Store) AppendGetAndTouch(dst []byte, key []byte, exp uint32, head func(
 		return dst, Meta{Status: status}, false
 	}
 	return s.appendReply(dst, ref, head)
+}
+
+// AppendGetView is AppendGet for a writer that can send the value from
+// where it lies: a value of at least minView bytes in one chunk is not
+// copied but returned as view, a slice of the slab, with the item pinned
+// (ref) until the caller's Unpin. dst then ends with head's line only.
+func (s *Store) AppendGetView(dst []byte, key []byte, touch bool, exp uint32, minView uint32,
+	head func([]byte, Meta) []byte) (out, view []byte, ref uint32, m Meta, hit bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var status LookupStatus
+	if touch {
+		ref, status = s.touch(key, exp)
+	} else {
+		ref, status = s.getRef(key)
+	}
+	if ref == 0 {
+		return dst, nil, 0, Meta{Status: status}, false
+	}
+	if s.word(ref, offLen)&lenMask < minView || s.iflags(ref)&flagChunked != 0 {
+		out, m, hit = s.appendReply(dst, ref, head)
+		return out, nil, 0, m, hit
+	}
+	m = s.meta(ref)
+	s.pinRead(ref)
+	return head(dst, m), s.plainValue(ref), ref, m, true
 }
 
 // appendReply appends head's line for the item, then its value (lock held).

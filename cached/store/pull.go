@@ -52,7 +52,7 @@ func (s *Store) pullTail(class uint8, seg segment, totalBytes uint64, flags pull
 	ref := c.lru[seg].tail
 	for tries := pullTries; tries > 0 && ref != 0; tries-- {
 		prev := s.word(ref, offPrev)
-		if ref == s.pinned {
+		if s.isPinned(ref) {
 			// An operation still reads this item: it cannot be reused
 			// yet, as memcached cannot reuse a referenced tail item.
 			c.st.LRUTailReflocked++

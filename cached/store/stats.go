@@ -12,9 +12,8 @@ type Counters struct {
 	SlabsMoved, SlabReassignRescues, SlabReassignChunkRescues uint64
 	SlabReassignEvictionsNomem, SlabReassignInlineReclaim     uint64
 	SlabReassignBusyItems                                     uint64
-	// SlabReassignBusyDeletes stays 0: memcached deletes items that stay
-	// referenced by readers for too long; here readers copy under the lock
-	// and hold no references.
+	// SlabReassignBusyDeletes counts items unlinked because a reply kept
+	// pointing into them through a thousand passes over the page.
 	SlabReassignBusyDeletes uint64
 }
 

@@ -67,9 +67,10 @@ type Store struct {
 	// after the CAS when CAS is enabled.
 	flagsAt uint32
 
-	pinned uint32 // an item an operation still reads; never evicted meanwhile
-	bytes  uint64 // accounted bytes of linked items (itemSize)
-	total  uint64 // items ever linked
+	pinned uint32            // an item an operation still reads; never evicted meanwhile
+	reads  map[uint32]uint32 // items replies point into (pin.go): ref -> readers
+	bytes  uint64            // accounted bytes of linked items (itemSize)
+	total  uint64            // items ever linked
 	st     Counters
 
 	evictionHook atomic.Pointer[EvictionHook] // nil unless watch asks for evictions
@@ -337,6 +338,9 @@ func (s *Store) unlink(ref uint32, hv uint64) {
 
 // freeItem releases an unlinked item's chunks.
 func (s *Store) freeItem(ref uint32) {
+	if len(s.reads) != 0 && s.deferFree(ref) {
+		return
+	}
 	if s.iflags(ref)&flagChunked != 0 {
 		last := uint8(len(s.classes) - 1)
 		for i, n := uint32(0), s.nextra(ref); i < n; i++ {
