@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -23,7 +24,11 @@ type compareConfig struct {
 	// the same offered load (0 = skip). Unpaced, the faster server just
 	// lets the client push the shared CPUs harder.
 	LatencyLoad float64
-	Progress    io.Writer
+	// LatencyPairs is how many pairs the paced runs take (0 = Pairs):
+	// a trial's p99 on a shared box is a few CPU stalls, so the paced
+	// ratio needs more pairs than throughput does to settle.
+	LatencyPairs int
+	Progress     io.Writer
 }
 
 // trial is one measured run of one server.
@@ -99,7 +104,7 @@ func runWorkload(ctx context.Context, cfg *compareConfig, w workload) (*workload
 		res.Unit = "keys/s"
 	}
 	var err error
-	if res.Trials, err = runPairs(ctx, cfg, w, res.Unit, 0); err != nil {
+	if res.Trials, err = runPairs(ctx, cfg, w, res.Unit, 0, cfg.Pairs); err != nil {
 		return res, err
 	}
 	res.aggregate()
@@ -114,7 +119,7 @@ func runWorkload(ctx context.Context, cfg *compareConfig, w workload) (*workload
 	}
 	p := &paced{Rate: cfg.LatencyLoad * median(mc)}
 	fmt.Fprintf(cfg.Progress, "  %s paced at %.0f commands/s (%.0f%% of memcached's)\n", w.ID, p.Rate, 100*cfg.LatencyLoad)
-	if p.Trials, err = runPairs(ctx, cfg, w, res.Unit, p.Rate); err != nil {
+	if p.Trials, err = runPairs(ctx, cfg, w, res.Unit, p.Rate, cmp.Or(cfg.LatencyPairs, cfg.Pairs)); err != nil {
 		return res, err
 	}
 	res.Paced = p
@@ -122,11 +127,10 @@ func runWorkload(ctx context.Context, cfg *compareConfig, w workload) (*workload
 	return res, nil
 }
 
-// runPairs runs cfg.Pairs alternating pairs, paced at rate when it is
-// not 0.
-func runPairs(ctx context.Context, cfg *compareConfig, w workload, unit string, rate float64) ([]trial, error) {
+// runPairs runs alternating pairs, paced at rate when it is not 0.
+func runPairs(ctx context.Context, cfg *compareConfig, w workload, unit string, rate float64, pairs int) ([]trial, error) {
 	var trials []trial
-	for pair := range cfg.Pairs {
+	for pair := range pairs {
 		for _, kind := range order(pair) {
 			if err := ctx.Err(); err != nil {
 				return trials, err

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -60,6 +61,7 @@ was wrong.`,
 	f.DurationVar(&c.Measure, "measure", 8*time.Second, "measured run per trial")
 	f.Int64Var(&c.MaxOps, "ops", 50_000_000, "op cap per run")
 	f.Uint64Var(&c.Seed, "seed", 1, "seed for keys and values")
+	f.IntVar(&c.LatencyPairs, "latency-pairs", 0, "ABBA pairs for the paced runs (0 = --pairs)")
 	f.Float64Var(&c.LatencyLoad, "latency-load", 0.7, "also compare latency with both servers paced at this fraction of memcached's throughput (0 = skip)")
 	f.BoolVar(&o.quick, "quick", false, "short runs (warm-up 0.5s, 2s measured, 2s hold): about 10 minutes")
 	f.StringVar(&o.only, "workloads", "", "comma list of workloads to run (default all: W1..W8; none = only the memory loads and fills)")
@@ -92,6 +94,9 @@ func (o *compareOpts) run(cmd *cobra.Command) error {
 	if c.Pairs < 1 || c.Threads < 1 || c.Measure <= 0 {
 		return errors.New("--pairs, --threads and --measure must be positive")
 	}
+	if c.LatencyPairs < 0 {
+		return fmt.Errorf("--latency-pairs %d: want 0 (as many as --pairs) or more", c.LatencyPairs)
+	}
 	if c.LatencyLoad < 0 || c.LatencyLoad > 1 {
 		return fmt.Errorf("--latency-load %g: want a fraction 0..1 of memcached's throughput (0 skips the paced runs)", c.LatencyLoad)
 	}
@@ -118,7 +123,7 @@ func (o *compareOpts) run(cmd *cobra.Command) error {
 	c.Progress = cmd.ErrOrStderr()
 	ctx, cancel := context.WithTimeout(cmd.Context(), o.timeLimit)
 	defer cancel()
-	rep := &report{Machine: describeMachine(c.Memcached), Pairs: c.Pairs, Warmup: c.Warmup, Measure: c.Measure}
+	rep := &report{Machine: describeMachine(c.Memcached), Pairs: c.Pairs, LatencyPairs: cmp.Or(c.LatencyPairs, c.Pairs), Warmup: c.Warmup, Measure: c.Measure}
 	for _, w := range ws {
 		fmt.Fprintf(c.Progress, "%s: %s\n", w.ID, w.Desc)
 		res, err := runWorkload(ctx, c, w)

@@ -8,16 +8,18 @@ import (
 
 // report is everything one comparison measured.
 type report struct {
-	Machine   machine           `json:"machine"`
-	Pairs     int               `json:"pairs"`
-	Warmup    time.Duration     `json:"warmup_ns"`
-	Measure   time.Duration     `json:"measure_ns"`
-	Workloads []*workloadResult `json:"workloads"`
-	Memory    []*memoryResult   `json:"memory,omitempty"`
-	ManyConns *manyConnsResult  `json:"many_conns,omitempty"`
-	Fills     []*fillResult     `json:"fills,omitempty"`
-	Memcaslap *memcaslapResult  `json:"memcaslap,omitempty"`
-	Failures  []string          `json:"failures,omitempty"`
+	Machine machine `json:"machine"`
+	Pairs   int     `json:"pairs"`
+	// LatencyPairs is the paced runs' pair count.
+	LatencyPairs int               `json:"latency_pairs"`
+	Warmup       time.Duration     `json:"warmup_ns"`
+	Measure      time.Duration     `json:"measure_ns"`
+	Workloads    []*workloadResult `json:"workloads"`
+	Memory       []*memoryResult   `json:"memory,omitempty"`
+	ManyConns    *manyConnsResult  `json:"many_conns,omitempty"`
+	Fills        []*fillResult     `json:"fills,omitempty"`
+	Memcaslap    *memcaslapResult  `json:"memcaslap,omitempty"`
+	Failures     []string          `json:"failures,omitempty"`
 }
 
 func (r *report) hasPaced() bool {
@@ -51,7 +53,7 @@ func (r *report) writeText(w io.Writer) {
 		}
 	}
 	if r.hasPaced() {
-		fmt.Fprintf(w, "\nLatency at equal offered load: both servers paced at the same rate, a fraction of memcached's throughput above; latency counts from each scheduled send.\n\n")
+		fmt.Fprintf(w, "\nLatency at equal offered load: both servers paced at the same rate, a fraction of memcached's throughput above; latency counts from each scheduled send; %d ABBA pairs.\n\n", r.LatencyPairs)
 		fmt.Fprintf(w, "| workload | commands/s offered | p50 mc/ours (us) | p50 ratio | p99 mc/ours (us) | p99 ratio | p99.9 ratio | CPU/op ratio |\n")
 		fmt.Fprintf(w, "|---|---:|---:|---:|---:|---:|---:|---:|\n")
 		for _, x := range r.Workloads {
