@@ -39,20 +39,28 @@ func (s socketIO) Write(p []byte) (int, error) {
 	done := 0
 	for done < len(p) {
 		n, err := rawWrite(s.c.fd, p[done:])
-		switch {
-		case err == unix.EINTR:
-			continue
-		case err == unix.EAGAIN:
-			if err := s.wait(unix.POLLOUT); err != nil {
+		if err != nil {
+			if err := s.retry(err, "write"); err != nil {
 				return done, err
 			}
 			continue
-		case err != nil:
-			return done, os.NewSyscallError("write", err)
 		}
 		done += n
 	}
 	return done, nil
+}
+
+// retry returns nil when a failed write(2) or writev(2) is to be tried
+// again: at once after a signal, or once the socket takes more after
+// EAGAIN (waiting detaches the connection).
+func (s socketIO) retry(err error, call string) error {
+	switch err {
+	case unix.EINTR:
+		return nil
+	case unix.EAGAIN:
+		return s.wait(unix.POLLOUT)
+	}
+	return os.NewSyscallError(call, err)
 }
 
 // wait blocks until the socket is ready. A read wait also ends when the
@@ -158,16 +166,11 @@ func (s socketIO) writev(iov []unix.Iovec) (int, error) {
 	done := 0
 	for len(iov) > 0 {
 		n, err := rawWritev(s.c.fd, iov)
-		switch {
-		case err == unix.EINTR:
-			continue
-		case err == unix.EAGAIN:
-			if err := s.wait(unix.POLLOUT); err != nil {
+		if err != nil {
+			if err := s.retry(err, "writev"); err != nil {
 				return done, err
 			}
 			continue
-		case err != nil:
-			return done, os.NewSyscallError("writev", err)
 		}
 		done += n
 		for n > 0 {

@@ -52,7 +52,11 @@ func (s *Store) Unpin(refs []uint32) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, ref := range refs {
-		n := s.reads[ref] - 1
+		n, ok := s.reads[ref]
+		if !ok {
+			continue // not pinned: nothing to let go
+		}
+		n--
 		if n&^pinDead != 0 {
 			s.reads[ref] = n
 			continue
