@@ -1,6 +1,9 @@
 package store
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"math"
+)
 
 // Mode is how a store command treats an existing item.
 type Mode uint8
@@ -232,22 +235,15 @@ func (s *Store) allocItem(key []byte, flags, exp, nbytes uint32, now uint32) (ui
 
 // Get copies a live item's value to dst and bumps it (get/gets).
 func (s *Store) Get(dst []byte, key []byte) ([]byte, Meta, bool) {
-	return s.AppendGet(dst, key, nil)
+	out, _, _, m, hit := s.AppendGetView(dst, key, false, 0, math.MaxUint32, nil)
+	return out, m, hit
 }
 
-// AppendGet is Get that writes a whole reply in one copy: on a hit it
-// appends what head makes of the item's Meta (a VALUE line), then the
-// value, to dst. Copying the value to a scratch buffer first and from
-// there into the reply was a sixth of the daemon's CPU with values of a
-// few kilobytes. head runs under the store's lock: it must only append.
-func (s *Store) AppendGet(dst []byte, key []byte, head func([]byte, Meta) []byte) ([]byte, Meta, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	ref, status := s.getRef(key)
-	if ref == 0 {
-		return dst, Meta{Status: status}, false
-	}
-	return s.appendReply(dst, ref, head)
+// GetAndTouch is Get that also sets a new expiry (gat/gats); it counts as
+// a touch, as in memcached.
+func (s *Store) GetAndTouch(dst []byte, key []byte, exp uint32) ([]byte, Meta, bool) {
+	out, _, _, m, hit := s.AppendGetView(dst, key, true, exp, math.MaxUint32, nil)
+	return out, m, hit
 }
 
 // getRef is a get's lookup, counted and bumped (lock held).
@@ -266,27 +262,13 @@ func (s *Store) getRef(key []byte) (uint32, LookupStatus) {
 	return ref, status
 }
 
-// GetAndTouch is Get that also sets a new expiry (gat/gats); it counts as
-// a touch, as in memcached.
-func (s *Store) GetAndTouch(dst []byte, key []byte, exp uint32) ([]byte, Meta, bool) {
-	return s.AppendGetAndTouch(dst, key, exp, nil)
-}
-
-// AppendGetAndTouch is GetAndTouch writing a whole reply, as AppendGet.
-func (s *Store) AppendGetAndTouch(dst []byte, key []byte, exp uint32, head func([]byte, Meta) []byte) ([]byte, Meta, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	ref, status := s.touch(key, exp)
-	if ref == 0 {
-		return dst, Meta{Status: status}, false
-	}
-	return s.appendReply(dst, ref, head)
-}
-
-// AppendGetView is AppendGet for a writer that can send the value from
-// where it lies: a value of at least minView bytes in one chunk is not
-// copied but returned as view, a slice of the slab, with the item pinned
-// (ref) until the caller's Unpin. dst then ends with head's line only.
+// AppendGetView is a get (or, with touch, a gat) that writes a whole
+// reply: on a hit it appends what head makes of the item's Meta (a VALUE
+// line) to dst, then the value, copied once from the slab. A value of at
+// least minView bytes in one chunk is not copied but returned as view, a
+// slice of the slab, with the item pinned (ref) until the caller's Unpin,
+// for a writer that can send it from where it lies. head runs under the
+// store's lock: it must only append.
 func (s *Store) AppendGetView(dst []byte, key []byte, touch bool, exp uint32, minView uint32,
 	head func([]byte, Meta) []byte) (out, view []byte, ref uint32, m Meta, hit bool) {
 	s.mu.Lock()
