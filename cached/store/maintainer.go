@@ -119,7 +119,7 @@ func (s *Store) juggle(id uint8) int {
 	if s.cfg.TempLRU {
 		for i := 0; i < juggleRounds; i++ {
 			if i%juggleBatch == juggleBatch-1 {
-				s.yieldLock()
+				now = s.yieldLock()
 			}
 			if s.pullTail(id, segTemp, 0, 0, 0, now) <= 0 {
 				break
@@ -130,7 +130,7 @@ func (s *Store) juggle(id uint8) int {
 	total, hotAge, warmAge := s.juggleLimits(id, now)
 	for i := 0; i < juggleRounds; i++ {
 		if i%juggleBatch == juggleBatch-1 {
-			s.yieldLock()
+			now = s.yieldLock()
 		}
 		more := 0
 		if s.pullTail(id, segHot, total, 0, hotAge, now) > 0 ||
@@ -166,9 +166,14 @@ func (s *Store) juggleLimits(id uint8, now uint32) (total uint64, hotAge, warmAg
 	return total, hotAge, warmAge
 }
 
-// yieldLock lets waiting clients in between two batches of background work.
-func (s *Store) yieldLock() {
+// yieldLock lets waiting clients in between two batches of background work
+// and returns the time after it. The clients may have stamped items with a
+// later second than the batch before read; aged against the older time,
+// their age would wrap to years and send them to COLD at once (memcached's
+// lru_pull_tail reads the clock afresh for the same reason).
+func (s *Store) yieldLock() uint32 {
 	s.mu.Unlock()
 	runtime.Gosched()
 	s.mu.Lock()
+	return s.Now()
 }
