@@ -85,8 +85,9 @@ func (c *conn) getOutOfMemory() error {
 
 // lookup looks one key of a get up. A hit is written to c.out, VALUE line
 // and value, in one copy from the store or, for a large value on a plain
-// socket, with the value left in the slab to be written from there; past the response budget (over)
-// the key is only looked up and counted, as memcached does.
+// socket, with the value left in the slab to be written from there (see
+// conn_views.go); past the response budget (over) the key is only looked
+// up and counted, as memcached does.
 func (c *conn) lookup(key []byte, over, withCAS, touch bool, exp uint32) (m store.Meta, hit bool) {
 	st := c.srv.store
 	if over {
