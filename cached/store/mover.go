@@ -335,6 +335,7 @@ func (s *Store) finishMove() {
 		s.arena.pool = append(s.arena.pool, page)
 		s.pageClass[page] = 0
 		s.arena.limitSeen = false
+		s.arena.release()
 	} else {
 		s.addPage(uint8(m.dst), page)
 	}

@@ -276,3 +276,65 @@ func TestMoverGoroutine(t *testing.T) {
 	}
 	checkAccounting(t, s)
 }
+
+// TestLowerLimitReleasesPages lowers the limit below what is allocated:
+// pages already pooled go back to the kernel at once, a page pooled later
+// follows, and a released page is handed out again under the new limit.
+func TestLowerLimitReleasesPages(t *testing.T) {
+	const page = 1 << 20
+	for _, tc := range []struct {
+		name         string
+		reassign     bool
+		wantMalloced uint64
+	}{
+		{"slab_reassign", true, 2 * page},
+		{"no_slab_reassign", false, 4 * page}, // memcached releases nothing then
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, _ := newStore(t, func(c *Config) { c.MemoryLimit = 16 * page; c.SlabReassign = tc.reassign })
+			for i := 0; i < 40; i++ { // four pages of the 103496-byte class
+				set(t, s, fmt.Sprint("k", i), bigVal, 0)
+			}
+			big := int(classOf(t, s, "k0").ID)
+			if got := s.Stats().TotalMalloced; got != 4*page {
+				t.Fatalf("total_malloced %d after the fill, want %d", got, 4*page)
+			}
+			for i := 0; i < 20; i++ { // empty the two oldest pages
+				s.Delete([]byte(fmt.Sprint("k", i)))
+			}
+			if tc.reassign {
+				for range 2 {
+					if r := s.Reassign(big, 0); r != ReassignOK {
+						t.Fatalf("Reassign to the pool = %v", r)
+					}
+					moveAll(t, s)
+				}
+			}
+			if !s.SetMemoryLimit(2 * page) {
+				t.Fatal("SetMemoryLimit refused")
+			}
+			if got := s.Stats().TotalMalloced; got != tc.wantMalloced {
+				t.Fatalf("total_malloced %d after lowering the limit, want %d", got, tc.wantMalloced)
+			}
+			for i := 20; i < 40; i++ {
+				if v, _, ok := get(s, fmt.Sprint("k", i)); !ok || !bytes.Equal(v, bigVal) {
+					t.Fatalf("k%d lost or changed after lowering the limit", i)
+				}
+			}
+			if !tc.reassign {
+				return
+			}
+			// A released page reads as zeros and serves a class again once
+			// the limit allows it.
+			s.SetMemoryLimit(16 * page)
+			set(t, s, "small", []byte("v"), 0)
+			if v, _, ok := get(s, "small"); !ok || string(v) != "v" {
+				t.Fatalf("small = %q, %v after reusing a released page", v, ok)
+			}
+			if got := s.Stats().TotalMalloced; got != 3*page {
+				t.Fatalf("total_malloced %d after reusing a released page, want %d", got, 3*page)
+			}
+			checkAccounting(t, s)
+		})
+	}
+}

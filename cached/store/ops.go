@@ -426,9 +426,10 @@ func (s *Store) CountFlush() {
 	s.mu.Unlock()
 }
 
-// SetMemoryLimit changes the memory limit (cache_memlimit). Pages already
-// in use stay; a lower limit only stops new pages. It fails when the new
-// limit is beyond the memory reserved at start.
+// SetMemoryLimit changes the memory limit (cache_memlimit). Pages holding
+// items stay; with slab_reassign, pooled pages over a lower limit go back
+// to the kernel now, and pages the mover pools later follow them. It fails
+// when the new limit is beyond the memory reserved at start.
 func (s *Store) SetMemoryLimit(limit uint64) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -436,6 +437,10 @@ func (s *Store) SetMemoryLimit(limit uint64) bool {
 		return false
 	}
 	s.arena.limit = limit
+	s.arena.limitSeen = false
 	s.cfg.MemoryLimit = limit
+	if s.mover.enabled {
+		s.arena.release()
+	}
 	return true
 }

@@ -86,6 +86,10 @@ type arena struct {
 	// pool is memcached's global page pool: pages the mover took from a
 	// class with memory to spare, handed out again before new ones.
 	pool []uint32
+	// released are pages given back to the kernel after cache_memlimit
+	// lowered the limit below what was allocated (release); they are
+	// handed out again, under the limit, before pages never used.
+	released []uint32
 
 	file    *memFile     // the memory file (-e); nil for anonymous memory
 	persist persistState // what a warm restart saves and found (persist.go)
@@ -163,17 +167,44 @@ func (a *arena) newPage(firstForClass bool) (uint32, bool) {
 		a.pool = a.pool[:n-1]
 		return p, true
 	}
-	if a.nextPage >= a.maxPages {
+	if a.nextPage >= a.maxPages && len(a.released) == 0 {
 		return 0, false
 	}
 	if a.limit != 0 && a.malloced+uint64(a.pageSize) > a.limit && !firstForClass {
 		a.limitSeen = true
 		return 0, false
 	}
-	p := a.nextPage
-	a.nextPage++
+	var p uint32
+	if n := len(a.released); n > 0 {
+		p = a.released[n-1]
+		a.released = a.released[:n-1]
+	} else {
+		p = a.nextPage
+		a.nextPage++
+	}
 	a.malloced += uint64(a.pageSize)
 	return p, true
+}
+
+// release gives pooled pages back to the kernel while more is allocated
+// than the limit allows, as memcached's memory_release frees them after
+// cache_memlimit lowers the limit. Memory in a file (-e) is kept, as
+// memcached keeps its preallocated memory: a warm restart needs it.
+func (a *arena) release() {
+	if a.file != nil || a.limit == 0 {
+		return
+	}
+	for a.malloced > a.limit && len(a.pool) > 0 {
+		p := a.pool[len(a.pool)-1]
+		off := uint64(p) * uint64(a.pageSize)
+		if dropPages(a.mem[off:off+uint64(a.pageSize)]) != nil {
+			// The page stays allocated and pooled; nothing is lost.
+			return
+		}
+		a.pool = a.pool[:len(a.pool)-1]
+		a.released = append(a.released, p)
+		a.malloced -= uint64(a.pageSize)
+	}
 }
 
 func (a *arena) pageRef(page uint32) uint32 {
