@@ -1,6 +1,10 @@
 package cached
 
-import "github.com/cachectl/cachectl/cached/protocol"
+import (
+	"strconv"
+
+	"github.com/cachectl/cachectl/cached/protocol"
+)
 
 // The text commands that act on the daemon rather than on items.
 
@@ -54,6 +58,35 @@ func (c *conn) memlimit(toks [][]byte, _ []byte) error {
 	} else {
 		c.reply(protocol.ReplyMemlimitFailed)
 	}
+	return nil
+}
+
+// debugTime is memcached-debug's debugtime: "p" stops the clock, "r"
+// starts it again, a number moves it by that many seconds. Expiry tests
+// use it to age items without sleeping. It exists only under
+// -o relaxed_privileges: on a production cache it would let any client
+// expire everything.
+func (c *conn) debugTime(toks [][]byte, _ []byte) error {
+	if !c.srv.cfg.TestCommands {
+		c.reply(protocol.ReplyError)
+		return nil
+	}
+	st := c.srv.store
+	ok := true
+	switch arg := string(toks[1]); arg {
+	case "p":
+		ok = st.PauseClock(true)
+	case "r":
+		ok = st.PauseClock(false)
+	default:
+		d, err := strconv.ParseInt(arg, 10, 64)
+		ok = err == nil && st.ShiftClock(d)
+	}
+	if !ok {
+		c.reply(protocol.ReplyError)
+		return nil
+	}
+	c.reply(protocol.ReplyOK)
 	return nil
 }
 

@@ -51,6 +51,7 @@ var textCommands = []textCommand{
 	{"ma", 0, -1, (*conn).metaArithmetic},
 	{"me", 0, -1, (*conn).metaDebug},
 	{"mn", 0, -1, (*conn).metaNoop},
+	{"debugtime", 1, -1, (*conn).debugTime},
 }
 
 // textIndex finds a command by its first letter without hashing the name:

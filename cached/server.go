@@ -56,6 +56,9 @@ type Config struct {
 	// ExtraStats, if set, adds the embedding program's counters to `stats`
 	// after the daemon's own, through add(name, value).
 	ExtraStats func(add func(name string, value any))
+	// TestCommands serves memcached-debug's test-only commands (debugtime);
+	// -o relaxed_privileges, which memcached's test suite passes, sets it.
+	TestCommands bool
 }
 
 // DefaultConfig is memcached 1.6.18's default, on the default port.

@@ -100,6 +100,12 @@ func (x *extended) applyServer(name, val string, hasVal bool) (bool, error) {
 	switch name {
 	case "udp_any_peer": // cachectl's own: see README
 		cfg.UDPAnyPeer = true
+	case "relaxed_privileges":
+		// Only memcached-debug, the build memcached's own test suite
+		// starts, has it; the suite passes it to every server and moves
+		// the clock with debugtime. Accepting it lets that suite run
+		// against this daemon unchanged.
+		cfg.TestCommands = true
 	case "watcher_logbuf_size", "worker_logbuf_size":
 		// Kilobytes into memcached's unsigned 32-bit setting: the multiply
 		// wraps there, and stats settings shows what it wrapped to.

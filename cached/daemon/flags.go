@@ -3,6 +3,7 @@ package daemon
 import (
 	"fmt"
 	"io/fs"
+	"os"
 	"strconv"
 	"strings"
 
@@ -177,6 +178,10 @@ func (f *Flags) serverConfig(c *cached.Config) error {
 }
 
 // storeConfig reads the flags of item memory: -m, -M, -I, -f, -n, -C, -e.
+// InitialMallocEnv fakes how many bytes of item memory are already
+// allocated at start (total_malloced), as memcached's test suite sets it.
+const InitialMallocEnv = "T_MEMD_INITIAL_MALLOC"
+
 func (f *Flags) storeConfig(c *cached.Config) error {
 	mem, err := settings.ParseSize(f.MemoryLimit, settings.Megabyte)
 	if err != nil {
@@ -197,6 +202,12 @@ func (f *Flags) storeConfig(c *cached.Config) error {
 	sc.CAS = !f.DisableCAS
 	sc.ItemSizeMax = uint32(item)
 	sc.MemoryFile = f.MemoryFile
+	// memcached reads this in every build, for its test suite to fake
+	// memory already allocated; a value that is not a number is ignored,
+	// as memcached's safe_strtoll leaves it.
+	if v, err := strconv.ParseInt(os.Getenv(InitialMallocEnv), 10, 64); err == nil && v > 0 {
+		sc.InitialMalloced = uint64(v)
+	}
 	if sc.ItemSizeMax < sc.ChunkMax {
 		sc.ChunkMax = sc.ItemSizeMax
 	}

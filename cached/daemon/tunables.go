@@ -15,15 +15,11 @@ import (
 // not have or does differently (hash table expansion, size tracking,
 // privilege dropping). They are accepted so command lines carry over, and
 // their values are checked as memcached 1.6.18 checks them, so a line it
-// refuses is refused here too. relaxed_privileges exists only in
-// memcached-debug, the build memcached's own test suite starts, and that
-// suite passes it to every server it runs; accepting it lets the suite
-// run against this daemon unchanged.
+// refuses is refused here too.
 var ignoredTunables = map[string]func(val string, hasVal bool) error{
 	"maxconns_fast": none, "no_maxconns_fast": none, "no_hashexpand": none,
 	"track_sizes": none, "inline_ascii_resp": none, "no_inline_ascii_resp": none,
 	"drop_privileges": none, "no_drop_privileges": none, "resp_obj_mem_limit": none,
-	"relaxed_privileges":      none,
 	"tail_repair_time":        intAtLeast("Missing numeric argument for tail_repair_time", 10, "Cannot set tail_repair_time to less than 10 seconds"),
 	"slab_automove_freeratio": none,
 	"hash_algorithm": func(v string, has bool) error {

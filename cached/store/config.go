@@ -22,6 +22,10 @@ type Config struct {
 	// instead of their real one (size.go): -o memcached_item_sizes.
 	MemcachedItemSizes bool
 	MemoryFile         string // -e: item memory in this file, kept for a warm restart (restart.go)
+	// InitialMalloced counts this many bytes as allocated from the start,
+	// against the limit and in total_malloced: memcached's
+	// T_MEMD_INITIAL_MALLOC, with which its test suite tests large -m.
+	InitialMalloced uint64
 
 	// The LRU (lru.go), with memcached's -o names. DefaultConfig is
 	// memcached's default (-o modern); no_lru_maintainer or no_modern

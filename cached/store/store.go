@@ -114,6 +114,7 @@ func newIdle(cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	a.malloced = cfg.InitialMalloced
 	s := &Store{
 		coarse:   coarse,
 		cfg:      cfg,
@@ -177,10 +178,15 @@ func (s *Store) Close() error {
 }
 
 // coarseClock is the Unix time in seconds, refreshed ten times a second.
+// delta and paused are memcached-debug's debugtime: the clock can be moved
+// and stopped, for tests that age items without sleeping.
 type coarseClock struct {
-	sec  atomic.Int64
-	done chan struct{}
-	once sync.Once
+	sec    atomic.Int64
+	delta  atomic.Int64
+	paused atomic.Bool
+	mu     sync.Mutex // orders shifts against the ticker's refresh
+	done   chan struct{}
+	once   sync.Once
 }
 
 func newCoarseClock() *coarseClock {
@@ -192,13 +198,36 @@ func newCoarseClock() *coarseClock {
 		for {
 			select {
 			case <-t.C:
-				c.sec.Store(time.Now().Unix())
+				c.refresh()
 			case <-c.done:
 				return
 			}
 		}
 	}()
 	return c
+}
+
+func (c *coarseClock) refresh() {
+	c.mu.Lock()
+	if !c.paused.Load() {
+		c.sec.Store(time.Now().Unix() + c.delta.Load())
+	}
+	c.mu.Unlock()
+}
+
+// shift moves the clock by d seconds at once, paused or not.
+func (c *coarseClock) shift(d int64) {
+	c.mu.Lock()
+	c.delta.Add(d)
+	c.sec.Add(d)
+	c.mu.Unlock()
+}
+
+// pause stops the clock where it is; resuming carries on from real time
+// plus the shifts, as memcached's clock does.
+func (c *coarseClock) pause(p bool) {
+	c.paused.Store(p)
+	c.refresh()
 }
 
 func (c *coarseClock) now() int64 { return c.sec.Load() }
@@ -218,6 +247,25 @@ func (s *Store) Config() Config {
 
 // Now is the current server-relative time in seconds (memcached's current_time).
 func (s *Store) Now() uint32 { return uint32(s.cfg.Now() - s.started) }
+
+// ShiftClock moves the store's clock by d seconds (debugtime N). It
+// reports false for a store running on a clock its caller supplied.
+func (s *Store) ShiftClock(d int64) bool {
+	if s.coarse == nil {
+		return false
+	}
+	s.coarse.shift(d)
+	return true
+}
+
+// PauseClock stops or restarts the store's clock (debugtime p and r).
+func (s *Store) PauseClock(p bool) bool {
+	if s.coarse == nil {
+		return false
+	}
+	s.coarse.pause(p)
+	return true
+}
 
 // Started is the Unix time of server-relative second 0.
 func (s *Store) Started() int64 { return s.started }
