@@ -48,6 +48,24 @@ func (c *conn) noResponse() bool {
 	return true
 }
 
+// takeResponse books the response object a text request needs before it
+// runs. Replies stacked by a pipeline hold theirs until they are written;
+// when none is left memcached closes the connection, dropping the replies
+// it has not sent (conn-limits.t).
+func (c *conn) takeResponse() bool {
+	if c.srv.respLimit == noRespLimit {
+		return true
+	}
+	if c.resps >= c.srv.respLimit {
+		c.srv.respOOM.Add(1)
+		c.truncateOut(0)
+		c.closing = true
+		return false
+	}
+	c.resps++
+	return true
+}
+
 // fieldCount counts the space-separated tokens of b.
 func fieldCount(b []byte) int {
 	n, in := 0, false

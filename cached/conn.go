@@ -97,6 +97,9 @@ type conn struct {
 	// stopped with input left over.
 	budget  int32
 	yielded bool
+	// resps counts the response objects the replies since the last flush
+	// hold, under read_buf_mem_limit (buffer_limit.go).
+	resps int
 
 	inPooled bool // in came from srv.readBufs (a grown one did not)
 	detached bool // taken off the loop while it blocks (under loop.mu)
@@ -210,6 +213,9 @@ func (c *conn) processBuffered() error {
 			return err
 		}
 		c.startRequest()
+		if !c.takeResponse() {
+			return nil
+		}
 		if err := c.dispatch(line); err != nil {
 			return err
 		}
@@ -338,10 +344,12 @@ func (c *conn) discard(n int) error {
 // flush writes pending replies.
 func (c *conn) flush() error {
 	if c.pending() == 0 {
+		c.resps = 0 // quiet replies release theirs all the same
 		return nil
 	}
 	c.setState(stateWrite)
 	c.stacked = false
+	c.resps = 0
 	var n int
 	var err error
 	if c.workBufs != nil && len(c.views) > 0 {

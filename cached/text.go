@@ -32,6 +32,12 @@ func (c *conn) getAndTouch(toks [][]byte, rest []byte, withCAS bool) error {
 func (c *conn) get(keys [][]byte, rest []byte, withCAS, touch bool, exp uint32) error {
 	start := len(c.out)
 	budget := c.srv.respLimit
+	if budget != noRespLimit {
+		// The request took one already; replies stacked before it
+		// hold theirs.
+		budget -= c.resps - 1
+	}
+	initial := budget
 	over := budget != noRespLimit && len(keys)+fieldCount(rest) > budget
 	for {
 		for _, key := range keys {
@@ -70,6 +76,9 @@ func (c *conn) get(keys [][]byte, rest []byte, withCAS, touch bool, exp uint32) 
 	if cap(c.scratch) > keepBuffer {
 		c.scratch = nil
 	}
+	if initial != noRespLimit {
+		c.resps += initial - budget - 1
+	}
 	c.out = append(c.out, protocol.ReplyEnd+"\r\n"...)
 	return nil
 }
@@ -80,6 +89,7 @@ func (c *conn) getOutOfMemory() error {
 	c.srv.respOOM.Add(1)
 	c.truncateOut(0)
 	c.reply(protocol.ReplyNoMemoryGet)
+	c.resps = 1 // the dropped replies gave theirs back; the error holds one
 	return nil
 }
 
