@@ -26,6 +26,11 @@ import (
 // must not move: in the old array while resizing (the migration empties
 // it by position) and during a hash walk (metadump). Tombstones count as used
 // until the next resize drops them.
+//
+// The table has two slots for each of memcached's buckets: memcached
+// expands at 1.5 items a bucket, this table at 3/4 of its slots, so both
+// grow at the same item counts. hash_power_level and -o hashpower speak
+// memcached's bucket power (level), one less than the slots' power.
 
 const (
 	initialHashPower = 16 // memcached's HASHPOWER_DEFAULT
@@ -66,12 +71,17 @@ type index struct {
 	walking bool
 }
 
-func newIndex(power uint32) index {
-	if power == 0 {
-		power = initialHashPower
+// newIndex makes a table for memcached's hash power level (0 = 16).
+func newIndex(level uint32) index {
+	if level == 0 {
+		level = initialHashPower
 	}
+	power := min(level+1, maxHashPower)
 	return index{slots: make([]uint64, 1<<power), mask: 1<<power - 1, power: power}
 }
+
+// level is memcached's hash_power_level for this table's size.
+func (x *index) level() uint32 { return x.power - 1 }
 
 func (x *index) expanding() bool { return x.old != nil }
 

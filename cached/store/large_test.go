@@ -129,7 +129,7 @@ func TestHashExpansion(t *testing.T) {
 // item in whichever array holds it.
 func TestHashExpansionIsIncremental(t *testing.T) {
 	s, _ := newStore(t, func(c *Config) { c.MemoryLimit = 256 << 20 })
-	threshold := 3 << initialHashPower >> 2 // 3/4 of the slots
+	threshold := 3 << (initialHashPower + 1) >> 2 // 3/4 of the slots, two per bucket
 	key := func(i int) string { return fmt.Sprint("k", i) }
 	for i := 0; i <= threshold; i++ {
 		set(t, s, key(i), []byte(fmt.Sprint(i)), 0)

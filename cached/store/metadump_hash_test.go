@@ -26,7 +26,7 @@ func TestMetadumpHash(t *testing.T) {
 		if !inserted {
 			// Enough inserts to resize the table were it not walked,
 			// short of the 15/16 that forces a resize.
-			for i := 0; i < 15<<initialHashPower>>4-600; i++ {
+			for i := 0; i < 15<<(initialHashPower+1)>>4-600; i++ {
 				set(t, s, fmt.Sprint("new", i), nil, 0)
 			}
 			if s.Stats().HashExpanding || s.Stats().HashPower != initialHashPower {

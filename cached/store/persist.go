@@ -59,7 +59,7 @@ func (s *Store) metadata() []byte {
 	w.kv("stop_time", s.cfg.Now())
 	w.kv("current_cas", s.casSeq)
 	w.kv("oldest_cas", s.oldestCAS)
-	w.kv("hashpower", s.idx.power)
+	w.kv("hashpower", s.idx.level())
 	w.kv("oldest_live", s.oldestLive)
 	w.kv("arena_pages", s.arena.nextPage)
 	w.kv("pool", formatUints(s.arena.pool))

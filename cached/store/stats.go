@@ -80,7 +80,7 @@ func (s *Store) Stats() Stats {
 		Bytes:         s.bytes,
 		LimitMaxbytes: s.cfg.MemoryLimit,
 		TotalMalloced: s.arena.malloced,
-		HashPower:     s.idx.power,
+		HashPower:     s.idx.level(),
 		HashBytes:     s.idx.bytes(),
 		HashExpanding: s.idx.expanding(),
 		OldestLive:    s.oldestLive,
