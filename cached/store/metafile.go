@@ -76,11 +76,12 @@ func writeMetaFile(path string, data []byte) error {
 // errNoMeta is a missing metadata file: an ordinary cold start.
 var errNoMeta = errors.New("no metadata file")
 
-// takeMetaFile reads the metadata file and removes it, as memcached does
-// once it has looked at it: whatever the outcome, this run's memory will
-// differ from what the file describes, so a later stop without saving (or
-// a crash) must not find it.
-func takeMetaFile(path string) ([]byte, error) {
+// readMetaFile reads the metadata file. The caller removes it once it has
+// parsed it, as memcached does once it has read it: whatever the outcome,
+// this run's memory will differ from what the file describes, so a later
+// stop without saving (or a crash) must not find it. A file that cannot be
+// parsed stays, for the operator to look at.
+func readMetaFile(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, errNoMeta
@@ -93,9 +94,6 @@ func takeMetaFile(path string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", path, err)
 	}
-	if err := os.Remove(path); err != nil {
-		return nil, fmt.Errorf("removing %s: %w", path, err)
-	}
 	if len(data) > maxMetaBytes {
 		return nil, fmt.Errorf("%s is larger than %d MiB", path, maxMetaBytes>>20)
 	}
@@ -103,9 +101,8 @@ func takeMetaFile(path string) ([]byte, error) {
 }
 
 // parseMeta splits a metadata file into its lines, refusing it as
-// memcached's restart_check would, with its messages; where memcached
-// aborts on a damaged file (and, having not removed it, aborts again at
-// every start), the caller starts cold instead.
+// memcached's restart_check would, with its messages. memcached aborts on
+// a file it cannot read; the caller refuses to start.
 func parseMeta(data []byte, log *[]string) ([]metaLine, bool) {
 	text := string(data)
 	first, rest, whole := strings.Cut(text, "\n")

@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -106,7 +107,10 @@ func (s *Store) restore() error {
 	rep := &s.arena.persist.report
 	rep.MemoryFile = f.path
 	start := time.Now()
-	warm, found := s.warm(rep)
+	warm, found, err := s.warm(rep)
+	if err != nil {
+		return err
+	}
 	rep.Took = time.Since(start)
 	if warm {
 		rep.Warm = true
@@ -120,35 +124,42 @@ func (s *Store) restore() error {
 }
 
 // warm tries the restart; found says whether there was metadata to try.
-func (s *Store) warm(rep *RestartReport) (warm, found bool) {
+// A metadata file that cannot be read is an error: memcached aborts on
+// one, and starting cold would throw away a cache that may only need its
+// file put back.
+func (s *Store) warm(rep *RestartReport) (warm, found bool, err error) {
 	f := s.arena.file
-	data, err := takeMetaFile(f.path + metaSuffix)
+	path := f.path + metaSuffix
+	data, err := readMetaFile(path)
 	switch {
 	case errors.Is(err, errNoMeta):
 		rep.Log = append(rep.Log, "[restart] no metadata save file, starting with a clean cache")
-		return false, false
+		return false, false, nil
 	case err != nil:
-		rep.Log = append(rep.Log, "[restart] "+err.Error())
-		return false, true
+		return false, true, fmt.Errorf("[restart] %w", err)
 	}
 	lines, ok := parseMeta(data, &rep.Log)
 	if !ok {
-		return false, true
+		return false, true, fmt.Errorf("%s: %s cannot be read; move it away to start with an empty cache",
+			strings.Join(rep.Log, "; "), path)
+	}
+	if err := os.Remove(path); err != nil {
+		return false, true, fmt.Errorf("[restart] removing %s: %w", path, err)
 	}
 	st, ok := s.loadMeta(lines, &rep.Log)
 	if !ok {
-		return false, true
+		return false, true, nil
 	}
 	if f.found != f.mapped {
 		rep.Log = append(rep.Log, fmt.Sprintf("[restart] memory file is %d bytes, not the %d its settings map", f.found, f.mapped))
-		return false, true
+		return false, true, nil
 	}
 	if err := s.fixup(st); err != nil {
 		rep.Log = append(rep.Log, fmt.Sprintf("[restart] memory file does not match its metadata: %v", err))
-		return false, true
+		return false, true, nil
 	}
 	rep.Items = s.total
-	return true, true
+	return true, true, nil
 }
 
 // loadMeta checks the settings lines against the store's and reads the

@@ -254,7 +254,10 @@ func expectNoMeta(t *testing.T, path string) {
 	}
 }
 
-func TestDamagedMetadataStartsCold(t *testing.T) {
+// TestDamagedMetadataRefused: a metadata file that cannot be read stops
+// the start, as memcached aborts on one; the file stays for the operator,
+// and once it is moved away the store starts cold.
+func TestDamagedMetadataRefused(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		edit  func([]byte) []byte
@@ -284,17 +287,27 @@ func TestDamagedMetadataStartsCold(t *testing.T) {
 			if err := os.WriteFile(path+metaSuffix, tc.edit(meta), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			s2 := fileStore(t, path, clk, nil)
-			r := s2.Restart()
-			if r.Warm || len(r.Log) < 2 || !strings.HasPrefix(r.Log[0], tc.first) ||
-				r.Log[len(r.Log)-1] != "[restart] failed to validate metadata, starting with a clean cache" {
-				t.Fatalf("got %+v, want cold starting with %q", r, tc.first)
+			cfg := DefaultConfig()
+			cfg.MemoryLimit, cfg.Now, cfg.MemoryFile = 64<<20, clk.Now, path
+			s2, err := newIdle(cfg)
+			if err == nil {
+				s2.Close()
+				t.Fatalf("a damaged metadata file was accepted (%+v)", s2.Restart())
 			}
-			if s2.Stats().CurrItems != 0 {
-				t.Fatal("items served after a cold start")
+			if !strings.HasPrefix(err.Error(), tc.first) || !strings.Contains(err.Error(), "move it away") {
+				t.Fatalf("error %q, want it to start with %q and say what to do", err, tc.first)
 			}
-			expectNoMeta(t, path)
-			set(t, s2, "after", []byte("ok"), 0)
+			if _, err := os.Stat(path + metaSuffix); err != nil {
+				t.Fatalf("the damaged metadata file is gone: %v", err)
+			}
+			if err := os.Remove(path + metaSuffix); err != nil {
+				t.Fatal(err)
+			}
+			s3 := fileStore(t, path, clk, nil)
+			if r := s3.Restart(); r.Warm || s3.Stats().CurrItems != 0 {
+				t.Fatalf("without metadata: %+v, %d items; want a cold start", r, s3.Stats().CurrItems)
+			}
+			set(t, s3, "after", []byte("ok"), 0)
 		})
 	}
 }
