@@ -156,7 +156,7 @@ func (s *Server) listenTCP() error {
 	}
 	for _, sp := range specs {
 		a := sp.HostPort
-		ln, err := net.Listen("tcp", a)
+		ln, err := net.Listen(listenNetwork("tcp", a), a)
 		if err != nil {
 			s.closeListeners()
 			return fmt.Errorf("failed to listen on %s: %w", a, err)
@@ -167,6 +167,30 @@ func (s *Server) listenTCP() error {
 		s.totalConns.Add(1) // memcached counts its listening sockets as connections
 	}
 	return nil
+}
+
+// listenNetwork is the network to bind hostport on. Go binds a "tcp" or
+// "udp" listener on 0.0.0.0 (and on ::) as one AF_INET6 socket that serves
+// both families, so an operator who asked for IPv4 with -l 0.0.0.0 would
+// also be reachable over IPv6. memcached binds exactly the family of the
+// literal, and its AF_INET6 sockets are IPV6_V6ONLY, which Go's "tcp6" and
+// "udp6" set too. A v4-mapped literal binds IPv4, as Go's "tcp" already
+// did (memcached refuses it with EINVAL). No host (no -l) keeps the one
+// dual-stack wildcard socket the README documents; a name is resolved by
+// Go, as before.
+func listenNetwork(base, hostport string) string {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil || host == "" {
+		return base
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return base
+	}
+	if a.Unmap().Is4() {
+		return base + "4"
+	}
+	return base + "6"
 }
 
 // Addrs returns the bound listener addresses, link-local ones with the

@@ -28,6 +28,9 @@ func TestPortFileMatchesMemcached(t *testing.T) {
 		{"ephemeral TCP and UDP", []string{"-l", "127.0.0.1", "-p", "-1", "-U", "-1"}},
 		{"-U without -p", []string{"-l", "127.0.0.1", "-U", udp}},
 		{"TCP off", []string{"-l", "127.0.0.1", "-p", "0", "-U", udp}},
+		// An AF_INET socket each, not Go's dual-stack one (listed INET6).
+		{"IPv4 wildcard", []string{"-l", "0.0.0.0", "-p", "-1", "-U", "-1"}},
+		{"both wildcards", []string{"-l", "0.0.0.0,[::]", "-p", "-1"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

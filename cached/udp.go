@@ -49,7 +49,7 @@ func (s *Server) listenUDP() error {
 		return err
 	}
 	for _, a := range addrs {
-		pc, err := net.ListenPacket("udp", a)
+		pc, err := net.ListenPacket(listenNetwork("udp", a), a)
 		if err != nil {
 			return fmt.Errorf("failed to listen on UDP %s: %w", a, err)
 		}

@@ -20,6 +20,8 @@ func TestPortLines(t *testing.T) {
 		{"[::]:40000", true, "TCP INET: 40000\nTCP INET6: 40000\n"},
 		{"[::]:40000", false, "TCP INET6: 40000\n"},
 		{"0.0.0.0:40000", true, "TCP INET: 40000\n"},
+		// -l 0.0.0.0 binds an AF_INET socket, as memcached's.
+		{"0.0.0.0:40000", false, "TCP INET: 40000\n"},
 	}
 	for _, tc := range cases {
 		var b strings.Builder
