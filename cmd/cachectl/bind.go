@@ -47,7 +47,8 @@ other peers right after accept (counted as denied_connections in 'stats'),
 and reloads the allowlist on SIGHUP and whenever the policy file changes.
 
 Without --iface and --addr, the binding recorded in the policy is used.
-Listening on every address takes an explicit --addr 0.0.0.0 or --addr ::.
+Listening on every address takes an explicit --addr 0.0.0.0 (IPv4) and/or
+--addr :: (IPv6); each serves its own family only, as memcached's -l does.
 The policy's daemon: section supplies -m, -c, -t and -I, and bind.port
 supplies -p, when those flags are not given. SIGINT/SIGTERM stop it cleanly.
 
@@ -86,7 +87,9 @@ func runBind(a *app, fs *pflag.FlagSet, o *bindOptions) error {
 	}
 	for _, ap := range aps {
 		if ap.Addr().IsUnspecified() {
-			fmt.Fprintf(a.stderr, "cachectl bind: listening on every local address (%s) as asked; the policy records only specific addresses, so pass --addr %s again next time\n", ap.Addr(), ap.Addr())
+			// The wildcard serves its own family only, as memcached's does.
+			fmt.Fprintf(a.stderr, "cachectl bind: listening on every local %s address (%s) as asked; the policy records only specific addresses, so pass --addr %s again next time\n",
+				familyName(ap.Addr()), ap.Addr(), ap.Addr())
 		}
 	}
 	// Recorded only now that the host has been shown to meet the request.

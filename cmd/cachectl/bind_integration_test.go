@@ -283,6 +283,12 @@ func TestBindEverywhere(t *testing.T) {
 	d := startCachectl(t, star.Server, "bind", "--addr", "0.0.0.0", "--policy", f, "-p", "11317")
 	d.waitOutput(t, 10*time.Second, "cachectl daemon listening", "WARNING: listening on every local address while the policy allows every peer (0.0.0.0/0)")
 	setGet(t, star.Clients[0], netip.AddrPortFrom(star.Addr4, 11317), "any", "where")
+	// 0.0.0.0 is every IPv4 address only, as memcached binds it; Go's
+	// dual-stack socket had let IPv6 clients in too.
+	if nc, err := star.Clients[0].Dial(netip.AddrPortFrom(star.Addr6, 11317), 2*time.Second); err == nil {
+		nc.Close()
+		t.Errorf("an IPv6 client reached --addr 0.0.0.0 on [%s]:11317", star.Addr6)
+	}
 	p, err := policy.Load(f)
 	if err != nil {
 		t.Fatal(err)
@@ -290,6 +296,23 @@ func TestBindEverywhere(t *testing.T) {
 	if len(p.Bind.Addresses) != 0 || p.Bind.Port != 11317 {
 		t.Errorf("recorded binding %+v: the wildcard must not be recorded", p.Bind)
 	}
+	if code := d.stop(t, syscall.SIGTERM); code != 0 {
+		t.Errorf("exit %d after SIGTERM", code)
+	}
+}
+
+// TestBindBothWildcards: --addr 0.0.0.0 --addr :: is one socket per family
+// on the same port (the second bind used to collide with Go's dual-stack
+// socket), and clients of both families are served.
+func TestBindBothWildcards(t *testing.T) {
+	star := nstest.NewStar(t, 1)
+	f := filepath.Join(t.TempDir(), "policy.yaml")
+	mustCachectl(t, star.Server, "allow", star.Prefix4.String(), star.Prefix6.String(), "--policy", f)
+	d := startCachectl(t, star.Server, "bind", "--addr", "0.0.0.0", "--addr", "::", "--policy", f, "-p", "11319")
+	d.waitOutput(t, 10*time.Second, "cachectl daemon listening", "addrs=0.0.0.0:11319,[::]:11319",
+		"every local IPv4 address (0.0.0.0)", "every local IPv6 address (::)")
+	setGet(t, star.Clients[0], netip.AddrPortFrom(star.Addr4, 11319), "v4", "four")
+	setGet(t, star.Clients[0], netip.AddrPortFrom(star.Addr6, 11319), "v6", "six")
 	if code := d.stop(t, syscall.SIGTERM); code != 0 {
 		t.Errorf("exit %d after SIGTERM", code)
 	}

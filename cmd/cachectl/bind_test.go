@@ -189,8 +189,12 @@ func TestAnnouncePeers(t *testing.T) {
 	some.Reindex()
 	none := policy.Default()
 	none.Peers.AllowLoopback = false
+	open6 := policy.Default()
+	open6.Allow(netip.MustParsePrefix("::/0"), "", zeroTime)
+	open6.Reindex()
 	one := []netip.AddrPort{netip.MustParseAddrPort("10.0.0.5:11211")}
 	any := []netip.AddrPort{netip.MustParseAddrPort("0.0.0.0:11211")}
+	any6 := []netip.AddrPort{netip.MustParseAddrPort("[::]:11211")}
 	tests := []struct {
 		name   string
 		p      *policy.Policy
@@ -204,6 +208,12 @@ func TestAnnouncePeers(t *testing.T) {
 		{"wildcard with everyone allowed warns", open, any, []string{"WARNING: listening on every local address", "0.0.0.0/0", "cachectl revoke 0.0.0.0/0"}, nil},
 		{"wildcard with a narrow policy does not warn", fresh, any, nil, []string{"WARNING"}},
 		{"everyone allowed on one address does not warn here", open, one, nil, []string{"WARNING"}},
+		// Each wildcard serves its own family only (0.0.0.0 is AF_INET, :: is
+		// IPV6_V6ONLY), so only an allow-all of that family opens it to all.
+		{"IPv6 wildcard with every IPv6 peer allowed warns", open6, any6, []string{"WARNING: listening on every local address", "::/0"}, nil},
+		{"IPv4 wildcard with only ::/0 allowed does not warn", open6, any, nil, []string{"WARNING"}},
+		{"IPv6 wildcard with only 0.0.0.0/0 allowed does not warn", open, any6, nil, []string{"WARNING"}},
+		{"both wildcards warn for the open family", open6, append(any, any6...), []string{"::/0"}, []string{"0.0.0.0/0"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

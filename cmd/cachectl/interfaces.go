@@ -20,8 +20,8 @@ func newInterfacesCmd(a *app) *cobra.Command {
 		Long: `List every interface with its state and addresses (scope, flags such as
 tentative) and whether the daemon could listen on each address now.
 
--l/--addr must name one of the addresses marked "yes" (or a wildcard, 0.0.0.0
-or ::). They choose where cachectl LISTENS, not who may connect: for that,
+-l/--addr must name one of the addresses marked "yes" (or a wildcard: 0.0.0.0
+for every IPv4 address, :: for every IPv6 one). They choose where cachectl LISTENS, not who may connect: for that,
 use 'cachectl allow ADDR'.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
