@@ -129,10 +129,8 @@ func (s *Server) Listen() error {
 		s.listeners = append(s.listeners, ln)
 		s.zones = append(s.zones, "")
 		s.totalConns.Add(1)
+		s.listened = true
 		return nil
-	}
-	if s.cfg.Port == 0 && s.cfg.UDPPort == 0 {
-		return errors.New("TCP is disabled (-p 0) and no other transport is configured")
 	}
 	if err := s.listenTCP(); err != nil {
 		return err
@@ -143,6 +141,16 @@ func (s *Server) Listen() error {
 			return err
 		}
 	}
+	if !s.HasListener() {
+		// memcached 1.6.18 starts this way and runs until it is killed
+		// (its own t/issue_67.t relies on it), so cachectl does too; but
+		// a daemon nobody can reach is almost always a mistake in the
+		// command line, so say so where the operator looks.
+		s.log.Warn("no listener: the daemon serves nothing until it is stopped",
+			"reason", "TCP is off (-p 0) and neither UDP (-U) nor a unix socket (-s) is on",
+			"fix", "give -p PORT, -U PORT or -s PATH")
+	}
+	s.listened = true
 	return nil
 }
 
@@ -168,6 +176,10 @@ func (s *Server) listenTCP() error {
 	}
 	return nil
 }
+
+// HasListener reports whether Listen bound anything: TCP, UDP or a unix
+// socket. It is false after -p 0 without -U or -s, as memcached allows.
+func (s *Server) HasListener() bool { return len(s.listeners) > 0 || len(s.udp) > 0 }
 
 // listenNetwork is the network to bind hostport on. Go binds a "tcp" or
 // "udp" listener on 0.0.0.0 (and on ::) as one AF_INET6 socket that serves

@@ -1,8 +1,10 @@
 package cached
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"strconv"
@@ -210,5 +212,55 @@ func TestListenBothWildcardsOnOnePort(t *testing.T) {
 		if got := textRequest(t, nc, "version\r\n", ""); len(got) != 1 || !strings.HasPrefix(got[0], "VERSION ") {
 			t.Errorf("%s answered %q", host, got)
 		}
+	}
+}
+
+// TestListenNothingWithPortZero: -p 0 without -U or -s starts, as
+// memcached 1.6.18 does, with no listener; it warns, serves nothing and
+// stops when told to.
+func TestListenNothingWithPortZero(t *testing.T) {
+	var log strings.Builder
+	cfg := DefaultConfig()
+	cfg.Port, cfg.UDPPort = 0, 0
+	cfg.Listen = []string{"127.0.0.1:11211"} // memcached ignores -l's port too with -p 0
+	cfg.Logger = slog.New(slog.NewTextHandler(&log, nil))
+	srv, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Listen(); err != nil {
+		srv.store.Close()
+		t.Fatalf("Listen with -p 0: %v; memcached starts", err)
+	}
+	if srv.HasListener() || len(srv.Addrs()) != 0 || len(srv.UDPAddrs()) != 0 {
+		t.Errorf("bound TCP %v, UDP %v; want nothing", srv.Addrs(), srv.UDPAddrs())
+	}
+	if !strings.Contains(log.String(), "level=WARN") || !strings.Contains(log.String(), "no listener") || !strings.Contains(log.String(), "-p PORT, -U PORT or -s PATH") {
+		t.Errorf("no warning that the daemon serves nothing:\n%s", log.String())
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx) }()
+	select {
+	case err := <-done:
+		t.Fatalf("Serve returned at once with no listener: %v", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve with no listener did not stop within 10s")
+	}
+}
+
+// TestServeBeforeListen: Serve still refuses a server nobody bound.
+func TestServeBeforeListen(t *testing.T) {
+	srv := testServer(t, nil)
+	if err := srv.Serve(context.Background()); err == nil || !strings.Contains(err.Error(), "before Listen") {
+		t.Errorf("Serve before Listen: %v", err)
 	}
 }

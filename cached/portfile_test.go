@@ -31,6 +31,8 @@ func TestPortFileMatchesMemcached(t *testing.T) {
 		// An AF_INET socket each, not Go's dual-stack one (listed INET6).
 		{"IPv4 wildcard", []string{"-l", "0.0.0.0", "-p", "-1", "-U", "-1"}},
 		{"both wildcards", []string{"-l", "0.0.0.0,[::]", "-p", "-1"}},
+		// memcached starts with no listener and writes an empty file.
+		{"no transport", []string{"-p", "0"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

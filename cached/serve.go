@@ -21,7 +21,9 @@ import (
 // (with -A), then stops accepting, lets connections finish the replies
 // they are working on, and returns.
 func (s *Server) Serve(ctx context.Context) error {
-	if len(s.listeners) == 0 && len(s.udp) == 0 {
+	// Listen may have bound nothing (-p 0 alone, as memcached allows):
+	// Serve then only waits to be stopped.
+	if !s.listened {
 		return errors.New("Serve called before Listen")
 	}
 	if len(s.listeners) > 0 {

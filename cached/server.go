@@ -113,6 +113,7 @@ type Server struct {
 	tls        *tlsState // nil without -Z
 	listenTLS  []bool    // per listener: TLS unless -l said notls:
 	zones      []string  // zone each listener was asked for; Go's Addr() drops it
+	listened   bool      // Listen succeeded, possibly binding nothing (-p 0)
 	conns      map[*conn]struct{}
 	closing    bool
 

@@ -80,6 +80,11 @@ func statusLine(srv *cached.Server) string {
 	for _, ap := range srv.UDPAddrs() {
 		addrs = append(addrs, "udp "+ap.String())
 	}
+	if !srv.HasListener() {
+		// -p 0 alone: up, as memcached would be, but unreachable; the
+		// unit's status should not read as if it were serving.
+		return "no listener (-p 0 without -U or -s): serving nothing"
+	}
 	if len(addrs) == 0 {
 		return "serving"
 	}

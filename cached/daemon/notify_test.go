@@ -3,6 +3,7 @@ package daemon
 import (
 	"bytes"
 	"net"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -100,5 +101,42 @@ func TestMainNotifiesReadinessAndStop(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("daemon still running 10s after SIGTERM")
+	}
+}
+
+// TestMainWithoutListener: -p 0 alone starts as memcached 1.6.18 does,
+// writes an empty port file, tells the service manager it is up but
+// serving nothing, warns, and still stops cleanly on SIGTERM.
+func TestMainWithoutListener(t *testing.T) {
+	c := listenNotify(t, filepath.Join(t.TempDir(), "notify"))
+	ports := filepath.Join(t.TempDir(), "ports")
+	t.Setenv(PortFileEnv, ports)
+	var stderr bytes.Buffer
+	exited := make(chan int, 1)
+	go func() { exited <- Main([]string{"-p", "0", "-t", "1", "-m", "8"}, &stderr) }()
+
+	ready := readDatagram(t, c, 10*time.Second)
+	if !strings.HasPrefix(ready, "READY=1\n") || !strings.Contains(ready, "STATUS=no listener") {
+		t.Errorf("readiness datagram %q, want READY=1 saying there is no listener", ready)
+	}
+	if b, err := os.ReadFile(ports); err != nil || len(b) != 0 {
+		t.Errorf("port file %q, %v; want it written and empty, as memcached's", b, err)
+	}
+	if err := syscall.Kill(syscall.Getpid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if got := readDatagram(t, c, 10*time.Second); !strings.HasPrefix(got, "STOPPING=1") {
+		t.Errorf("datagram after SIGTERM %q, want STOPPING=1", got)
+	}
+	select {
+	case code := <-exited:
+		if code != ExitOK {
+			t.Errorf("exit status %d after SIGTERM, want %d; stderr:\n%s", code, ExitOK, stderr.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("daemon still running 10s after SIGTERM")
+	}
+	if log := stderr.String(); !strings.Contains(log, "level=WARN msg=\"no listener") || !strings.Contains(log, "-p PORT, -U PORT or -s PATH") {
+		t.Errorf("no warning that the daemon serves nothing:\n%s", log)
 	}
 }
