@@ -234,6 +234,11 @@ func (f *Flags) check(c cached.Config) error {
 	if err := checkTLSOptions(c.TLS); err != nil {
 		return err
 	}
+	if c.TLS.Enabled && c.Port == 0 {
+		// memcached's refusal: -Z covers TCP only, so with -p 0 it would
+		// encrypt nothing, and the daemon may now start with no listener.
+		return usageErrorf("-Z: You cannot enable SSL without a TCP port (-p 0 turns TCP off)")
+	}
 	if !c.TLS.Enabled && hasNoTLS(c.Listen) {
 		return usageErrorf("'notls' option is valid only when SSL is enabled")
 	}

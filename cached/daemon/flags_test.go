@@ -142,6 +142,9 @@ func TestFlagLines(t *testing.T) {
 		{"-Z -o ssl_chain_cert=/c.pem,ssl_key=/k.pem,ssl_ciphers", nil, "Missing ssl_ciphers argument"},
 		{"-o ssl_session_cache", nil, "add -Z"},
 		{"-l notls:127.0.0.1:11212", nil, "'notls' option is valid only when SSL is enabled"},
+		{"-Z -o ssl_chain_cert=/c.pem,ssl_key=/k.pem -p 0", nil, "You cannot enable SSL without a TCP port"},
+		{"-Z -o ssl_chain_cert=/c.pem,ssl_key=/k.pem -p 0 -U 11300", nil, "You cannot enable SSL without a TCP port"},
+		{"-Z -o ssl_chain_cert=/c.pem,ssl_key=/k.pem -U 11300", func(c Config) bool { return c.Server.Port == 11300 }, ""},
 		// memcached starts with no listener at all; Listen warns.
 		{"-p 0", func(c Config) bool { return c.Server.Port == 0 && c.Server.UDPPort == 0 }, ""},
 		{"-Z -o ssl_chain_cert=/c.pem,ssl_key=/k.pem -l notls:127.0.0.1:11211,127.0.0.1:11212", func(c Config) bool { return c.Server.TLS.Enabled }, ""},
