@@ -34,6 +34,8 @@ func (c *conn) binStat(req *protocol.BinaryRequest, _, key []byte) error {
 		c.binStats(req, c.statsSlabs)
 	case "sizes":
 		c.binStats(req, c.statsSizes)
+	case "cachectl":
+		c.binStats(req, c.statsCachectl)
 	default:
 		c.binError(req, protocol.StatusNotFound, "")
 	}

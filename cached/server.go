@@ -53,8 +53,8 @@ type Config struct {
 	ReadBufMemLimit uint64
 	Store           store.Config
 	Logger          *slog.Logger
-	// ExtraStats, if set, adds the embedding program's counters to `stats`
-	// after the daemon's own, through add(name, value).
+	// ExtraStats, if set, adds the embedding program's counters to
+	// `stats cachectl` after the daemon's own, through add(name, value).
 	ExtraStats func(add func(name string, value any))
 	// TestCommands serves memcached-debug's test-only commands (debugtime);
 	// -o relaxed_privileges, which memcached's test suite passes, sets it.

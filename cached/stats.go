@@ -30,6 +30,7 @@ var statsGroups = []statsGroup{
 	{"detail", (*conn).statsDetail},
 	{"cachedump", (*conn).cachedump},
 	{"denied", listing((*conn).statsDenied)},
+	{"cachectl", listing((*conn).statsCachectl)},
 	{"peer", (*conn).statsPeer},
 }
 

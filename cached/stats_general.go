@@ -5,14 +5,13 @@ import (
 
 	"fmt"
 	"os"
-	"runtime/debug"
-	"runtime/metrics"
 	"syscall"
-	"time"
 )
 
-// The general `stats` group: memcached 1.6.18's keys in its order, then
-// the Go runtime's figures.
+// The general `stats` group: memcached 1.6.18's keys in its order and
+// nothing else. memcached's own test suite (t/stats.t) and monitoring
+// tools count these keys, so cachectl's own counters are in
+// `stats cachectl` (stats_cachectl.go) instead.
 
 // statsGeneral is plain `stats`.
 func (c *conn) statsGeneral() {
@@ -39,8 +38,6 @@ func (c *conn) statsGeneral() {
 	c.stat("curr_connections", s.currConns.Load()+listeners-1)
 	c.stat("total_connections", s.totalConns.Load())
 	c.stat("rejected_connections", s.rejected.Load())
-	c.stat("denied_connections", s.denied.Load())
-	c.stat("udp_denied", s.udpDenied.Load())
 	c.stat("connection_structures", s.currConns.Load()+listeners)
 	c.stat("response_obj_oom", s.respOOM.Load())
 	c.stat("response_obj_count", 0)
@@ -77,16 +74,15 @@ func (c *conn) statsGeneral() {
 	c.statsMemoryMachinery(&st, sc)
 	c.stat("malloc_fails", 0)
 	c.statsLogger()
-	c.stat("connection_panics", s.panics.Load())
+	// memcached counts these only when -N picks each connection's thread
+	// by its NAPI id; cachectl has no -N, so they stay 0.
+	c.stat("unexpected_napi_ids", 0)
+	c.stat("round_robin_fallback", 0)
 	c.stat("bytes", st.Bytes)
 	c.stat("curr_items", st.CurrItems)
 	c.stat("total_items", st.TotalItems)
 	c.stat("slab_global_page_pool", st.SlabGlobalPagePool)
 	c.statsItemTotals(&st, sc.LRUMaintainer)
-	if s.cfg.ExtraStats != nil {
-		s.cfg.ExtraStats(c.stat)
-	}
-	c.statsRuntime()
 }
 
 // statsMemoryMachinery reports the slab mover, the crawler and the LRU
@@ -161,40 +157,4 @@ func (c *conn) statsCommands(st *store.Stats) {
 	c.stat("store_no_memory", st.StoreNoMemory)
 	c.stat("auth_cmds", c.srv.auth.cmds.Load())
 	c.stat("auth_errors", c.srv.auth.errors.Load())
-}
-
-// runtimeSamples are the Go runtime figures `stats` reports after
-// memcached's keys, so an operator (and the soak test) can see goroutine
-// and heap growth without a profiler.
-var runtimeSamples = []string{"/sched/goroutines:goroutines", "/memory/classes/heap/objects:bytes", "/gc/cycles/total:gc-cycles"}
-
-// statsRuntime reports goroutines, heap and GC pauses. runtime/metrics and
-// debug.ReadGCStats take only the heap lock: runtime.ReadMemStats would
-// stop the world on every `stats`, which a monitoring poller must not do.
-// The pause maximum is over the runtime's ring of the last 256 cycles.
-func (c *conn) statsRuntime() {
-	samples := make([]metrics.Sample, len(runtimeSamples))
-	for i, name := range runtimeSamples {
-		samples[i].Name = name
-	}
-	metrics.Read(samples)
-	var gc debug.GCStats
-	debug.ReadGCStats(&gc)
-	var maxPause time.Duration
-	for _, p := range gc.Pause {
-		maxPause = max(maxPause, p)
-	}
-	c.stat("go_goroutines", sampleUint(samples[0]))
-	c.stat("go_heap_bytes", sampleUint(samples[1]))
-	c.stat("go_gc_cycles", sampleUint(samples[2]))
-	c.stat("go_gc_pause_total_us", gc.PauseTotal.Microseconds())
-	c.stat("go_gc_pause_max_us", maxPause.Microseconds())
-}
-
-// sampleUint is 0 for a metric this Go does not have, rather than a panic.
-func sampleUint(s metrics.Sample) uint64 {
-	if s.Value.Kind() != metrics.KindUint64 {
-		return 0
-	}
-	return s.Value.Uint64()
 }

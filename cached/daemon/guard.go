@@ -98,7 +98,7 @@ func (g *Guard) Start(ctx context.Context, srv *cached.Server, log *slog.Logger,
 	}
 }
 
-// KeeperStats is the `stats` hook (cached.Config.ExtraStats) that reports
+// KeeperStats is the `stats cachectl` hook (cached.Config.ExtraStats) that reports
 // the keeper's repairs as firewall_reapplies.
 func KeeperStats(k *firewall.Keeper) func(add func(string, any)) {
 	return func(add func(string, any)) { add("firewall_reapplies", k.State().Reapplies) }

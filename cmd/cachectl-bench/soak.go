@@ -305,30 +305,43 @@ func dialStats(addr string) (*statsConn, error) {
 
 func (s *statsConn) close() { s.nc.Close() }
 
+// stats reads plain `stats` (memcached's keys) and `stats cachectl` (the
+// Go runtime's figures and connection_panics) into one map: the sampler
+// needs both, and plain `stats` carries memcached's keys only.
 func (s *statsConn) stats() (map[string]string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.nc.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := io.WriteString(s.nc, "stats\r\n"); err != nil {
-		return nil, err
-	}
 	m := map[string]string{}
+	for _, cmd := range []string{"stats", "stats cachectl"} {
+		if err := s.group(cmd, m); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// group sends one stats command and adds its STAT lines to m.
+func (s *statsConn) group(cmd string, m map[string]string) error {
+	s.nc.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(s.nc, cmd+"\r\n"); err != nil {
+		return fmt.Errorf("%s: %w", cmd, err)
+	}
 	for range 500 {
 		line, err := s.r.ReadString('\n')
 		if err != nil {
-			return nil, err
+			return fmt.Errorf("%s: %w", cmd, err)
 		}
 		line = strings.TrimSuffix(line, "\r\n")
 		if line == "END" {
-			return m, nil
+			return nil
 		}
 		f := strings.SplitN(line, " ", 3) // values may hold spaces (libevent)
 		if len(f) != 3 || f[0] != "STAT" {
-			return nil, fmt.Errorf("stats: unexpected line %q", line)
+			return fmt.Errorf("%s: unexpected line %q", cmd, line)
 		}
 		m[f[1]] = f[2]
 	}
-	return nil, errors.New("stats: no END after 500 lines")
+	return fmt.Errorf("%s: no END after 500 lines", cmd)
 }
 
 func (s *statsConn) sample(pid int) (soakSample, error) {

@@ -260,7 +260,8 @@ func setGet(t *testing.T, ns *nstest.NS, addr netip.AddrPort, key, val string) {
 	}
 }
 
-// stat reads one general stat through an admitted connection.
+// stat reads one of cachectl's own counters (`stats cachectl`: plain
+// `stats` has memcached's keys only) through an admitted connection.
 func stat(t *testing.T, ns *nstest.NS, addr netip.AddrPort, name string) int {
 	t.Helper()
 	c, err := dialMC(ns, addr)
@@ -268,9 +269,9 @@ func stat(t *testing.T, ns *nstest.NS, addr netip.AddrPort, name string) int {
 		t.Fatalf("dial %s: %v", addr, err)
 	}
 	defer c.nc.Close()
-	r, err := c.call("stats\r\n", "END")
+	r, err := c.call("stats cachectl\r\n", "END")
 	if err != nil {
-		t.Fatalf("stats via %s: %v", addr, err)
+		t.Fatalf("stats cachectl via %s: %v", addr, err)
 	}
 	for _, line := range strings.Split(r, "\r\n") {
 		if f := strings.Fields(line); len(f) == 3 && f[1] == name {
@@ -278,6 +279,6 @@ func stat(t *testing.T, ns *nstest.NS, addr netip.AddrPort, name string) int {
 			return n
 		}
 	}
-	t.Fatalf("stats has no %s:\n%s", name, r)
+	t.Fatalf("stats cachectl has no %s:\n%s", name, r)
 	return 0
 }
