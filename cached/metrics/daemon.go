@@ -35,9 +35,10 @@ func gauge(name, help string, v func(DaemonStats) float64) daemonMetric {
 	return daemonMetric{prometheus.NewDesc(name, help, nil, nil), prometheus.GaugeValue, v}
 }
 
-// daemonMetrics map memcached's `stats` onto Prometheus names: counters
-// end in _total, sizes are in bytes. The stats key each one comes from is
-// in its help text, so a dashboard built on `stats` can be ported.
+// daemonMetrics map `stats` (memcached's keys) and `stats cachectl`
+// (cachectl's own) onto Prometheus names: counters end in _total, sizes
+// are in bytes. The stats key each one comes from is in its help text, so
+// a dashboard built on `stats` can be ported.
 var daemonMetrics = []daemonMetric{
 	counter("cachectl_get_hits_total", "Keys found by get commands (stats get_hits).", func(d DaemonStats) uint64 { return d.Store.GetHits }),
 	counter("cachectl_get_misses_total", "Keys not found by get commands (stats get_misses).", func(d DaemonStats) uint64 { return d.Store.GetMisses }),
@@ -54,9 +55,9 @@ var daemonMetrics = []daemonMetric{
 	gauge("cachectl_max_connections", "Connection limit, -c (stats max_connections).", func(d DaemonStats) float64 { return float64(d.Server.MaxConnections) }),
 	counter("cachectl_connections_total", "Connections accepted since start, counting listeners as memcached does (stats total_connections).", func(d DaemonStats) uint64 { return d.Server.TotalConnections }),
 	counter("cachectl_rejected_connections_total", "Connections closed because the limit -c was reached (stats rejected_connections).", func(d DaemonStats) uint64 { return d.Server.Rejected }),
-	counter("cachectl_denied_connections_total", "Connections closed because the allowlist does not admit the peer (stats denied_connections).", func(d DaemonStats) uint64 { return d.Server.Denied }),
-	counter("cachectl_udp_denied_total", "UDP datagrams left unanswered because the allowlist does not admit the peer (stats udp_denied).", func(d DaemonStats) uint64 { return d.Server.UDPDenied }),
-	counter("cachectl_connection_panics_total", "Connections closed by a recovered panic (stats connection_panics).", func(d DaemonStats) uint64 { return d.Server.Panics }),
+	counter("cachectl_denied_connections_total", "Connections closed because the allowlist does not admit the peer (stats cachectl denied_connections).", func(d DaemonStats) uint64 { return d.Server.Denied }),
+	counter("cachectl_udp_denied_total", "UDP datagrams left unanswered because the allowlist does not admit the peer (stats cachectl udp_denied).", func(d DaemonStats) uint64 { return d.Server.UDPDenied }),
+	counter("cachectl_connection_panics_total", "Connections closed by a recovered panic (stats cachectl connection_panics).", func(d DaemonStats) uint64 { return d.Server.Panics }),
 	counter("cachectl_read_bytes_total", "Bytes read from clients (stats bytes_read).", func(d DaemonStats) uint64 { return d.Server.BytesRead }),
 	counter("cachectl_written_bytes_total", "Bytes written to clients (stats bytes_written).", func(d DaemonStats) uint64 { return d.Server.BytesWritten }),
 }

@@ -43,8 +43,9 @@ cache daemon in the foreground, listening on exactly those addresses.
 --iface and --addr choose LOCAL addresses to listen on. Who may CONNECT is the
 policy's allowlist: a fresh policy allows loopback peers only; let a host in
 with 'cachectl allow ADDR --policy FILE'. The daemon closes connections from
-other peers right after accept (counted as denied_connections in 'stats'),
-and reloads the allowlist on SIGHUP and whenever the policy file changes.
+other peers right after accept (counted as denied_connections in
+'stats cachectl'), and reloads the allowlist on SIGHUP and whenever the
+policy file changes.
 
 Without --iface and --addr, the binding recorded in the policy is used.
 Listening on every address takes an explicit --addr 0.0.0.0 (IPv4) and/or

@@ -33,7 +33,7 @@ func allowsEveryone(p *policy.Policy, bound []netip.AddrPort) (netip.Prefix, boo
 // like a broken cache.
 func announcePeers(w io.Writer, path string, p *policy.Policy, bound []netip.AddrPort) {
 	fmt.Fprintf(w, "cachectl bind: peers allowed to connect (policy %s): %s\n", path, daemon.AllowedList(p))
-	fmt.Fprintf(w, "cachectl bind: other peers are disconnected right after they connect and counted as denied_connections;\n"+
+	fmt.Fprintf(w, "cachectl bind: other peers are disconnected right after they connect and counted as denied_connections in 'stats cachectl';\n"+
 		"  let a host connect with 'cachectl allow ADDR --policy %s' (applies without a restart)\n", path)
 	if pf, ok := allowsEveryone(p, bound); ok {
 		fmt.Fprintf(w, "WARNING: listening on every local address while the policy allows every peer (%s):\n"+

@@ -202,7 +202,7 @@ func TestAnnouncePeers(t *testing.T) {
 		want   []string
 		absent []string
 	}{
-		{"fresh: loopback only", fresh, one, []string{"loopback only", "cachectl allow ADDR --policy /p.yaml"}, []string{"WARNING"}},
+		{"fresh: loopback only", fresh, one, []string{"loopback only", "denied_connections in 'stats cachectl'", "cachectl allow ADDR --policy /p.yaml"}, []string{"WARNING"}},
 		{"entries listed", some, one, []string{"): 10.213.0.10/32\n"}, []string{"loopback", "WARNING"}},
 		{"nobody", none, one, []string{"nobody"}, nil},
 		{"wildcard with everyone allowed warns", open, any, []string{"WARNING: listening on every local address", "0.0.0.0/0", "cachectl revoke 0.0.0.0/0"}, nil},
