@@ -52,13 +52,6 @@ func (c *conn) statsGeneral() {
 	if s.cfg.IdleTimeout > 0 {
 		c.stat("idle_kicks", s.idleKicks.Load())
 	}
-	if s.tls != nil {
-		if s.tls.cfg.SessionCache {
-			c.stat("ssl_new_sessions", s.tls.newSessions.Load())
-		}
-		c.stat("ssl_handshake_errors", s.tls.handshakes.Load())
-		c.stat("time_since_server_cert_refresh", now-s.tls.refreshed.Load())
-	}
 	c.stat("bytes_read", s.bytesRead.Load())
 	c.stat("bytes_written", s.bytesWritten.Load())
 	c.stat("limit_maxbytes", st.LimitMaxbytes)
@@ -74,6 +67,13 @@ func (c *conn) statsGeneral() {
 	c.statsMemoryMachinery(&st, sc)
 	c.stat("malloc_fails", 0)
 	c.statsLogger()
+	if s.tls != nil {
+		if s.tls.cfg.SessionCache {
+			c.stat("ssl_new_sessions", s.tls.newSessions.Load())
+		}
+		c.stat("ssl_handshake_errors", s.tls.handshakes.Load())
+		c.stat("time_since_server_cert_refresh", now-s.tls.refreshed.Load())
+	}
 	// memcached counts these only when -N picks each connection's thread
 	// by its NAPI id; cachectl has no -N, so they stay 0.
 	c.stat("unexpected_napi_ids", 0)

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -82,6 +83,19 @@ func TestTLSExtrasLikeMemcached(t *testing.T) {
 		if got := authExchange(t, plain[i], []byte("refresh_certs\r\n"), []byte("refresh_certs noreply\r\nversion\r\n")); got != "OK\r\nVERSION 1.6.18\r\n" {
 			t.Errorf("%s: refresh_certs: %q", names[i], got)
 		}
+	}
+	// memcached puts the ssl_* stats after the log_* ones; t/stats.t and
+	// tools that count or walk `stats` see them where memcached has them.
+	var keys [2][]string
+	for i := range 2 {
+		for _, l := range strings.Split(authExchange(t, plain[i], []byte("stats\r\n")), "\r\n") {
+			if f := strings.SplitN(l, " ", 3); len(f) == 3 && f[0] == "STAT" {
+				keys[i] = append(keys[i], f[1])
+			}
+		}
+	}
+	if !slices.Equal(keys[0], keys[1]) {
+		t.Errorf("stats keys differ under TLS\nmemcached %v\ncachectl  %v", keys[0], keys[1])
 	}
 	wantSettings := []string{"ssl_enabled yes", "ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256", "ssl_session_cache yes",
 		"ssl_wbuf_size 4096", "ssl_min_version tlsv1.2", "ssl_kernel_tls no"}
