@@ -112,6 +112,7 @@ func (c *conn) binStore(req *protocol.BinaryRequest, key []byte, flags, exp uint
 			return err
 		}
 	}
+	c.logLookup(key)
 	res, cas := st.Commit(p, mode, req.CAS)
 	c.logStore(key, mode, res, exp, p.Class(), int(vlen))
 	switch res {

@@ -1,6 +1,8 @@
 package cached
 
 import (
+	"fmt"
+
 	"github.com/cachectl/cachectl/cached/protocol"
 	"github.com/cachectl/cachectl/cached/store"
 )
@@ -89,13 +91,17 @@ func (c *conn) dispatch(line []byte) error {
 	switch {
 	case cmd == nil && protocol.IsHTTP(toks):
 		c.closing = true
-		return nil
+		return errHTTP
 	case cmd == nil, len(toks)-1 < cmd.minArgs, cmd.maxArgs >= 0 && len(toks)-1 > cmd.maxArgs:
 		c.reply(protocol.ReplyError)
 		return nil
 	}
 	return cmd.run(c, toks, rest)
 }
+
+// errHTTP closes a connection that spoke HTTP to the cache port; watchers
+// see it closed for an error, as memcached reports it.
+var errHTTP = fmt.Errorf("%w: an HTTP request on the memcached port", errClose)
 
 // refuse answers a request the protocol refused; noreply silences it, as
 // set_noreply_maybe does for memcached's classic commands.

@@ -81,6 +81,7 @@ func (c *conn) metaSet(toks [][]byte, _ []byte) error {
 		st.Abort(p, true)
 		return c.metaError(protocol.ErrBadDataChunk)
 	}
+	c.logLookup(key)
 	res, cas := st.CommitMeta(p, mode, of.ReqCAS, of.SetStale && mode == store.ModeCAS, of.KeyBinary)
 	c.logStore(key, mode, res, exp, p.Class(), vlen)
 	c.noreply = false

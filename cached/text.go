@@ -168,6 +168,7 @@ func (c *conn) update(toks [][]byte, mode store.Mode, withCAS bool) error {
 		c.reply(protocol.ReplyBadDataChunk)
 		return nil
 	}
+	c.logLookup(req.Key)
 	res, _ := st.Commit(p, mode, req.CAS)
 	c.logStore(req.Key, mode, res, exp, p.Class(), req.Length)
 	c.reply(resultText[res])
@@ -196,6 +197,7 @@ func (c *conn) delete(toks [][]byte, _ []byte) error {
 	}
 	c.noreply = req.Noreply
 	c.detailDelete(req.Key)
+	c.logLookup(req.Key)
 	if c.srv.store.Delete(req.Key) {
 		c.reply(protocol.ReplyDeleted)
 	} else {
@@ -210,6 +212,7 @@ func (c *conn) arithmetic(toks [][]byte, incr bool) error {
 		return c.refuse(req.Noreply, err)
 	}
 	c.noreply = req.Noreply
+	c.logLookup(req.Key)
 	v, _, res := c.srv.store.Delta(req.Key, incr, req.Delta)
 	switch res {
 	case store.DeltaOK:
@@ -235,6 +238,7 @@ func (c *conn) touch(toks [][]byte, _ []byte) error {
 		return c.refuse(req.Noreply, err)
 	}
 	c.noreply = req.Noreply
+	c.logLookup(req.Key)
 	if c.srv.store.Touch(req.Key, c.relTime(req.Exptime)) {
 		c.reply(protocol.ReplyTouched)
 	} else {

@@ -25,6 +25,16 @@ func (c *conn) logGet(key []byte, m store.Meta, hit bool) {
 	c.srv.logs.record(c.id, &e)
 }
 
+// logLookup records the item_get line memcached writes for the lookup a
+// store, delete, incr, decr or touch makes before it changes the item.
+func (c *conn) logLookup(key []byte) {
+	if !c.srv.logs.on(protocol.LogFetchers) {
+		return
+	}
+	m, hit := c.srv.store.Peek(key)
+	c.logGet(key, m, hit)
+}
+
 // storeCmd maps a store mode to memcached's command number.
 var storeCmd = [...]uint8{
 	store.ModeSet: protocol.CmdSet, store.ModeAdd: protocol.CmdAdd, store.ModeReplace: protocol.CmdReplace,
@@ -95,6 +105,8 @@ func closeReason(c *conn, err error) uint8 {
 		return c.closeReason
 	case errors.Is(err, errIdle):
 		return protocol.ReasonIdleTimeout
+	case errors.Is(err, errHTTP):
+		return protocol.ReasonError
 	case err == nil, errors.Is(err, errClose), errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
 		return protocol.ReasonNormal
 	}

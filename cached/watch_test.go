@@ -2,6 +2,7 @@ package cached
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -108,8 +109,7 @@ func TestWatchFetchersMatchMemcached(t *testing.T) {
 	}
 }
 
-// Stores: item_store lines beside memcached's. memcached also logs the
-// lookup inside each store as item_get; cachectl logs reads only.
+// Stores: item_store lines beside memcached's.
 func TestWatchMutationsMatchMemcached(t *testing.T) {
 	writes := []string{"set a:b 0 0 3\r\nabc\r\n", "add a:b 0 100 1\r\nx\r\n", "append zz 0 0 1\r\nx\r\n",
 		"set n 0 0 1\r\n5\r\n", "replace n 0 3600 2\r\n66\r\n", "prepend n 0 0 1\r\n1\r\n", "cas n 0 0 1 999\r\n1\r\n",
@@ -123,6 +123,33 @@ func TestWatchMutationsMatchMemcached(t *testing.T) {
 	}
 	if len(want) != len(writes) {
 		t.Errorf("memcached logged %d stores for %d writes", len(want), len(writes))
+	}
+}
+
+// The lookup a store, delete, incr, decr or touch makes is an item_get line
+// in memcached's log, before the item_store; watchers that match a store
+// with its lookup (memcached's t/watcher.t) see the same here.
+func TestWatchWriteLookupsMatchMemcached(t *testing.T) {
+	writes := []string{"set a:b 0 0 3\r\nabc\r\n", "set a:b 0 0 2\r\nxy\r\n", "add zz 0 0 1\r\nx\r\n",
+		"ms m 2\r\nhi\r\n", "incr n 1\r\n", "decr nope 1\r\n", "touch a:b 100\r\n", "delete a:b\r\n",
+		"delete a:b\r\n", "set gone 0 0 1\r\nx\r\n"}
+	mc := startMemcached(t)
+	cc := startCachectl(t)
+	lines := func(addr string) string {
+		var out []string
+		for _, l := range watchRun(t, addr, "fetchers mutations", watchSetup, writes) {
+			if l["type"] == "item_get" || l["type"] == "item_store" {
+				out = append(out, l.String())
+			}
+		}
+		return strings.Join(out, "\n")
+	}
+	want, got := lines(mc.addr), lines(cc.addr)
+	if got != want {
+		t.Errorf("lines:\n%s\nmemcached's:\n%s", got, want)
+	}
+	if strings.Count(want, "item_get") < len(writes) {
+		t.Errorf("memcached logged too few lookups to prove anything:\n%s", want)
 	}
 }
 
@@ -215,4 +242,34 @@ func startWatch(t *testing.T, addr, streams string) net.Conn {
 		t.Fatalf("%s: watch answered %q, %v", addr, ok, err)
 	}
 	return w
+}
+
+// A client that speaks HTTP to the cache port is closed for an error, in
+// memcached's log as here (t/watcher.t).
+func TestWatchHTTPCloseIsError(t *testing.T) {
+	for name, start := range map[string]func(testing.TB, ...string) *daemon{"memcached": startMemcached, "cachectl": startCachectl} {
+		t.Run(name, func(t *testing.T) {
+			d := start(t)
+			w := startWatch(t, d.addr, "connevents")
+			c := d.dial(t)
+			fmt.Fprint(c, "GET / HTTP/1.1\r\n")
+			c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			io.Copy(io.Discard, c) // until the server closes it
+			c.Close()
+			r := bufio.NewReader(w)
+			w.SetDeadline(time.Now().Add(5 * time.Second))
+			for {
+				s, err := r.ReadString('\n')
+				if err != nil {
+					t.Fatalf("reading watch lines: %v", err)
+				}
+				if l := parseLogLine(t, strings.TrimSuffix(s, "\n")); l["type"] == "conn_close" {
+					if l["reason"] != "error" {
+						t.Fatalf("conn_close reason %q, want error: %s", l["reason"], s)
+					}
+					return
+				}
+			}
+		})
+	}
 }

@@ -36,6 +36,26 @@ type Meta struct {
 	Status LookupStatus // on a miss: why (not found, expired, flushed)
 }
 
+// Peek reports what a lookup of key finds now, without touching the item,
+// unlinking a dead one or counting anything. The watch log uses it for
+// the item_get line memcached writes for the lookup inside a store,
+// delete, incr or touch.
+func (s *Store) Peek(key []byte) (Meta, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.Now()
+	ref := s.find(key, hashKey(key))
+	switch {
+	case ref == 0:
+		return Meta{Status: LookupNotFound}, false
+	case s.flushed(ref, now):
+		return Meta{Status: LookupFlushed}, false
+	case s.expired(ref, now):
+		return Meta{Status: LookupExpired}, false
+	}
+	return Meta{Status: LookupFound, Class: s.class(ref), Len: int(s.nbytes(ref))}, true
+}
+
 // Pending is an allocated, unlinked item whose value the caller fills
 // (without holding the store lock) before Commit or Abort.
 type Pending struct {
