@@ -2,7 +2,11 @@
 
 package store
 
-import "syscall"
+import (
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
 
 // mmapAnon reserves n bytes of anonymous memory. Other Unix kernels
 // (macOS, the BSDs) back anonymous pages lazily without MAP_NORESERVE.
@@ -15,4 +19,4 @@ func munmap(b []byte) error { return syscall.Munmap(b) }
 
 // dropPages gives b's memory back to the kernel; the range stays mapped
 // and reads as zeros when touched again.
-func dropPages(b []byte) error { return syscall.Madvise(b, syscall.MADV_DONTNEED) }
+func dropPages(b []byte) error { return unix.Madvise(b, unix.MADV_DONTNEED) }
