@@ -2,6 +2,7 @@ package cached
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -129,7 +130,7 @@ func FuzzText(f *testing.F) {
 		mc := &memConn{in: bytes.NewReader(data)}
 		c := newConn(srv, mc)
 		err := c.serve()
-		if err != nil && err != io.EOF && err != errClose && err != io.ErrUnexpectedEOF && err != io.ErrNoProgress {
+		if err != nil && err != io.EOF && !errors.Is(err, errClose) && err != io.ErrUnexpectedEOF && err != io.ErrNoProgress {
 			t.Fatalf("serve: %v", err)
 		}
 		if p := srv.panics.Load(); p != 0 {
