@@ -198,6 +198,7 @@ func (c *conn) metaDelete(toks [][]byte, _ []byte) error {
 	}
 	c.out = append(c.out, '\r', '\n')
 	code := protocol.MetaNotFound
+	c.logLookup(key)
 	v := c.srv.store.OpenView(key)
 	defer v.Close()
 	switch {

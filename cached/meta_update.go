@@ -135,6 +135,7 @@ func (c *conn) metaArithmetic(toks [][]byte, _ []byte) error {
 		return c.metaError(protocol.ErrMetaArithMode)
 	}
 	start := len(c.out)
+	c.logLookup(key)
 	v := c.srv.store.OpenView(key)
 	defer v.Close()
 	var digits [20]byte

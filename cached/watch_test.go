@@ -132,7 +132,7 @@ func TestWatchMutationsMatchMemcached(t *testing.T) {
 func TestWatchWriteLookupsMatchMemcached(t *testing.T) {
 	writes := []string{"set a:b 0 0 3\r\nabc\r\n", "set a:b 0 0 2\r\nxy\r\n", "add zz 0 0 1\r\nx\r\n",
 		"ms m 2\r\nhi\r\n", "incr n 1\r\n", "decr nope 1\r\n", "touch a:b 100\r\n", "delete a:b\r\n",
-		"delete a:b\r\n", "set gone 0 0 1\r\nx\r\n"}
+		"delete a:b\r\n", "set gone 0 0 1\r\nx\r\n", "md gone\r\n", "md nope q\r\n", "ma n\r\n", "ma nope MD\r\n"}
 	mc := startMemcached(t)
 	cc := startCachectl(t)
 	lines := func(addr string) string {
