@@ -182,9 +182,9 @@ func (s *Store) Close() error {
 // and stopped, for tests that age items without sleeping.
 type coarseClock struct {
 	sec    atomic.Int64
-	delta  atomic.Int64
-	paused atomic.Bool
-	mu     sync.Mutex // orders shifts against the ticker's refresh
+	mu     sync.Mutex // guards delta and paused against the ticker's refresh
+	delta  int64
+	paused bool
 	done   chan struct{}
 	once   sync.Once
 }
@@ -209,8 +209,8 @@ func newCoarseClock() *coarseClock {
 
 func (c *coarseClock) refresh() {
 	c.mu.Lock()
-	if !c.paused.Load() {
-		c.sec.Store(time.Now().Unix() + c.delta.Load())
+	if !c.paused {
+		c.sec.Store(time.Now().Unix() + c.delta)
 	}
 	c.mu.Unlock()
 }
@@ -218,7 +218,7 @@ func (c *coarseClock) refresh() {
 // shift moves the clock by d seconds at once, paused or not.
 func (c *coarseClock) shift(d int64) {
 	c.mu.Lock()
-	c.delta.Add(d)
+	c.delta += d
 	c.sec.Add(d)
 	c.mu.Unlock()
 }
@@ -226,7 +226,9 @@ func (c *coarseClock) shift(d int64) {
 // pause stops the clock where it is; resuming carries on from real time
 // plus the shifts, as memcached's clock does.
 func (c *coarseClock) pause(p bool) {
-	c.paused.Store(p)
+	c.mu.Lock()
+	c.paused = p
+	c.mu.Unlock()
 	c.refresh()
 }
 
