@@ -3,6 +3,8 @@ package store
 import (
 	"bytes"
 	"hash/maphash"
+	"runtime/debug"
+	"sync/atomic"
 )
 
 // The hash index is an open-addressing table with linear probing: a
@@ -281,6 +283,30 @@ func (x *index) migrate(n int) {
 		x.migrated++
 	}
 	if x.migrated == uint64(len(x.old)) {
+		grown := len(x.old) < len(x.slots)
 		x.old, x.oldMask, x.migrated = nil, 0, 0
+		if grown {
+			returnRetiredArray()
+		}
+	}
+}
+
+// returning is set while a retired array is being handed back.
+var returning atomic.Bool
+
+// returnRetiredArray gives the array a growth has emptied back to the
+// kernel, as memcached's free of its old hash table does (glibc unmaps an
+// allocation that large). Left to the Go runtime, the freed array would
+// stay resident: the scavenger keeps up to the heap goal, twice the live
+// heap, and the index is most of the live heap, so after growing to 64 MB
+// a 5M-item cache would keep the 32 MB array it left. A growth is rare
+// (one per doubling of the items) and the collection it forces is short:
+// the index arrays and the slabs hold no pointers for it to trace.
+func returnRetiredArray() {
+	if returning.CompareAndSwap(false, true) {
+		go func() {
+			defer returning.Store(false)
+			debug.FreeOSMemory()
+		}()
 	}
 }
