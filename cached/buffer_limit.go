@@ -56,7 +56,7 @@ func (c *conn) takeResponse() bool {
 	if c.srv.respLimit == noRespLimit {
 		return true
 	}
-	if c.resps >= c.srv.respLimit {
+	if int(c.resps) >= c.srv.respLimit {
 		c.srv.respOOM.Add(1)
 		c.truncateOut(0)
 		c.closing = true

@@ -26,7 +26,7 @@ type outView struct {
 
 // viewMin is the smallest value this connection sends from the slab.
 func (c *conn) viewMin() uint32 {
-	if _, ok := c.wr.(socketIO); ok {
+	if _, ok := c.rw.(socketIO); ok {
 		return minView
 	}
 	return noView

@@ -130,9 +130,8 @@ func (s *Server) adopt(nc net.Conn) (*conn, error) {
 	}
 	c := newConn(s, nil)
 	c.fd = fd
-	c.rd, c.wr = socketIO{c}, socketIO{c}
+	c.rw = socketIO{c}
 	c.id = fd
-	c.remote = connAddr(nc.RemoteAddr())
 	c.local = connAddr(nc.LocalAddr())
 	c.lastCmd.Store(s.store.Now())
 	return c, nil

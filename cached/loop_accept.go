@@ -120,9 +120,8 @@ func (s *Server) acceptFD(fd int, ap netip.AddrPort, local *localNames) {
 	}
 	c := newConn(s, nil)
 	c.fd, c.id = fd, fd
-	c.rd, c.wr = socketIO{c}, socketIO{c}
+	c.rw = socketIO{c}
 	c.peerPort = ap
-	c.remote = tcpAddrText(ap)
 	c.local = local.name(fd)
 	c.lastCmd.Store(s.store.Now())
 	c.loop = s.pickLoop()

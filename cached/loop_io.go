@@ -140,7 +140,7 @@ func (c *conn) writeViews() (int, error) {
 	// Views are only taken on a socketIO (viewMin); the interface call
 	// also keeps flush from referring to the loop statically, which the
 	// binary command table's initialization could not have.
-	n, err := c.wr.(vectorWriter).writev(iov)
+	n, err := c.rw.(vectorWriter).writev(iov)
 	clear(iov) // pooled, the vector must not keep the reply buffer alive
 	c.iov = iov[:0]
 	return n, err

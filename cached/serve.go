@@ -178,15 +178,14 @@ func (s *Server) accept(nc net.Conn, useTLS bool) {
 	} else {
 		id := socketFD(nc)
 		nc = tls.Server(nc, s.tls.front)
-		c = newConn(s, nc)
-		c.nc = nc
-		c.wr = tlsWriter{nc: nc, wbuf: s.tls.cfg.WBufSize}
-		c.id = id
-		c.remote = connAddr(nc.RemoteAddr())
-		c.local = connAddr(nc.LocalAddr())
+		rw := tlsIO{Reader: nc, tlsWriter: tlsWriter{nc: nc, wbuf: s.tls.cfg.WBufSize}}
 		if s.cfg.IdleTimeout > 0 {
-			c.rd = &idleReader{nc: nc, timeout: s.cfg.IdleTimeout}
+			rw.Reader = &idleReader{nc: nc, timeout: s.cfg.IdleTimeout}
 		}
+		c = newConn(s, rw)
+		c.nc = nc
+		c.id = id
+		c.local = connAddr(nc.LocalAddr())
 	}
 	c.peerPort = ap
 	s.register(c)
@@ -207,7 +206,7 @@ func (s *Server) register(c *conn) {
 	s.mu.Unlock()
 	s.logConn(protocol.EventConnNew, c.id, c.peerPort, 0)
 	if s.verbosity.Load() > 0 {
-		s.log.Info("new client connection", "conn", c.id, "peer", c.remote)
+		s.log.Info("new client connection", "conn", c.id, "peer", c.remoteName())
 	}
 	if c.fd < 0 {
 		go s.run(c)
@@ -264,9 +263,9 @@ func (s *Server) finish(c *conn, err error) {
 	switch {
 	case err == nil, errors.Is(err, errClose), errors.Is(err, errIdle), errors.Is(err, io.EOF), isTimeout(err), errors.Is(err, net.ErrClosed), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
 		if s.verbosity.Load() > 0 {
-			s.log.Info("connection closed", "conn", c.id, "peer", c.remote)
+			s.log.Info("connection closed", "conn", c.id, "peer", c.remoteName())
 		}
 	default:
-		s.log.Error("connection failed", "conn", c.id, "peer", c.remote, "err", err)
+		s.log.Error("connection failed", "conn", c.id, "peer", c.remoteName(), "err", err)
 	}
 }

@@ -269,19 +269,36 @@ func socketFD(nc net.Conn) int {
 }
 
 // connAddr renders an address as memcached's stats conns does.
+// remoteName is the client's address as memcached's stats conns shows it.
+// memcached reads only a TCP client's address (getpeername); a unix
+// socket client is left zeroed, and a UDP worker shows the sender of the
+// datagram it answers.
+func (c *conn) remoteName() string {
+	switch _, udp := c.rw.(udpIO); {
+	case udp:
+		return udpAddrText(c.peerPort)
+	case c.peerPort.IsValid():
+		return tcpAddrText(c.peerPort)
+	}
+	return unnamedAddr
+}
+
+// unnamedAddr is what memcached prints for an address it has not got.
+const unnamedAddr = "?:<AF 0>"
+
 func connAddr(a net.Addr) string {
 	if ua, ok := a.(*net.UnixAddr); ok {
 		if ua == nil || ua.Name == "" || ua.Name == "@" {
 			// The client end of a unix socket has no name; memcached
 			// prints what inet_ntop leaves for an unnamed address.
-			return "?:<AF 0>"
+			return unnamedAddr
 		}
 		return "unix:" + ua.Name
 	}
 	ta, ok := a.(*net.TCPAddr)
 	if !ok {
 		if a == nil {
-			return "?:<AF 0>"
+			return unnamedAddr
 		}
 		return a.String()
 	}

@@ -28,7 +28,7 @@ func (c *conn) statsConns() {
 		r := row{id: listenerFD(pc), addr: udpAddrText(pc.LocalAddr().(*net.UDPAddr).AddrPort()), state: "conn_read", udp: true}
 		if r.id == c.id && c.socketless() {
 			// The worker answering this request, as memcached shows it.
-			r.addr, r.listen, r.state = c.remote, c.local, stateParseCmd.String()
+			r.addr, r.listen, r.state = c.remoteName(), c.local, stateParseCmd.String()
 		}
 		rows = append(rows, r)
 	}
@@ -37,7 +37,7 @@ func (c *conn) statsConns() {
 		if o == c {
 			st = stateParseCmd
 		}
-		rows = append(rows, row{id: o.id, addr: o.remote, listen: o.local, state: st.String(), idle: now - o.lastCmd.Load()})
+		rows = append(rows, row{id: o.id, addr: o.remoteName(), listen: o.local, state: st.String(), idle: now - o.lastCmd.Load()})
 	}
 	s.mu.Unlock()
 	sort.Slice(rows, func(i, j int) bool { return rows[i].id < rows[j].id })

@@ -35,7 +35,7 @@ func (c *conn) get(keys [][]byte, rest []byte, withCAS, touch bool, exp uint32) 
 	if budget != noRespLimit {
 		// The request took one already; replies stacked before it
 		// hold theirs.
-		budget -= c.resps - 1
+		budget -= int(c.resps) - 1
 	}
 	initial := budget
 	over := budget != noRespLimit && len(keys)+fieldCount(rest) > budget
@@ -77,7 +77,7 @@ func (c *conn) get(keys [][]byte, rest []byte, withCAS, touch bool, exp uint32) 
 		c.scratch = nil
 	}
 	if initial != noRespLimit {
-		c.resps += initial - budget - 1
+		c.resps += int32(initial - budget - 1)
 	}
 	c.out = append(c.out, protocol.ReplyEnd+"\r\n"...)
 	return nil

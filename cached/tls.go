@@ -146,7 +146,7 @@ func (s *Server) handshake(c *conn, tc *tls.Conn) error {
 		// A refused or broken handshake is the client's problem, not the
 		// daemon's: count it as memcached's ssl_handshake_errors, warn, close.
 		s.tls.handshakes.Add(1)
-		s.log.Warn("TLS handshake failed", "conn", c.id, "peer", c.remote, "err", err)
+		s.log.Warn("TLS handshake failed", "conn", c.id, "peer", c.remoteName(), "err", err)
 		return errClose
 	}
 	if s.verbosity.Load() > 0 {
@@ -155,9 +155,16 @@ func (s *Server) handshake(c *conn, tc *tls.Conn) error {
 		if len(st.PeerCertificates) > 0 {
 			subject = st.PeerCertificates[0].Subject.String()
 		}
-		s.log.Info("TLS client", "conn", c.id, "peer", c.remote, "version", tls.VersionName(st.Version), "client_cert", subject)
+		s.log.Info("TLS client", "conn", c.id, "peer", c.remoteName(), "version", tls.VersionName(st.Version), "client_cert", subject)
 	}
 	return nil
+}
+
+// tlsIO is a TLS connection's two directions: reads straight from
+// crypto/tls or through the idle timeout, writes in ssl_wbuf_size pieces.
+type tlsIO struct {
+	io.Reader
+	tlsWriter
 }
 
 // tlsWriter caps each write at ssl_wbuf_size, the most memcached copies
@@ -189,7 +196,7 @@ func (c *conn) fillNext() error {
 		return c.fill()
 	}
 	c.idle()
-	n, err := c.rd.Read(c.peek[:])
+	n, err := c.rw.Read(c.peek[:])
 	if n == 0 {
 		if err == nil {
 			err = io.ErrNoProgress

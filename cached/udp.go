@@ -76,6 +76,12 @@ func (w *udpSink) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// udpIO is a datagram connection's two directions.
+type udpIO struct {
+	udpNoMore
+	*udpSink
+}
+
 // udpNoMore is the input side of a datagram connection: a request must be
 // complete in its datagram, so asking for more input ends it.
 type udpNoMore struct{}
@@ -123,10 +129,7 @@ func dupUDP(pc *net.UDPConn) (*net.UDPConn, error) {
 func (s *Server) udpWorker(pc *net.UDPConn) {
 	defer s.wg.Done()
 	sink := &udpSink{}
-	c := newConn(s, struct {
-		udpNoMore
-		*udpSink
-	}{udpNoMore{}, sink})
+	c := newConn(s, udpIO{udpNoMore{}, sink})
 	c.local = udpAddrText(pc.LocalAddr().(*net.UDPAddr).AddrPort())
 	c.id = listenerFD(pc)
 	// One datagram after another, never idle: the worker keeps its
@@ -167,7 +170,7 @@ func (s *Server) serveDatagram(pc *net.UDPConn, c *conn, sink *udpSink, d []byte
 	}
 	s.bytesRead.Add(uint64(len(d)))
 	reqID := binary.BigEndian.Uint16(d)
-	c.remote = udpAddrText(from)
+	c.peerPort = from
 	defer func() {
 		// As on TCP, a bug hit by one request costs that request, not the daemon.
 		if p := recover(); p != nil {
