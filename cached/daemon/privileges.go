@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -23,6 +24,10 @@ func dropPrivileges(name string, log *slog.Logger) error {
 		return nil
 	}
 	u, err := user.Lookup(name)
+	if errors.As(err, new(user.UnknownUserError)) {
+		// The binary is static: /etc/passwd is all it reads, not LDAP or sssd.
+		return usageErrorf("-u %s: no such user in /etc/passwd; create it (useradd --system --no-create-home %s) or name another", name, name)
+	}
 	if err != nil {
 		return usageErrorf("-u %s: %w", name, err)
 	}
