@@ -344,13 +344,12 @@ func (c *conn) discard(n int) error {
 
 // flush writes pending replies.
 func (c *conn) flush() error {
+	c.resps = 0 // written, or quiet: the replies release theirs
 	if c.pending() == 0 {
-		c.resps = 0 // quiet replies release theirs all the same
 		return nil
 	}
 	c.setState(stateWrite)
 	c.stacked = false
-	c.resps = 0
 	var n int
 	var err error
 	if c.workBufs != nil && len(c.views) > 0 {

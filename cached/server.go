@@ -268,7 +268,6 @@ func socketFD(nc net.Conn) int {
 	return fd
 }
 
-// connAddr renders an address as memcached's stats conns does.
 // remoteName is the client's address as memcached's stats conns shows it.
 // memcached reads only a TCP client's address (getpeername); a unix
 // socket client is left zeroed, and a UDP worker shows the sender of the
@@ -286,6 +285,7 @@ func (c *conn) remoteName() string {
 // unnamedAddr is what memcached prints for an address it has not got.
 const unnamedAddr = "?:<AF 0>"
 
+// connAddr renders an address as memcached's stats conns does.
 func connAddr(a net.Addr) string {
 	if ua, ok := a.(*net.UnixAddr); ok {
 		if ua == nil || ua.Name == "" || ua.Name == "@" {

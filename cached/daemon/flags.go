@@ -177,11 +177,11 @@ func (f *Flags) serverConfig(c *cached.Config) error {
 	return nil
 }
 
-// storeConfig reads the flags of item memory: -m, -M, -I, -f, -n, -C, -e.
 // InitialMallocEnv fakes how many bytes of item memory are already
 // allocated at start (total_malloced), as memcached's test suite sets it.
 const InitialMallocEnv = "T_MEMD_INITIAL_MALLOC"
 
+// storeConfig reads the flags of item memory: -m, -M, -I, -f, -n, -C, -e.
 func (f *Flags) storeConfig(c *cached.Config) error {
 	mem, err := settings.ParseSize(f.MemoryLimit, settings.Megabyte)
 	if err != nil {

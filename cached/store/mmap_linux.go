@@ -11,7 +11,3 @@ func mmapAnon(n uint64) ([]byte, error) {
 }
 
 func munmap(b []byte) error { return syscall.Munmap(b) }
-
-// dropPages gives b's memory back to the kernel; the range stays mapped
-// and reads as zeros when touched again.
-func dropPages(b []byte) error { return syscall.Madvise(b, syscall.MADV_DONTNEED) }

@@ -2,11 +2,7 @@
 
 package store
 
-import (
-	"syscall"
-
-	"golang.org/x/sys/unix"
-)
+import "syscall"
 
 // mmapAnon reserves n bytes of anonymous memory. Other Unix kernels
 // (macOS, the BSDs) back anonymous pages lazily without MAP_NORESERVE.
@@ -16,7 +12,3 @@ func mmapAnon(n uint64) ([]byte, error) {
 }
 
 func munmap(b []byte) error { return syscall.Munmap(b) }
-
-// dropPages gives b's memory back to the kernel; the range stays mapped
-// and reads as zeros when touched again.
-func dropPages(b []byte) error { return unix.Madvise(b, unix.MADV_DONTNEED) }

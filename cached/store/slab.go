@@ -3,6 +3,8 @@ package store
 import (
 	"errors"
 	"fmt"
+
+	"golang.org/x/sys/unix"
 )
 
 // Memory layout.
@@ -206,6 +208,10 @@ func (a *arena) release() {
 		a.malloced -= uint64(a.pageSize)
 	}
 }
+
+// dropPages gives b's memory back to the kernel; the range stays mapped
+// and reads as zeros when touched again.
+func dropPages(b []byte) error { return unix.Madvise(b, unix.MADV_DONTNEED) }
 
 func (a *arena) pageRef(page uint32) uint32 {
 	return uint32(uint64(page) * uint64(a.pageSize) / chunkAlign)

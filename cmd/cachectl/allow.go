@@ -121,10 +121,7 @@ func warnAllow(w io.Writer, r policy.AllowResult) {
 		return
 	}
 	if r.Everyone {
-		family := "IPv4"
-		if r.Prefix.Addr().Is6() {
-			family = "IPv6"
-		}
+		family := familyName(r.Prefix.Addr())
 		fmt.Fprintf(w, "WARNING: %s lets EVERY %s peer connect to the cache: the allowlist no longer restricts %s at all.\n"+
 			"         Undo with 'cachectl revoke %s'.\n", r.Prefix, family, family, r.Prefix)
 	}
