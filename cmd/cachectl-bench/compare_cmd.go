@@ -35,9 +35,10 @@ func newCompareCmd() *cobra.Command {
 		Use:   "compare [flags]",
 		Short: "Run workloads W1-W8 on cachectl and memcached in alternating pairs",
 		Long: `For each workload W1-W8, run at least --pairs ABBA-alternating pairs: a fresh
-memcached and a fresh 'cachectl serve' per trial, same -m and -t, each on a
-free loopback port; preload, warm up, then measure for --measure with the
-response-checking client. Then each workload runs again with both servers
+memcached and a fresh 'cachectl serve' per pair, same -m and -t, each on a
+free loopback port; preload and warm up both, then measure them in
+alternating --turn turns until each has run --measure, with the
+response-checking client, so both see the same spells of a busy box. Then each workload runs again with both servers
 paced at --latency-load times memcached's throughput, so their latencies are
 compared at the same offered load. Server CPU comes from utime+stime in procfs,
 RSS from VmRSS. Then --many-conns clients, each sending a get about once a
@@ -59,6 +60,7 @@ was wrong.`,
 	f.IntVar(&c.Pairs, "pairs", 5, "ABBA pairs per workload (>= 1; 5+ for a result)")
 	f.DurationVar(&c.Warmup, "warmup", 2*time.Second, "warm-up run before each measurement")
 	f.DurationVar(&c.Measure, "measure", 8*time.Second, "measured run per trial")
+	f.DurationVar(&c.Turn, "turn", time.Second, "the two servers of a pair are measured in alternating turns of this length")
 	f.Int64Var(&c.MaxOps, "ops", 50_000_000, "op cap per run")
 	f.Uint64Var(&c.Seed, "seed", 1, "seed for keys and values")
 	f.IntVar(&c.LatencyPairs, "latency-pairs", 0, "ABBA pairs for the paced runs (0 = --pairs)")
@@ -91,8 +93,8 @@ func (o *compareOpts) run(cmd *cobra.Command) error {
 			o.fillOps = 500_000
 		}
 	}
-	if c.Pairs < 1 || c.Threads < 1 || c.Measure <= 0 {
-		return errors.New("--pairs, --threads and --measure must be positive")
+	if c.Pairs < 1 || c.Threads < 1 || c.Measure <= 0 || c.Turn <= 0 {
+		return errors.New("--pairs, --threads, --measure and --turn must be positive")
 	}
 	if c.LatencyPairs < 0 {
 		return fmt.Errorf("--latency-pairs %d: want 0 (as many as --pairs) or more", c.LatencyPairs)
@@ -123,7 +125,7 @@ func (o *compareOpts) run(cmd *cobra.Command) error {
 	c.Progress = cmd.ErrOrStderr()
 	ctx, cancel := context.WithTimeout(cmd.Context(), o.timeLimit)
 	defer cancel()
-	rep := &report{Machine: describeMachine(c.Memcached), Pairs: c.Pairs, LatencyPairs: cmp.Or(c.LatencyPairs, c.Pairs), Warmup: c.Warmup, Measure: c.Measure}
+	rep := &report{Machine: describeMachine(c.Memcached), Pairs: c.Pairs, LatencyPairs: cmp.Or(c.LatencyPairs, c.Pairs), Warmup: c.Warmup, Measure: c.Measure, Turn: c.Turn}
 	for _, w := range ws {
 		fmt.Fprintf(c.Progress, "%s: %s\n", w.ID, w.Desc)
 		res, err := runWorkload(ctx, c, w)

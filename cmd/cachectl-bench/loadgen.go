@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -105,6 +106,7 @@ type loadResult struct {
 	P999       time.Duration `json:"p999_ns"`
 	Max        time.Duration `json:"max_ns"`
 	Batches    uint64        `json:"batches"`
+	lat        *hist         // every batch's latency, for add
 }
 
 // tally is one worker's counts, merged at the end.
@@ -199,18 +201,46 @@ func summarize(tallies []tally, elapsed time.Duration) *loadResult {
 	}
 	r := &loadResult{
 		Ops: all.ops, Keys: all.keys, Gets: all.gets, Hits: all.hits, Sets: all.sets,
-		Errors: all.errors, FirstError: all.firstErr, Elapsed: elapsed,
-		P50: all.lat.quantile(0.50), P99: all.lat.quantile(0.99), P999: all.lat.quantile(0.999),
-		Max: all.lat.max, Batches: all.lat.n,
+		Errors: all.errors, FirstError: all.firstErr, Elapsed: elapsed, lat: &all.lat,
 	}
-	if s := elapsed.Seconds(); s > 0 {
-		r.OpsPerSec = float64(all.ops) / s
-		r.KeysPerSec = float64(all.keys) / s
-	}
-	if all.gets > 0 {
-		r.HitRate = float64(all.hits) / float64(all.gets)
-	}
+	r.derive()
 	return r
+}
+
+// add returns r and o as one run: counts and time summed, latencies
+// merged. r may be nil.
+func (r *loadResult) add(o *loadResult) *loadResult {
+	sum := &loadResult{FirstError: o.FirstError, lat: &hist{}}
+	if r != nil {
+		*sum = *r
+		sum.lat = &hist{}
+		sum.lat.merge(r.lat)
+		sum.FirstError = cmp.Or(r.FirstError, o.FirstError)
+	}
+	sum.Ops += o.Ops
+	sum.Keys += o.Keys
+	sum.Gets += o.Gets
+	sum.Hits += o.Hits
+	sum.Sets += o.Sets
+	sum.Errors += o.Errors
+	sum.Elapsed += o.Elapsed
+	sum.lat.merge(o.lat)
+	sum.derive()
+	return sum
+}
+
+// derive fills the rates and quantiles from the counts and histogram.
+func (r *loadResult) derive() {
+	r.P50, r.P99, r.P999 = r.lat.quantile(0.50), r.lat.quantile(0.99), r.lat.quantile(0.999)
+	r.Max, r.Batches = r.lat.max, r.lat.n
+	r.OpsPerSec, r.KeysPerSec, r.HitRate = 0, 0, 0
+	if s := r.Elapsed.Seconds(); s > 0 {
+		r.OpsPerSec = float64(r.Ops) / s
+		r.KeysPerSec = float64(r.Keys) / s
+	}
+	if r.Gets > 0 {
+		r.HitRate = float64(r.Hits) / float64(r.Gets)
+	}
 }
 
 // keyChooser draws key indices uniformly or Zipf-distributed.

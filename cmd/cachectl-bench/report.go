@@ -14,6 +14,7 @@ type report struct {
 	LatencyPairs int               `json:"latency_pairs"`
 	Warmup       time.Duration     `json:"warmup_ns"`
 	Measure      time.Duration     `json:"measure_ns"`
+	Turn         time.Duration     `json:"turn_ns"`
 	Workloads    []*workloadResult `json:"workloads"`
 	Memory       []*memoryResult   `json:"memory,omitempty"`
 	ManyConns    *manyConnsResult  `json:"many_conns,omitempty"`
@@ -39,8 +40,8 @@ func (r *report) writeText(w io.Writer) {
 	fmt.Fprintf(w, "machine: nproc %d, kernel %s, CPU %s, %s, %s\n", m.NProc, m.Kernel, m.CPU, m.Go, m.Memcached)
 	fmt.Fprintf(w, "loopback 64-byte ping-pong RTT %.1f us (<= %.0fk req/s per unpipelined connection), getppid %.0f ns\n",
 		m.LoopbackRTTus, 1e3/max(m.LoopbackRTTus, 0.001), m.SyscallNs)
-	fmt.Fprintf(w, "protocol: %d ABBA pairs per workload, fresh servers each trial, -t 2, warm-up %s, measured %s; ratios are medians of per-pair cachectl/memcached\n\n",
-		r.Pairs, r.Warmup, r.Measure)
+	fmt.Fprintf(w, "protocol: %d ABBA pairs per workload, fresh servers each pair, -t 2, warm-up %s, measured %s in alternating %s turns; ratios are medians of per-pair cachectl/memcached\n\n",
+		r.Pairs, r.Warmup, r.Measure, r.Turn)
 	if len(r.Workloads) > 0 {
 		fmt.Fprintf(w, "| workload | unit | memcached | cachectl | thr ratio | p99 mc/ours (us) | p99 ratio | p99.9 ratio | CPU/op mc/ours (us) | CPU/op ratio | hit mc/ours | errors |\n")
 		fmt.Fprintf(w, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
