@@ -50,6 +50,7 @@ type eventLoop struct {
 
 	events   [loopEvents]unix.EpollEvent
 	lastScan uint32
+	probe    bool // wait tries a non-blocking epoll_wait first
 	// yielded holds connections that used up their -R budget with
 	// requests still buffered (under mu). Their sockets may have nothing
 	// more to read, so epoll would never wake for them: the loop serves

@@ -14,22 +14,45 @@ import (
 // wait returns how many connections are ready, blocking only when none
 // is. A wait that blocked long enough for the runtime to hand the
 // thread's P, with what waits on it, to another thread counts as a yield.
+//
+// Under saturation a probe (readyNow) almost always finds work and spares
+// the scheduler's bookkeeping; below it, right after a round the probe
+// mostly finds nothing and the loop makes a second call to block. Paced
+// at 70% of W1's peak that was 0.26 extra epoll calls per request beside
+// memcached's one (perf stat). So the loop probes only while probing
+// pays: after a probe that finds nothing it goes straight to the blocking
+// wait, until a blocking wait returns at once, which means work is
+// queuing again.
 func (l *eventLoop) wait(idle int, lastYield *time.Time) (int, error) {
-	n, err := readyNow(l.epfd, l.events[:])
-	if n > 0 || err != nil && err != unix.EINTR {
-		return n, err
+	probed := l.probe
+	if probed {
+		n, err := readyNow(l.epfd, l.events[:])
+		if n > 0 || err != nil && err != unix.EINTR {
+			return n, err
+		}
+		l.probe = false
 	}
 	timeout := l.waitTimeout(idle)
 	if timeout == 0 {
-		return n, err
+		if probed {
+			return 0, nil
+		}
+		return readyNow(l.epfd, l.events[:])
 	}
 	start := time.Now()
-	n, err = unix.EpollWait(l.epfd, l.events[:], timeout)
-	if time.Since(start) > loopYieldEvery/4 {
+	n, err := unix.EpollWait(l.epfd, l.events[:], timeout)
+	waited := time.Since(start)
+	if waited > loopYieldEvery/4 {
 		*lastYield = start
 	}
+	l.probe = n > 0 && waited < probeAgainUnder
 	return n, err
 }
+
+// probeAgainUnder is how quickly a blocking wait must return for the
+// loop to take it as not having blocked: a wake-up from epoll_wait takes
+// longer than this on any machine this runs on.
+const probeAgainUnder = 5 * time.Microsecond
 
 // loopYieldEvery bounds how long a busy loop keeps its P from the
 // goroutines it woke.
