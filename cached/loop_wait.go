@@ -24,21 +24,16 @@ import (
 // wait, until a blocking wait returns at once, which means work is
 // queuing again.
 func (l *eventLoop) wait(idle int, lastYield *time.Time) (int, error) {
-	probed := l.probe
-	if probed {
+	if l.probe {
 		n, err := readyNow(l.epfd, l.events[:])
 		if n > 0 || err != nil && err != unix.EINTR {
 			return n, err
 		}
 		l.probe = false
 	}
+	// With yielded connections waiting the timeout is 0 and this call
+	// does not block either.
 	timeout := l.waitTimeout(idle)
-	if timeout == 0 {
-		if probed {
-			return 0, nil
-		}
-		return readyNow(l.epfd, l.events[:])
-	}
 	start := time.Now()
 	n, err := unix.EpollWait(l.epfd, l.events[:], timeout)
 	waited := time.Since(start)

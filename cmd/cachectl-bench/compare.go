@@ -177,7 +177,7 @@ func runPair(ctx context.Context, cfg *compareConfig, w workload, pair int, rate
 		if err != nil {
 			return nil, err
 		}
-		sd := &pairSide{srv: srv, t: trial{Server: kind, Pair: pair}, lc: w.Load}
+		sd := &pairSide{srv: srv, t: trial{Server: kind, Pair: pair}, lc: w.Load, acc: &loadResult{lat: &hist{}}}
 		sides = append(sides, sd)
 		if w.Preload > 0 {
 			p, err := preload(ctx, srv.addr, w.Preload, 4, w.Load.MinSize, w.Load.MaxSize, seed, 5*time.Minute)
@@ -219,7 +219,7 @@ func runPair(ctx context.Context, cfg *compareConfig, w workload, pair int, rate
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", sd.t.Server, err)
 			}
-			sd.acc = sd.acc.add(r)
+			sd.acc.absorb(r)
 			if r.Errors > 0 {
 				return failedPair(sd, sd.acc), nil
 			}

@@ -36,10 +36,11 @@ func newCompareCmd() *cobra.Command {
 		Short: "Run workloads W1-W8 on cachectl and memcached in alternating pairs",
 		Long: `For each workload W1-W8, run at least --pairs ABBA-alternating pairs: a fresh
 memcached and a fresh 'cachectl serve' per pair, same -m and -t, each on a
-free loopback port; preload and warm up both, then measure them in
-alternating --turn turns until each has run --measure, with the
-response-checking client, so both see the same spells of a busy box. Then each workload runs again with both servers
-paced at --latency-load times memcached's throughput, so their latencies are
+free loopback port; preload and warm up both, then measure them with the
+response-checking client in alternating --turn turns until each has run
+--measure, so both see the same spells of a busy box. Then each workload
+runs again with both servers paced at --latency-load times memcached's
+throughput, so their latencies are
 compared at the same offered load. Server CPU comes from utime+stime in procfs,
 RSS from VmRSS. Then --many-conns clients, each sending a get about once a
 second, stay connected beside a W1 load (same -c for both servers): the
@@ -59,7 +60,7 @@ was wrong.`,
 	f.IntVar(&c.Threads, "threads", 2, "-t for both servers")
 	f.IntVar(&c.Pairs, "pairs", 5, "ABBA pairs per workload (>= 1; 5+ for a result)")
 	f.DurationVar(&c.Warmup, "warmup", 2*time.Second, "warm-up run before each measurement")
-	f.DurationVar(&c.Measure, "measure", 8*time.Second, "measured run per trial")
+	f.DurationVar(&c.Measure, "measure", 8*time.Second, "measured run per server of a pair (in --turn turns)")
 	f.DurationVar(&c.Turn, "turn", time.Second, "the two servers of a pair are measured in alternating turns of this length")
 	f.Int64Var(&c.MaxOps, "ops", 50_000_000, "op cap per run")
 	f.Uint64Var(&c.Seed, "seed", 1, "seed for keys and values")

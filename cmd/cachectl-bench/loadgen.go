@@ -207,26 +207,19 @@ func summarize(tallies []tally, elapsed time.Duration) *loadResult {
 	return r
 }
 
-// add returns r and o as one run: counts and time summed, latencies
-// merged. r may be nil.
-func (r *loadResult) add(o *loadResult) *loadResult {
-	sum := &loadResult{FirstError: o.FirstError, lat: &hist{}}
-	if r != nil {
-		*sum = *r
-		sum.lat = &hist{}
-		sum.lat.merge(r.lat)
-		sum.FirstError = cmp.Or(r.FirstError, o.FirstError)
-	}
-	sum.Ops += o.Ops
-	sum.Keys += o.Keys
-	sum.Gets += o.Gets
-	sum.Hits += o.Hits
-	sum.Sets += o.Sets
-	sum.Errors += o.Errors
-	sum.Elapsed += o.Elapsed
-	sum.lat.merge(o.lat)
-	sum.derive()
-	return sum
+// absorb adds o to r, as one run: counts and time summed, latencies
+// merged.
+func (r *loadResult) absorb(o *loadResult) {
+	r.FirstError = cmp.Or(r.FirstError, o.FirstError)
+	r.Ops += o.Ops
+	r.Keys += o.Keys
+	r.Gets += o.Gets
+	r.Hits += o.Hits
+	r.Sets += o.Sets
+	r.Errors += o.Errors
+	r.Elapsed += o.Elapsed
+	r.lat.merge(o.lat)
+	r.derive()
 }
 
 // derive fills the rates and quantiles from the counts and histogram.
