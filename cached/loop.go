@@ -210,7 +210,9 @@ func (l *eventLoop) run(gen uint64) {
 		if timeout > 0 {
 			l.kickIdle()
 		}
-		lastYield = l.yieldIfBusy(lastYield)
+		now := time.Now()
+		l.srv.store.MaintainIfDue(now)
+		lastYield = l.yieldIfBusy(now, lastYield)
 	}
 }
 

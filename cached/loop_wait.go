@@ -54,15 +54,14 @@ const probeAgainUnder = 5 * time.Microsecond
 const loopYieldEvery = time.Millisecond
 
 // yieldIfBusy lets the goroutines this loop woke run (the other loop,
-// parked on the store's lock, or the maintainer): they wait in this P's
+// parked on the store's lock, or a background goroutine): they wait in this P's
 // run queue, and under load epoll_wait returns at once, so the loop never
 // blocks and only the runtime's 10 ms preemption would let them run; one
 // request then waits 10 ms. Gosched also wakes an idle P's thread, a
 // context switch: yielding every round, or even every 200 us, cost W1 6%
 // of the daemon's CPU (perf: gosched_m, wakep), so the loop yields at
 // most once a millisecond.
-func (l *eventLoop) yieldIfBusy(last time.Time) time.Time {
-	now := time.Now()
+func (l *eventLoop) yieldIfBusy(now, last time.Time) time.Time {
 	if now.Sub(last) < loopYieldEvery {
 		return last
 	}

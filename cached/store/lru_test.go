@@ -174,16 +174,62 @@ func TestMaintainerGoroutine(t *testing.T) {
 	}
 }
 
+// TestMaintainerSharedWithLoops: a round a worker loop runs when one is
+// due counts as the maintainer's, the next waits its turn, and the
+// goroutine leaves the rounds to the loops while they run them.
+func TestMaintainerSharedWithLoops(t *testing.T) {
+	s, _ := newStore(t, nil)
+	b := newBackground(len(s.classes))
+	s.bg = b
+	juggles := func() uint64 { return s.Stats().LRUMaintainerJuggles }
+
+	start := b.epoch.Add(time.Second)
+	s.MaintainIfDue(start)
+	if got := juggles(); got != 1 {
+		t.Fatalf("juggles after a due round = %d, want 1", got)
+	}
+	s.MaintainIfDue(start.Add(minMaintainerSleep / 2))
+	if got := juggles(); got != 1 {
+		t.Fatalf("a round ran %v after the last one; juggles = %d, want 1", minMaintainerSleep/2, got)
+	}
+	if d := s.maintainerTurn(b, time.Second+minMaintainerSleep); d != loopsWatchFor {
+		t.Fatalf("goroutine after a loop's round sleeps %v, want %v", d, loopsWatchFor)
+	}
+	if got := juggles(); got != 1 {
+		t.Fatalf("goroutine ran a round the loops were running; juggles = %d", got)
+	}
+	// The loops went quiet: the goroutine's next look runs the round.
+	if d := s.maintainerTurn(b, time.Second+loopsWatchFor); d < minMaintainerSleep {
+		t.Fatalf("goroutine's own round sleeps %v, want at least %v", d, minMaintainerSleep)
+	}
+	if got := juggles(); got != 2 {
+		t.Fatalf("juggles after the goroutine's round = %d, want 2", got)
+	}
+	// Once the store closes, loops run no more rounds. (No goroutine
+	// runs here: stop as halt does and stand in for its exit.)
+	b.once.Do(func() { close(b.stop) })
+	close(b.done)
+	s.MaintainIfDue(start.Add(time.Hour))
+	if got := juggles(); got != 2 {
+		t.Fatalf("a loop ran a round after close; juggles = %d", got)
+	}
+}
+
 func TestMaintainerSchedule(t *testing.T) {
 	s, _ := newStore(t, nil)
 	sched := maintainerSchedule{next: make([]time.Duration, len(s.classes)), backoff: make([]time.Duration, len(s.classes))}
-	if d := s.maintainRound(&sched, minMaintainerSleep); d != minMaintainerSleep {
+	round := func(elapsed time.Duration) time.Duration {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.maintainRound(&sched, elapsed)
+	}
+	if d := round(minMaintainerSleep); d != minMaintainerSleep {
 		t.Fatalf("first idle round sleeps %v, want %v", d, minMaintainerSleep)
 	}
 	// Idle classes back off by 1/8 per juggle, up to a second.
 	var d time.Duration
 	for i := 0; i < 200; i++ {
-		d = s.maintainRound(&sched, max(d, minMaintainerSleep))
+		d = round(max(d, minMaintainerSleep))
 	}
 	if d != maxMaintainerSleep {
 		t.Fatalf("idle store sleeps %v, want %v", d, maxMaintainerSleep)
@@ -191,7 +237,7 @@ func TestMaintainerSchedule(t *testing.T) {
 	// Work halves the class's wait.
 	set(t, s, "k", []byte("v"), 0)
 	sched.next[1] = 0
-	if d := s.maintainRound(&sched, maxMaintainerSleep); d != maxMaintainerSleep/2 {
+	if d := round(maxMaintainerSleep); d != maxMaintainerSleep/2 {
 		t.Fatalf("busy class sleeps %v, want %v", d, maxMaintainerSleep/2)
 	}
 }
