@@ -40,15 +40,18 @@ type background struct {
 
 	epoch time.Time // the schedule's times count from here
 	// due is when the next round may run, in nanoseconds since epoch: the
-	// loops read it without the lock, on every round of theirs.
+	// loops read it without the lock, on every round of theirs. It is
+	// roundRunning while a round lets the lock go between its batches.
 	due atomic.Int64
 
 	// Under the store lock:
-	sched   maintainerSchedule
-	last    time.Duration // when the last round started, since epoch
-	running bool          // a round is under way (it lets the lock go between batches)
-	lent    bool          // a loop ran a round since the goroutine last looked
+	sched maintainerSchedule
+	last  time.Duration // when the last round started, since epoch
+	lent  bool          // a loop ran a round since the goroutine last looked
 }
+
+// roundRunning is background.due during a round: no one starts another.
+const roundRunning = math.MaxInt64
 
 // loopsWatchFor is how long the goroutine leaves the rounds to the loops
 // after one of them ran one; if they go quiet it takes over within this.
@@ -104,14 +107,17 @@ func (s *Store) maintain(b *background) {
 func (s *Store) maintainerTurn(b *background, now time.Duration) time.Duration {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if b.lent || b.running {
+	if b.lent || b.due.Load() == roundRunning {
 		b.lent = false
 		return loopsWatchFor
 	}
 	if wait := time.Duration(b.due.Load()) - now; wait > 0 {
 		return wait
 	}
-	return s.round(b, now)
+	// memcached's thread spins while a class has work; this one shares
+	// the clients' lock, so it pauses at least a millisecond, in which
+	// a pass of up to 500 moves per class keeps up with any set rate.
+	return s.round(b, now, minMaintainerSleep)
 }
 
 // MaintainIfDue runs the LRU maintainer's round on the caller's thread if
@@ -135,13 +141,11 @@ func (s *Store) MaintainIfDue(now time.Time) {
 		return // the store is closing
 	default:
 	}
-	if b.running || int64(at) < b.due.Load() {
-		return
+	if int64(at) < b.due.Load() {
+		return // another loop ran it, or is running it
 	}
 	b.lent = true
-	s.round(b, at)
-	// The next due round is at least loopRoundEvery away.
-	b.due.Store(max(b.due.Load(), int64(at+loopRoundEvery)))
+	s.round(b, at, loopRoundEvery)
 }
 
 // loopRoundEvery spaces the rounds the loops run. A round with work does
@@ -153,16 +157,12 @@ func (s *Store) MaintainIfDue(now time.Time) {
 // 100,000 a second, more than any set rate here.
 const loopRoundEvery = 5 * time.Millisecond
 
-// round runs one maintainer round (lock held) and schedules the next.
-// Nobody else starts one meanwhile: its batches let the lock go.
-func (s *Store) round(b *background, now time.Duration) time.Duration {
-	b.running = true
-	b.due.Store(math.MaxInt64)
-	toSleep := max(s.maintainRound(&b.sched, max(now-b.last, minMaintainerSleep)), minMaintainerSleep)
-	// memcached's thread spins while a class has work; this one shares
-	// the clients' lock, so it pauses at least a millisecond, in which
-	// a pass of up to 500 moves per class keeps up with any set rate.
-	b.last, b.running = now, false
+// round runs one maintainer round (lock held) and schedules the next at
+// least pause later; it returns the wait.
+func (s *Store) round(b *background, now, pause time.Duration) time.Duration {
+	b.due.Store(roundRunning)
+	toSleep := max(s.maintainRound(&b.sched, max(now-b.last, minMaintainerSleep)), pause)
+	b.last = now
 	b.due.Store(int64(now + toSleep))
 	return toSleep
 }
