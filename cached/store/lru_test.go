@@ -217,57 +217,6 @@ func TestMaintainerSharedWithLoops(t *testing.T) {
 	}
 }
 
-// TestLoopRoundInBatches: a loop runs a round a batch per turn, so no
-// turn of its holds its connections for a whole round; the round's rest
-// is due at once, it counts once, and the next waits loopRoundEvery.
-func TestLoopRoundInBatches(t *testing.T) {
-	s, clk := newStore(t, withTemp)
-	b := newBackground(len(s.classes))
-	s.bg = b
-	// No goroutine runs here: Close waits for one, so stand in for its exit.
-	t.Cleanup(func() { b.once.Do(func() { close(b.stop) }); close(b.done) })
-	// A round reclaims up to pullTries expired items.
-	const perTurn = juggleBatch * pullTries
-	const n = 3*perTurn + 7
-	for i := range n {
-		set(t, s, fmt.Sprint("t", i), []byte("x"), 2)
-	}
-	clk.advance(10)
-
-	at := b.epoch.Add(time.Second)
-	turns := 0
-	for prev := s.Stats().CurrItems; prev > 0; turns++ {
-		if turns > n {
-			t.Fatalf("%d items left after %d turns", prev, turns)
-		}
-		s.MaintainIfDue(at)
-		cur := s.Stats().CurrItems
-		if prev-cur > perTurn {
-			t.Fatalf("turn %d reclaimed %d items, want at most %d", turns, prev-cur, perTurn)
-		}
-		prev = cur
-		at = at.Add(time.Microsecond)
-	}
-	if want := (n + perTurn - 1) / perTurn; turns != want {
-		t.Errorf("reclaiming %d items took %d turns, want %d", n, turns, want)
-	}
-	st := s.Stats()
-	if st.Reclaimed != n || st.LRUMaintainerJuggles != 1 {
-		t.Fatalf("reclaimed %d, juggles %d; want %d, 1", st.Reclaimed, st.LRUMaintainerJuggles, n)
-	}
-	// The pass may still have a turn to go (its last class found nothing);
-	// once it ends, the next waits loopRoundEvery from its start.
-	s.MaintainIfDue(at)
-	s.MaintainIfDue(at.Add(loopRoundEvery / 2))
-	if got := s.Stats().LRUMaintainerJuggles; got != 1 {
-		t.Fatalf("a new round started before loopRoundEvery; juggles = %d", got)
-	}
-	s.MaintainIfDue(b.epoch.Add(time.Second + loopRoundEvery))
-	if got := s.Stats().LRUMaintainerJuggles; got != 2 {
-		t.Fatalf("juggles after loopRoundEvery = %d, want 2", got)
-	}
-}
-
 func TestMaintainerSchedule(t *testing.T) {
 	s, _ := newStore(t, nil)
 	sched := maintainerSchedule{next: make([]time.Duration, len(s.classes)), backoff: make([]time.Duration, len(s.classes))}

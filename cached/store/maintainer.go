@@ -46,7 +46,6 @@ type background struct {
 
 	// Under the store lock:
 	sched maintainerSchedule
-	pass  pass          // the round under way, if a loop left it half done
 	last  time.Duration // when the last round started, since epoch
 	lent  bool          // a loop ran a round since the goroutine last looked
 }
@@ -118,7 +117,7 @@ func (s *Store) maintainerTurn(b *background, now time.Duration) time.Duration {
 	// memcached's thread spins while a class has work; this one shares
 	// the clients' lock, so it pauses at least a millisecond, in which
 	// a pass of up to 500 moves per class keeps up with any set rate.
-	return s.round(b, now, minMaintainerSleep, -1)
+	return s.round(b, now, minMaintainerSleep)
 }
 
 // MaintainIfDue runs the LRU maintainer's round on the caller's thread if
@@ -146,73 +145,45 @@ func (s *Store) MaintainIfDue(now time.Time) {
 		return // another loop ran it, or is running it
 	}
 	b.lent = true
-	s.round(b, at, loopRoundEvery, juggleBatch)
+	s.round(b, at, loopRoundEvery)
 }
 
 // loopRoundEvery spaces the rounds the loops run. A round with work does
-// up to 500 moves per class; under a read-heavy load active items cycle between COLD and WARM and
+// up to 500 moves per class and stalls the loop's connections meanwhile;
+// under a read-heavy load active items cycle between COLD and WARM and
 // every round finds a full 500 (W5: 3x the moves, 8% more CPU per key and
 // 3x the paced p50 at 1 ms). Ages are whole seconds, so rounds 5 ms apart
 // make the same age decisions, and 500 moves per class every 5 ms is
 // 100,000 a second, more than any set rate here.
 const loopRoundEvery = 5 * time.Millisecond
 
-// round continues the maintainer's pass over the classes (lock held),
-// starting one if none is under way, for up to budget moves (see
-// juggleStep). When the pass ends the next is due at least pause after its
-// start; until then the rest of it is due at once. It returns the wait.
-func (s *Store) round(b *background, now, pause time.Duration, budget int) time.Duration {
+// round runs one maintainer round (lock held) and schedules the next at
+// least pause later; it returns the wait.
+func (s *Store) round(b *background, now, pause time.Duration) time.Duration {
 	b.due.Store(roundRunning)
-	if !b.pass.on {
-		s.beginPass(&b.pass, &b.sched, max(now-b.last, minMaintainerSleep))
-		b.last = now
-	}
-	if !s.continuePass(&b.pass, &b.sched, &budget) {
-		b.due.Store(int64(now))
-		return 0
-	}
-	toSleep := max(b.pass.toSleep, pause)
-	b.due.Store(int64(b.last + toSleep))
-	return b.last + toSleep - now
+	toSleep := max(s.maintainRound(&b.sched, max(now-b.last, minMaintainerSleep)), pause)
+	b.last = now
+	b.due.Store(int64(now + toSleep))
+	return toSleep
 }
 
-// pass is one maintainer round over the classes. The goroutine runs a
-// pass whole; a loop runs a batch of it per turn of its own, so the
-// connections it serves wait microseconds, not the whole pass (up to 500
-// moves per class, 0.1-8 ms on a loop at 10k connections).
-type pass struct {
-	on      bool
-	cls     int           // the class being juggled
-	jug     juggler       // its juggle so far
-	toSleep time.Duration // the shortest wait of the classes done
-}
-
-// beginPass counts the round and takes elapsed, the time since the last
-// one, off every class's wait.
-func (s *Store) beginPass(p *pass, sched *maintainerSchedule, elapsed time.Duration) {
+// maintainRound juggles every class whose wait is over and returns how
+// long to sleep before the next round; elapsed is the time since the last
+// one. The caller holds the lock for the whole round, which lets clients
+// in between batches, so an idle class costs a glance at its lists rather
+// than a lock handoff.
+func (s *Store) maintainRound(sched *maintainerSchedule, elapsed time.Duration) time.Duration {
 	s.st.LRUMaintainerJuggles++
 	s.autoCrawlCheck(s.Now())
+	toSleep := maxMaintainerSleep
 	for id := smallestCls; id < len(s.classes); id++ {
 		sched.next[id] = max(sched.next[id]-elapsed, 0)
-	}
-	*p = pass{on: true, cls: smallestCls, toSleep: maxMaintainerSleep}
-}
-
-// continuePass juggles the classes whose wait is over, from where the pass
-// left off, and reports whether it got to the end; p.toSleep is then how
-// long to sleep before the next pass.
-func (s *Store) continuePass(p *pass, sched *maintainerSchedule, budget *int) bool {
-	for ; p.cls < len(s.classes); p.cls++ {
-		id := p.cls
 		if sched.next[id] > 0 {
-			p.toSleep = min(p.toSleep, sched.next[id])
+			toSleep = min(toSleep, sched.next[id])
 			continue
 		}
-		if !s.juggleStep(&p.jug, uint8(id), budget) {
-			return false
-		}
 		bo := sched.backoff[id]
-		if p.jug.moves == 0 {
+		if s.juggle(uint8(id)) == 0 {
 			bo = min(max(bo+bo/8, minMaintainerSleep), maxMaintainerSleep)
 		} else if bo > 0 {
 			if bo /= 2; bo < minMaintainerSleep {
@@ -220,87 +191,38 @@ func (s *Store) continuePass(p *pass, sched *maintainerSchedule, budget *int) bo
 			}
 		}
 		sched.backoff[id], sched.next[id] = bo, bo
-		p.toSleep = min(p.toSleep, bo)
-		p.jug = juggler{}
+		toSleep = min(toSleep, bo)
 	}
 	if s.automoveCheck(s.Now()) {
 		// A page went to the global pool: look again soon.
-		p.toSleep = min(p.toSleep, minMaintainerSleep)
+		toSleep = min(toSleep, minMaintainerSleep)
 	}
-	p.on = false
-	return true
+	return toSleep
 }
 
-// maintainRound runs a whole pass and returns how long to sleep before the
-// next; elapsed is the time since the last one.
-func (s *Store) maintainRound(sched *maintainerSchedule, elapsed time.Duration) time.Duration {
-	var p pass
-	s.beginPass(&p, sched, elapsed)
-	unlimited := -1
-	s.continuePass(&p, sched, &unlimited)
-	return p.toSleep
-}
-
-// juggler is where one class's juggle stands.
-type juggler struct {
-	lru    bool // past the TEMP reclaim, on HOT, WARM and COLD
-	rounds int  // rounds in this phase that did something
-	moves  int  // in both phases
-}
-
-// juggle runs class id's whole juggle (lock held) and returns the number
-// of rounds that did something.
+// juggle is memcached's lru_maintainer_juggle for one class (lock held):
+// reclaim expired TEMP items, then push HOT and WARM tails down into COLD
+// while they are over their share of the class's bytes or older than their
+// age limit (a factor of COLD's tail age), and rescue active COLD items
+// into WARM. It returns the number of rounds that did something.
 func (s *Store) juggle(id uint8) int {
-	var j juggler
-	unlimited := -1
-	s.juggleStep(&j, id, &unlimited)
-	return j.moves
-}
-
-// juggleStep is memcached's lru_maintainer_juggle for one class (lock
-// held): reclaim expired TEMP items, then push HOT and WARM tails down into
-// COLD while they are over their share of the class's bytes or older than
-// their age limit (a factor of COLD's tail age), and rescue active COLD
-// items into WARM, each phase for up to juggleRounds rounds. Each round
-// that does something spends one of *budget; when none is left it stops
-// and reports false, to go on from j later. A negative budget has no limit,
-// and the lock is let go between batches instead.
-func (s *Store) juggleStep(j *juggler, id uint8, budget *int) bool {
+	moves := 0
 	now := s.Now()
-	// spend reports whether another round may run, letting the lock go
-	// first when a batch is over.
-	spend := func() bool {
-		if *budget < 0 {
-			if j.rounds%juggleBatch == juggleBatch-1 {
+	if s.cfg.TempLRU {
+		for i := 0; i < juggleRounds; i++ {
+			if i%juggleBatch == juggleBatch-1 {
 				now = s.yieldLock()
-			}
-			return true
-		}
-		return *budget > 0
-	}
-	done := func() {
-		j.rounds++
-		j.moves++
-		if *budget > 0 {
-			*budget--
-		}
-	}
-	if !j.lru {
-		for s.cfg.TempLRU && j.rounds < juggleRounds {
-			if !spend() {
-				return false
 			}
 			if s.pullTail(id, segTemp, 0, 0, 0, now) <= 0 {
 				break
 			}
-			done()
+			moves++
 		}
-		j.lru, j.rounds = true, 0
 	}
 	total, hotAge, warmAge := s.juggleLimits(id, now)
-	for j.rounds < juggleRounds {
-		if !spend() {
-			return false
+	for i := 0; i < juggleRounds; i++ {
+		if i%juggleBatch == juggleBatch-1 {
+			now = s.yieldLock()
 		}
 		more := 0
 		if s.pullTail(id, segHot, total, 0, hotAge, now) > 0 ||
@@ -313,9 +235,9 @@ func (s *Store) juggleStep(j *juggler, id uint8, budget *int) bool {
 		if more == 0 {
 			break
 		}
-		done()
+		moves++
 	}
-	return true
+	return moves
 }
 
 // juggleLimits returns the class's item bytes and the oldest HOT and WARM
