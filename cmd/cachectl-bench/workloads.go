@@ -15,7 +15,8 @@ type workload struct {
 	PerKey   bool // throughput and CPU are per key (multi-get), not per command
 }
 
-// workloads are the comparison's W1-W8, from light gets to short-TTL churn. Misses are errors (StrictHits) wherever
+// workloads are the comparison's W1-W9, from light gets to short-TTL churn
+// and a few connections. Misses are errors (StrictHits) wherever
 // nothing can be evicted or expire: every key was preloaded and fits.
 func workloads() []workload {
 	base := loadConfig{Conns: 50, GetRatio: 0.9, MinSize: 100, MaxSize: 100, Keys: 100_000,
@@ -46,6 +47,11 @@ func workloads() []workload {
 		w("W8", "TTL churn: 50/50, TTL 1-3 s, 100k keys, 50 conns", 1024, 0, func(c *loadConfig) {
 			c.GetRatio, c.TTLMin, c.TTLMax, c.StrictHits = 0.5, 1, 3, false
 		}),
+		// W1 from a small client pool: each request waits for the last
+		// reply, so the servers' wake-up path, not their throughput, sets
+		// the pace. A single application process often talks to its cache
+		// this way.
+		w("W9", "90/10 get/set, 100 B, 100k keys, 4 conns", 1024, 100_000, func(c *loadConfig) { c.Conns = 4 }),
 	}
 	ws[4].PerKey = true
 	return ws
@@ -71,7 +77,7 @@ func selectWorkloads(all []workload, only string) ([]workload, error) {
 			}
 		}
 		if !found {
-			return nil, fmt.Errorf("--workloads: no workload %q (have W1..W8)", id)
+			return nil, fmt.Errorf("--workloads: no workload %q (have W1..W9)", id)
 		}
 	}
 	return out, nil
