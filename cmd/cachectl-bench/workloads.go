@@ -77,7 +77,7 @@ func selectWorkloads(all []workload, only string) ([]workload, error) {
 			}
 		}
 		if !found {
-			return nil, fmt.Errorf("--workloads: no workload %q (have W1..W9)", id)
+			return nil, fmt.Errorf("--workloads: no workload %q (have %s..%s)", id, all[0].ID, all[len(all)-1].ID)
 		}
 	}
 	return out, nil
