@@ -1,5 +1,7 @@
 package store
 
+import "bytes"
+
 // Numbers are parsed as memcached's safe_strto* helpers parse them, quirks
 // included, because clients and tests rely on the exact replies. The text
 // protocol parses its tokens with these too, and Delta parses stored values.
@@ -7,7 +9,12 @@ package store
 // scanDecimal reads what strtoull/strtol accept: leading whitespace, an
 // optional sign, digits, then whitespace or the end. ok is false when there
 // are no digits, junk follows them, or the digits overflow 64 bits (ERANGE).
+// memcached hands them C strings, so a NUL byte is the end too: a stored
+// "1\x00x" increments to 2, and "incr k 5\x00x" adds 5.
 func scanDecimal(b []byte) (neg bool, v uint64, ok bool) {
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		b = b[:i]
+	}
 	i := 0
 	for i < len(b) && isSpace(b[i]) {
 		i++
