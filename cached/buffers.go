@@ -99,6 +99,9 @@ type workBufs struct {
 	pins      []uint32
 	viewBytes int
 	iov       []unix.Iovec
+	// sent is how much of out memcached would have written already
+	// (markSent).
+	sent int
 }
 
 var workPool sync.Pool // of *workBufs
@@ -143,7 +146,7 @@ func (c *conn) takeWork() {
 	if cap(w.out) == 0 {
 		w.out = make([]byte, 0, outBufferSize)
 	}
-	w.scratch, w.segs = w.scratch[:0], w.segs[:0]
+	w.scratch, w.segs, w.sent = w.scratch[:0], w.segs[:0], 0
 	c.workBufs, c.out, c.tokens = w, w.out[:0], &w.tokens
 }
 

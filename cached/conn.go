@@ -359,6 +359,9 @@ func (c *conn) flush() error {
 		n, err = c.rw.Write(c.out)
 	}
 	c.srv.bytesWritten.Add(uint64(n))
+	if c.workBufs != nil {
+		c.workBufs.sent = 0
+	}
 	if cap(c.out) > keepBuffer {
 		c.out = nil
 	} else {

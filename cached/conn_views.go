@@ -54,10 +54,12 @@ func (c *conn) outFull() bool {
 
 // truncateOut drops the replies past out[:n], with their values' pins.
 func (c *conn) truncateOut(n int) {
+	n = min(n, len(c.out))
 	c.out = c.out[:n]
 	if c.workBufs == nil {
 		return
 	}
+	c.workBufs.sent = min(c.workBufs.sent, n)
 	keep := len(c.views)
 	for keep > 0 && c.views[keep-1].at > n {
 		keep--
@@ -77,4 +79,24 @@ func (c *conn) unpinViews() {
 	c.srv.store.Unpin(c.pins)
 	clear(c.views) // pooled, they must not keep slab slices
 	c.views, c.pins, c.viewBytes = c.views[:0], c.pins[:0], 0
+}
+
+// markSent notes that memcached would have written every reply so far: it
+// writes a get's reply as soon as the get ends, where cachectl keeps
+// gathering replies for one write.
+func (c *conn) markSent() {
+	if c.workBufs != nil {
+		c.workBufs.sent = len(c.out)
+	}
+}
+
+// dropUnsent drops the replies memcached would not have written yet, as
+// its conn_release_items does when a get fails on a long key or runs out
+// of response objects.
+func (c *conn) dropUnsent() {
+	n := 0
+	if c.workBufs != nil {
+		n = c.workBufs.sent
+	}
+	c.truncateOut(n)
 }

@@ -30,7 +30,6 @@ func (c *conn) getAndTouch(toks [][]byte, rest []byte, withCAS bool) error {
 // get with more keys than response objects looks the first ones up (and
 // counts them), as memcached does before it runs out, then is refused.
 func (c *conn) get(keys [][]byte, rest []byte, withCAS, touch bool, exp uint32) error {
-	start := len(c.out)
 	budget := c.srv.respLimit
 	if budget != noRespLimit {
 		// The request took one already; replies stacked before it
@@ -47,8 +46,10 @@ func (c *conn) get(keys [][]byte, rest []byte, withCAS, touch bool, exp uint32) 
 			budget--
 			if err := protocol.CheckKey(key); err != nil {
 				// Keys are checked as they come, as memcached does: the
-				// ones before were looked up and counted.
-				c.truncateOut(start)
+				// ones before were looked up and counted. Their replies
+				// go, and with them those of the commands since the last
+				// get, which memcached had not written yet either.
+				c.dropUnsent()
 				return c.refuse(false, err)
 			}
 			m, hit := c.lookup(key, over, withCAS, touch, exp)
@@ -65,7 +66,6 @@ func (c *conn) get(keys [][]byte, rest []byte, withCAS, touch bool, exp uint32) 
 					c.closing = true
 					return nil
 				}
-				start = 0
 			}
 		}
 		if rest == nil {
@@ -80,6 +80,7 @@ func (c *conn) get(keys [][]byte, rest []byte, withCAS, touch bool, exp uint32) 
 		c.resps += int32(initial - budget - 1)
 	}
 	c.out = append(c.out, protocol.ReplyEnd+"\r\n"...)
+	c.markSent()
 	return nil
 }
 
@@ -87,7 +88,7 @@ func (c *conn) get(keys [][]byte, rest []byte, withCAS, touch bool, exp uint32) 
 // drops every reply the connection has not sent yet along with it.
 func (c *conn) getOutOfMemory() error {
 	c.srv.respOOM.Add(1)
-	c.truncateOut(0)
+	c.dropUnsent()
 	c.reply(protocol.ReplyNoMemoryGet)
 	c.resps = 1 // the dropped replies gave theirs back; the error holds one
 	return nil
