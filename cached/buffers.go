@@ -100,8 +100,12 @@ type workBufs struct {
 	viewBytes int
 	iov       []unix.Iovec
 	// sent is how much of out memcached would have written already
-	// (markSent).
-	sent int
+	// (markSent). unsent says a request has run since: memcached holds a
+	// response object for it, shown or not (noreply, q), until it writes;
+	// pipelined is unsent as the current request found it, and a watch
+	// behind such a request is refused.
+	sent              int
+	unsent, pipelined bool
 }
 
 var workPool sync.Pool // of *workBufs
@@ -147,6 +151,7 @@ func (c *conn) takeWork() {
 		w.out = make([]byte, 0, outBufferSize)
 	}
 	w.scratch, w.segs, w.sent = w.scratch[:0], w.segs[:0], 0
+	w.unsent, w.pipelined = false, false
 	c.workBufs, c.out, c.tokens = w, w.out[:0], &w.tokens
 }
 

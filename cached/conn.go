@@ -109,14 +109,10 @@ type conn struct {
 	closeReason uint8
 	noreply     bool
 	closing     bool
-	// stacked: a one-line reply waits in out. memcached writes the
-	// replies of gets and meta commands at once but queues these, and
-	// refuses to start a watch behind them.
-	stacked    bool
-	negotiated bool // the protocol is decided (binary.go)
-	binary     bool
-	crlf       [2]byte
-	peek       [1]byte // an idle TLS connection's first byte (fillNext)
+	negotiated  bool // the protocol is decided (binary.go)
+	binary      bool
+	crlf        [2]byte
+	peek        [1]byte // an idle TLS connection's first byte (fillNext)
 }
 
 // resetBudget gives the connection its -R budget for one turn. Budgets
@@ -216,6 +212,9 @@ func (c *conn) processBuffered() error {
 		c.startRequest()
 		if !c.takeResponse() {
 			return nil
+		}
+		if w := c.workBufs; w != nil {
+			w.pipelined, w.unsent = w.unsent, true
 		}
 		if err := c.dispatch(line); err != nil {
 			return err
@@ -349,7 +348,6 @@ func (c *conn) flush() error {
 		return nil
 	}
 	c.setState(stateWrite)
-	c.stacked = false
 	var n int
 	var err error
 	if c.workBufs != nil && len(c.views) > 0 {
@@ -360,7 +358,7 @@ func (c *conn) flush() error {
 	}
 	c.srv.bytesWritten.Add(uint64(n))
 	if c.workBufs != nil {
-		c.workBufs.sent = 0
+		c.workBufs.sent, c.workBufs.unsent = 0, false
 	}
 	if cap(c.out) > keepBuffer {
 		c.out = nil
@@ -392,7 +390,6 @@ func (c *conn) reply(s string) {
 	}
 	c.out = append(c.out, s...)
 	c.out = append(c.out, '\r', '\n')
-	c.stacked = true
 }
 
 // readValue reads a storage command's data block into a pending item and

@@ -86,7 +86,7 @@ func (c *conn) unpinViews() {
 // gathering replies for one write.
 func (c *conn) markSent() {
 	if c.workBufs != nil {
-		c.workBufs.sent = len(c.out)
+		c.workBufs.sent, c.workBufs.unsent = len(c.out), false
 	}
 }
 

@@ -60,7 +60,7 @@ func fuzzServer(t testing.TB) *Server {
 // replyLine is every line shape the text protocol may send.
 var replyLine = regexp.MustCompile(`^(STORED|NOT_STORED|EXISTS|NOT_FOUND|DELETED|TOUCHED|OK|RESET|END|ERROR|MN|[0-9]+|` +
 	`VERSION \S+|CLIENT_ERROR [ -~]+|SERVER_ERROR [ -~]+|ERROR:? [ -~]+|MEMLIMIT_[A-Z_]+ [ -~]+|` +
-	`(BUSY|BADCLASS|NOSPARE|SAME|NOTSTARTED) [ -~]+|` +
+	`(BUSY|BADCLASS|NOSPARE|SAME|NOTSTARTED) [ -~]+|WATCHER_[A-Z_]+ [ -~]+|` +
 	`STAT \S+ [ -~]*|ITEM [^ ]+ \[\d+ b; \d+ s\])$`)
 
 var valueLine = regexp.MustCompile(`^VALUE ([^ ]{1,250}) (\d+) (\d+)( \d+)?$`)

@@ -35,7 +35,7 @@ func (c *conn) watch(toks [][]byte, _ []byte) error {
 	switch {
 	case c.srv.cfg.WatchDisabled:
 		return c.refuse(noreply, &protocol.Error{Reply: protocol.ReplyWatchDisabled})
-	case c.stacked:
+	case c.workBufs != nil && c.workBufs.pipelined:
 		return c.refuse(noreply, &protocol.Error{Reply: protocol.ReplyWatchPipelined})
 	case c.socketless():
 		// A UDP request has no connection to stream to.
