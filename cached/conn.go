@@ -206,8 +206,15 @@ func (c *conn) processBuffered() error {
 	}
 	for !c.closing && !c.yield() {
 		line, ok, err := c.nextLine()
-		if err != nil || !ok {
+		if err != nil {
+			// A line that can no longer become a request closes the
+			// connection, and memcached closes it without writing the
+			// replies it still holds.
+			c.dropUnsent()
 			return err
+		}
+		if !ok {
+			return nil
 		}
 		c.startRequest()
 		if !c.takeResponse() {
