@@ -54,7 +54,6 @@ func (c *conn) outFull() bool {
 
 // truncateOut drops the replies past out[:n], with their values' pins.
 func (c *conn) truncateOut(n int) {
-	n = min(n, len(c.out))
 	c.out = c.out[:n]
 	if c.workBufs == nil {
 		return

@@ -9,8 +9,9 @@ import "bytes"
 // scanDecimal reads what strtoull/strtol accept: leading whitespace, an
 // optional sign, digits, then whitespace or the end. ok is false when there
 // are no digits, junk follows them, or the digits overflow 64 bits (ERANGE).
-// memcached hands them C strings, so a NUL byte is the end too: a stored
-// "1\x00x" increments to 2, and "incr k 5\x00x" adds 5.
+// memcached hands them C strings, so a NUL byte is the end too. Request
+// lines are already cut there (protocol.NextLine); a stored value is not,
+// and "1\x00x" increments to 2.
 func scanDecimal(b []byte) (neg bool, v uint64, ok bool) {
 	if i := bytes.IndexByte(b, 0); i >= 0 {
 		b = b[:i]
