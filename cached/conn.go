@@ -351,6 +351,11 @@ func (c *conn) discard(n int) error {
 // flush writes pending replies.
 func (c *conn) flush() error {
 	c.resps = 0 // written, or quiet: the replies release theirs
+	if c.workBufs != nil {
+		// A write point even with nothing to write: memcached frees the
+		// response objects of quiet requests here too.
+		c.workBufs.sent, c.workBufs.unsent = 0, false
+	}
 	if c.pending() == 0 {
 		return nil
 	}
@@ -364,9 +369,6 @@ func (c *conn) flush() error {
 		n, err = c.rw.Write(c.out)
 	}
 	c.srv.bytesWritten.Add(uint64(n))
-	if c.workBufs != nil {
-		c.workBufs.sent, c.workBufs.unsent = 0, false
-	}
 	if cap(c.out) > keepBuffer {
 		c.out = nil
 	} else {

@@ -281,3 +281,39 @@ func TestWatchHTTPCloseIsError(t *testing.T) {
 		})
 	}
 }
+
+// chunkReader hands out one chunk per Read, as separate packets arrive.
+type chunkReader struct {
+	chunks [][]byte
+	out    strings.Builder
+}
+
+func (r *chunkReader) Read(p []byte) (int, error) {
+	if len(r.chunks) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, r.chunks[0])
+	r.chunks = r.chunks[1:]
+	return n, nil
+}
+
+func (r *chunkReader) Write(p []byte) (int, error) { return r.out.Write(p) }
+
+// TestWatchAfterWrittenNoreplyBatch: a batch of noreply requests leaves
+// nothing to write, yet memcached's write point still frees their response
+// objects, so a watch in the next packet is not refused as pipelined
+// (checked against memcached over TCP). A connection served by its own
+// goroutine keeps its work buffers between packets, where this showed.
+func TestWatchAfterWrittenNoreplyBatch(t *testing.T) {
+	srv, err := New(DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rw := &chunkReader{chunks: [][]byte{[]byte("set a 0 0 1 noreply\r\n1\r\n"), []byte("watch\r\n")}}
+	newConn(srv, rw).serve()
+	// A connection without a socket cannot stream a watch; the point is
+	// that it got past the pipeline check.
+	if got, want := rw.out.String(), "WATCHER_FAILED failed to add log watcher\r\n"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
