@@ -4,12 +4,13 @@
 GO ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 BIN := bin/cachectl
 # Debian packages the tests talk to for real: the reference memcached and its
-# conformance tools, real client libraries, the kernel's firewall and
-# conntrack front ends, and iproute2 for network namespaces.
+# conformance tools, real client libraries (Python, PHP's two extensions,
+# nginx's memcached_pass), the kernel's firewall and conntrack front ends,
+# and iproute2 for network namespaces.
 # systemd's analyzer checks the unit; twemproxy (nutcracker) and Prometheus
 # are the existing engines the fleet test runs cachectl behind.
 DEB_PACKAGES := iproute2 iptables ipset conntrack memcached libmemcached-tools netcat-openbsd \
-	python3 python3-pymemcache python3-memcache php-cli php-memcached openssl sasl2-bin \
+	python3 python3-pymemcache python3-memcache php-cli php-memcached php-memcache nginx openssl sasl2-bin \
 	systemd man-db nutcracker prometheus
 TEST_FLAGS ?= -count=1 -timeout 30m
 
@@ -33,13 +34,19 @@ all: build
 deps: deps-deb deps-go
 
 # Installs only the packages that are missing, so a prepared machine pays nothing.
+# The tests start their own memcached and nginx on loopback ports, so the
+# packages' services must not start on 11211 and 80: unless the machine has
+# its own policy-rc.d, a temporary one refuses every start during the install.
 deps-deb:
 	@missing=""; for p in $(DEB_PACKAGES); do \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:$$missing"; \
+		rc=/usr/sbin/policy-rc.d; ours=""; \
+		if [ ! -e $$rc ]; then printf '#!/bin/sh\nexit 101\n' > $$rc && chmod 755 $$rc && ours=1; fi; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+		st=$$?; if [ -n "$$ours" ]; then rm -f $$rc; fi; exit $$st; \
 	fi
 
 deps-go:
