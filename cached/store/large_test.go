@@ -172,6 +172,43 @@ func TestHashExpansionIsIncremental(t *testing.T) {
 	}
 }
 
+// TestHashExpansionFinishesWithoutWrites: a cache only read after its
+// load still finishes a doubling, in the maintainer's rounds, which come
+// back at the shortest pause until it is done.
+func TestHashExpansionFinishesWithoutWrites(t *testing.T) {
+	s, _ := newStore(t, func(c *Config) { c.MemoryLimit = 256 << 20 })
+	threshold := 3 << (initialHashPower + 1) >> 2
+	for i := 0; i <= threshold; i++ {
+		set(t, s, fmt.Sprint("k", i), []byte(fmt.Sprint(i)), 0)
+	}
+	if !s.Stats().HashExpanding {
+		t.Fatal("the index should be doubling past 3/4 full")
+	}
+	sched := maintainerSchedule{next: make([]time.Duration, len(s.classes)), backoff: make([]time.Duration, len(s.classes))}
+	rounds := 0
+	for ; s.Stats().HashExpanding; rounds++ {
+		if rounds > 2<<(initialHashPower+1)/roundMigrateSlots {
+			t.Fatalf("still expanding after %d rounds", rounds)
+		}
+		s.mu.Lock()
+		pause := s.maintainRound(&sched, minMaintainerSleep)
+		expanding := s.idx.expanding()
+		s.mu.Unlock()
+		if expanding && pause != minMaintainerSleep {
+			t.Fatalf("round %d, mid-expansion: next round in %v, want %v", rounds, pause, minMaintainerSleep)
+		}
+	}
+	if st := s.Stats(); st.HashPower != initialHashPower+1 || st.HashBytes != 8<<(initialHashPower+2) {
+		t.Fatalf("after %d rounds: hash_power_level %d, hash_bytes %d; want level %d and only the new array",
+			rounds, st.HashPower, st.HashBytes, initialHashPower+1)
+	}
+	for i := 0; i <= threshold; i++ {
+		if got, _, ok := get(s, fmt.Sprint("k", i)); !ok || string(got) != fmt.Sprint(i) {
+			t.Fatalf("k%d = %q, %v after the rounds finished the doubling", i, got, ok)
+		}
+	}
+}
+
 // TestHashGrowthReturnsOldArray: once a doubling has moved every entry,
 // the array it left is collected and handed back to the kernel, where
 // the Go runtime would otherwise keep it resident.

@@ -197,8 +197,24 @@ func (s *Store) maintainRound(sched *maintainerSchedule, elapsed time.Duration) 
 		// A page went to the global pool: look again soon.
 		toSleep = min(toSleep, minMaintainerSleep)
 	}
+	if s.idx.expanding() {
+		// Inserts move the index a few slots each, so a cache that is
+		// only read after a bulk load would keep both arrays, and probe
+		// the old one on every miss, for good; memcached's expansion
+		// thread finishes without writes. Rounds finish it instead.
+		s.idx.migrate(roundMigrateSlots)
+		if s.idx.expanding() {
+			toSleep = minMaintainerSleep
+		}
+	}
 	return toSleep
 }
+
+// roundMigrateSlots is how much of a resize one round moves: about 50 us
+// on a table of two million slots, so a round stalls the loop that runs it
+// no longer than a juggle batch does, and rounds alone still finish that
+// table in seconds.
+const roundMigrateSlots = 1024
 
 // juggle is memcached's lru_maintainer_juggle for one class (lock held):
 // reclaim expired TEMP items, then push HOT and WARM tails down into COLD
