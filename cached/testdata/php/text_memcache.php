@@ -8,6 +8,7 @@
 $port = (int)$argv[1];
 $phase = $argv[2];
 $server = "127.0.0.1:$port";
+require __DIR__ . '/wire.php';
 
 ini_set('session.save_handler', 'memcache');
 ini_set('session.save_path', "tcp://$server");
@@ -23,25 +24,6 @@ if (!$m->addServer('127.0.0.1', $port)) { fwrite(STDERR, "addServer failed\n"); 
 
 function show($what, $value) {
     echo $what, ': ', var_export($value, true), "\n";
-}
-
-// The flags and length the server stores, read over a plain socket: the
-// extension keeps its own flag bits (serialized, compressed, type) away
-// from the caller.
-function raw($port, $key) {
-    $s = fsockopen('127.0.0.1', $port);
-    fwrite($s, "get $key\r\n");
-    $line = rtrim(fgets($s), "\r\n");
-    fclose($s);
-    $f = explode(' ', $line);
-    return $f[0] === 'VALUE' ? "flags=$f[2] bytes=$f[3]" : $line;
-}
-
-// A deterministic value that no compressor shrinks.
-function noise($n) {
-    $s = '';
-    for ($i = 0; strlen($s) < $n; $i++) $s .= md5("cachectl$i", true);
-    return substr($s, 0, $n);
 }
 
 if ($phase === 'write') {

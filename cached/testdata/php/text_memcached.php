@@ -7,6 +7,7 @@
 // Usage: php text_memcached.php PORT write|read
 $port = (int)$argv[1];
 $phase = $argv[2];
+require __DIR__ . '/wire.php';
 
 // ini_set is enough: the session handler reads the setting when the
 // session opens, so a plain `php` run stays on the text protocol without
@@ -43,29 +44,9 @@ function show($what, $value, $m) {
     echo $what, ': ', var_export($value, true), ' ', code($m), "\n";
 }
 
-// The flags and length the server stores, read over a plain socket:
-// the extension hides its own flag bits from GET_EXTENDED.
-function raw($port, $key) {
-    $s = fsockopen('127.0.0.1', $port);
-    fwrite($s, "get $key\r\n");
-    $line = rtrim(fgets($s), "\r\n");
-    fclose($s);
-    $f = explode(' ', $line);
-    return $f[0] === 'VALUE' ? "flags=$f[2] bytes=$f[3]" : $line;
-}
-
 function fail($what, $m) {
     fwrite(STDERR, "$what failed: " . $m->getResultCode() . " " . $m->getResultMessage() . "\n");
     exit(1);
-}
-
-// A deterministic value of 200 KB that no compressor shrinks, and one
-// that shrinks to almost nothing: the first travels as is, the second
-// compressed with the client's flag bits set.
-function noise($n) {
-    $s = '';
-    for ($i = 0; strlen($s) < $n; $i++) $s .= md5("cachectl$i", true);
-    return substr($s, 0, $n);
 }
 
 if ($phase === 'write') {
@@ -149,6 +130,9 @@ if ($phase === 'write') {
     ksort($after);
     echo 'after noreply: ', json_encode($after), "\n";
 
+    // One value that shrinks to almost nothing and one no compressor
+    // shrinks: the first travels compressed, with the client's flag bits
+    // set, the second as is.
     $big = str_repeat('cachectl compresses well. ', 8000);
     show('set compressible', $m->set('t:big', $big, 300), $m);
     $v = $m->get('t:big', null, Memcached::GET_EXTENDED);
