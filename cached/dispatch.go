@@ -47,6 +47,7 @@ var textCommands = []textCommand{
 	{"lru_crawler", 0, -1, (*conn).lruCrawler},
 	{"slabs", 0, -1, (*conn).slabs},
 	{"lru", 1, -1, (*conn).lru},
+	{"extstore", 0, -1, (*conn).extstore},
 	{"mg", 0, -1, (*conn).metaGet},
 	{"ms", 0, -1, (*conn).metaSet},
 	{"md", 0, -1, (*conn).metaDelete},

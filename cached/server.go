@@ -51,8 +51,11 @@ type Config struct {
 	// ReadBufMemLimit is -o read_buf_mem_limit in bytes (0 = no limit):
 	// the memory of connection read buffers and response objects.
 	ReadBufMemLimit uint64
-	Store           store.Config
-	Logger          *slog.Logger
+	// Extstore holds memcached's ext_* settings, shown and tuned as a
+	// memcached built with extstore but given no storage file does.
+	Extstore ExtstoreSettings
+	Store    store.Config
+	Logger   *slog.Logger
 	// ExtraStats, if set, adds the embedding program's counters to
 	// `stats cachectl` after the daemon's own, through add(name, value).
 	ExtraStats func(add func(name string, value any))
@@ -73,6 +76,7 @@ func DefaultConfig() Config {
 		WatcherLogBuf: int(settings.WatcherLogBuf),
 		WorkerLogBuf:  int(settings.WorkerLogBuf),
 		UnixMask:      settings.UnixMask,
+		Extstore:      DefaultExtstoreSettings(),
 		Store:         store.DefaultConfig(),
 	}
 }
@@ -98,6 +102,7 @@ type Server struct {
 	log   *slog.Logger
 
 	verbosity atomic.Int32
+	ext       extstoreState
 	auth      authState
 	detail    atomic.Bool
 	prefixes  *prefixStats
@@ -197,6 +202,10 @@ func New(cfg Config) (*Server, error) {
 		logs:     newLogger(cfg.Threads, cfg.WorkerLogBuf, cfg.WatcherLogBuf, st),
 	}
 	s.detail.Store(cfg.Detail)
+	s.ext.s = cfg.Extstore
+	if cfg.Extstore == (ExtstoreSettings{}) {
+		s.ext.s = DefaultExtstoreSettings() // a Config not built from DefaultConfig
+	}
 	s.verbosity.Store(int32(min(cfg.Verbosity, maxVerbosity)))
 	s.limitBuffers()
 	if err := s.auth.init(cfg); err != nil {

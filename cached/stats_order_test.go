@@ -23,14 +23,11 @@ func (s *statsClient) statKeys(t testing.TB, sub string) []string {
 }
 
 // extraSettings are settings cachectl adds; missingSettings are
-// memcached's for machinery cachectl lacks (NAPI ids, the restartable
-// memory file, seccomp's privilege dropping, extstore, which Debian's
-// memcached is built with).
+// memcached's for machinery cachectl lacks (NAPI ids, seccomp's privilege
+// dropping).
 var (
 	extraSettings   = []string{"gomaxprocs", "udp_any_peer"}
-	missingSettings = []string{"num_napi_ids", "drop_privileges",
-		"ext_item_size", "ext_item_age", "ext_low_ttl", "ext_recache_rate", "ext_wbuf_size", "ext_compact_under",
-		"ext_drop_under", "ext_max_sleep", "ext_max_frag", "slab_automove_freeratio", "ext_drop_unread"}
+	missingSettings = []string{"num_napi_ids", "drop_privileges"}
 )
 
 // TestStatsOrderAsMemcached: under each LRU configuration, stats,

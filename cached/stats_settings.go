@@ -69,6 +69,7 @@ func (c *conn) statsSettings() {
 	c.stat("read_buf_mem_limit", s.cfg.ReadBufMemLimit)
 	c.stat("track_sizes", false)
 	c.stat("inline_ascii_response", false)
+	c.statsExtstoreSettings()
 	c.statsTLSSettings()
 	c.stat("memory_file", orPrintfNull(sc.MemoryFile))
 	c.stat("gomaxprocs", runtime.GOMAXPROCS(0))

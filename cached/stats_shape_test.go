@@ -144,7 +144,9 @@ func TestStatsShape(t *testing.T) {
 			"slab_reassign", "slab_automove", "slab_automove_ratio", "slab_automove_window",
 			"lru_crawler", "lru_crawler_sleep", "lru_crawler_tocrawl", "lru_maintainer_thread",
 			"lru_segmented", "hot_lru_pct", "warm_lru_pct", "hot_max_factor", "warm_max_factor",
-			"temp_lru", "temporary_ttl", "read_buf_mem_limit"} {
+			"temp_lru", "temporary_ttl", "read_buf_mem_limit",
+			"ext_item_size", "ext_item_age", "ext_low_ttl", "ext_recache_rate", "ext_wbuf_size", "ext_compact_under",
+			"ext_drop_under", "ext_max_sleep", "ext_max_frag", "slab_automove_freeratio", "ext_drop_unread"} {
 			want := ref["settings"][k]
 			if k == "tcpport" {
 				continue // different free ports

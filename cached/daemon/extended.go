@@ -35,6 +35,9 @@ func (x *extended) apply(opt string) error {
 	if known, err := x.applyLRU(name, val, hasVal); known {
 		return err
 	}
+	if known, err := x.applyExtstore(name, val, hasVal); known {
+		return err
+	}
 	if check, ok := ignoredTunables[name]; ok {
 		return check(val, hasVal)
 	}

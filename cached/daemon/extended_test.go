@@ -101,6 +101,18 @@ func TestExtendedOptionsAsMemcached(t *testing.T) {
 		"-o read_buf_mem_limit",
 		"-o lru_crawler_tocrawl",
 		"-o lru_crawler_sleep",
+		"-o ext_item_size=100,ext_item_age=5,ext_low_ttl=1,ext_recache_rate=10,ext_compact_under=2,ext_drop_under=1",
+		"-o ext_max_sleep=10,ext_max_frag=0.5,slab_automove_freeratio=0.2,ext_drop_unread",
+		"-o ext_wbuf_size=8,ext_page_size=32,ext_threads=2,ext_io_depth=2",
+		"-o ext_item_size",
+		"-o ext_item_size=x",
+		"-o ext_low_ttl=-1",
+		"-o ext_max_frag",
+		"-o ext_max_frag=abc",
+		"-o slab_automove_freeratio=x",
+		"-o ext_wbuf_size=",
+		"-o ext_threads=x",
+		"-o ext_path",
 	} {
 		t.Run(line, func(t *testing.T) {
 			t.Parallel()

@@ -106,6 +106,15 @@ func TestFlagLines(t *testing.T) {
 		{"-o hashpower=5", nil, "Initial hashtable multiplier of 5 is too low"},
 		{"-o frobnicate", nil, `Illegal suboption "frobnicate"`},
 		{"-o idle_timeout", nil, "Missing numeric argument for idle_timeout"},
+		// extstore's settings are kept for stats settings; a storage file
+		// is refused.
+		{"", func(c Config) bool { return c.Server.Extstore == cached.DefaultExtstoreSettings() }, ""},
+		{"-o ext_item_size=100,ext_max_frag=0.5,slab_automove_freeratio=0.2,ext_wbuf_size=8,ext_drop_unread", func(c Config) bool {
+			e := c.Server.Extstore
+			return e.ItemSize == 100 && e.MaxFrag == 0.5 && e.AutomoveFreeRatio == 0.2 && e.WBufSize == 8<<20 && e.DropUnread
+		}, ""},
+		{"-o ext_wbuf_size=4096", func(c Config) bool { return c.Server.Extstore.WBufSize == 0 }, ""}, // wraps, as in memcached
+		{"-o ext_path=/var/cache/ext:1G", nil, "no external storage (extstore)"},
 
 		// -B takes memcached's three values.
 		{"", func(c Config) bool { return c.Server.Protocol == cached.ProtocolAuto }, ""},

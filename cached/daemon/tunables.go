@@ -20,8 +20,7 @@ var ignoredTunables = map[string]func(val string, hasVal bool) error{
 	"maxconns_fast": none, "no_maxconns_fast": none, "no_hashexpand": none,
 	"track_sizes": none, "inline_ascii_resp": none, "no_inline_ascii_resp": none,
 	"drop_privileges": none, "no_drop_privileges": none, "resp_obj_mem_limit": none,
-	"tail_repair_time":        intAtLeast("Missing numeric argument for tail_repair_time", 10, "Cannot set tail_repair_time to less than 10 seconds"),
-	"slab_automove_freeratio": none,
+	"tail_repair_time": intAtLeast("Missing numeric argument for tail_repair_time", 10, "Cannot set tail_repair_time to less than 10 seconds"),
 	"hash_algorithm": func(v string, has bool) error {
 		switch {
 		case !has:
