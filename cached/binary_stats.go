@@ -34,6 +34,10 @@ func (c *conn) binStat(req *protocol.BinaryRequest, _, key []byte) error {
 		c.binStats(req, c.statsSlabs)
 	case "sizes":
 		c.binStats(req, c.statsSizes)
+	case "sizes_enable":
+		c.binStats(req, c.statsSizesEnable)
+	case "sizes_disable":
+		c.binStats(req, c.statsSizesDisable)
 	case "cachectl":
 		c.binStats(req, c.statsCachectl)
 	default:

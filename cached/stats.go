@@ -26,6 +26,8 @@ var statsGroups = []statsGroup{
 	{"items", listing((*conn).statsItems)},
 	{"slabs", listing((*conn).statsSlabs)},
 	{"sizes", listing((*conn).statsSizes)},
+	{"sizes_enable", func(c *conn, _ [][]byte) { c.statsSizesEnable() }},
+	{"sizes_disable", func(c *conn, _ [][]byte) { c.statsSizesDisable() }},
 	{"conns", listing((*conn).statsConns)},
 	{"detail", (*conn).statsDetail},
 	{"cachedump", (*conn).cachedump},
@@ -66,7 +68,34 @@ func (c *conn) statsReset([][]byte) {
 	c.reply(protocol.ReplyReset)
 }
 
-func (c *conn) statsSizes() { c.stat("sizes_status", "disabled") }
+// statsSizes is the item size histogram (store/sizes.go), one line per
+// non-empty 32-byte bucket.
+func (c *conn) statsSizes() {
+	buckets, on := c.srv.store.Sizes()
+	if !on {
+		c.stat("sizes_status", "disabled")
+		return
+	}
+	for _, b := range buckets {
+		c.stat(strconv.FormatUint(b.Size, 10), b.Count)
+	}
+}
+
+// statsSizesEnable and statsSizesDisable answer without an END line, as
+// memcached 1.6.18 does.
+func (c *conn) statsSizesEnable() {
+	if !c.srv.store.EnableSizes() {
+		c.stat("sizes_status", "error")
+		c.stat("sizes_error", "cas_support_disabled")
+		return
+	}
+	c.stat("sizes_status", "enabled")
+}
+
+func (c *conn) statsSizesDisable() {
+	c.srv.store.DisableSizes()
+	c.stat("sizes_status", "disabled")
+}
 
 func (c *conn) stat(name string, value any) {
 	c.out = append(c.out, protocol.ReplyStat...)

@@ -67,7 +67,7 @@ func (c *conn) statsSettings() {
 	c.stat("watcher_logbuf_size", s.cfg.WatcherLogBuf)
 	c.stat("worker_logbuf_size", s.cfg.WorkerLogBuf)
 	c.stat("read_buf_mem_limit", s.cfg.ReadBufMemLimit)
-	c.stat("track_sizes", false)
+	c.stat("track_sizes", c.srv.store.SizesEnabled())
 	c.stat("inline_ascii_response", false)
 	c.statsExtstoreSettings()
 	c.statsTLSSettings()

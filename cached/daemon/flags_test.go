@@ -115,6 +115,7 @@ func TestFlagLines(t *testing.T) {
 		}, ""},
 		{"-o ext_wbuf_size=4096", func(c Config) bool { return c.Server.Extstore.WBufSize == 0 }, ""}, // wraps, as in memcached
 		{"-o ext_path=/var/cache/ext:1G", nil, "no external storage (extstore)"},
+		{"-o track_sizes", func(c Config) bool { return c.Server.Store.TrackSizes }, ""},
 
 		// -B takes memcached's three values.
 		{"", func(c Config) bool { return c.Server.Protocol == cached.ProtocolAuto }, ""},

@@ -12,13 +12,13 @@ import (
 // line reads the same under either daemon.
 
 // ignoredTunables are memcached's -o options for machinery this daemon does
-// not have or does differently (hash table expansion, size tracking,
-// privilege dropping). They are accepted so command lines carry over, and
-// their values are checked as memcached 1.6.18 checks them, so a line it
-// refuses is refused here too.
+// not have or does differently (hash table expansion, privilege dropping).
+// They are accepted so command lines carry over, and their values are
+// checked as memcached 1.6.18 checks them, so a line it refuses is refused
+// here too.
 var ignoredTunables = map[string]func(val string, hasVal bool) error{
 	"maxconns_fast": none, "no_maxconns_fast": none, "no_hashexpand": none,
-	"track_sizes": none, "inline_ascii_resp": none, "no_inline_ascii_resp": none,
+	"inline_ascii_resp": none, "no_inline_ascii_resp": none,
 	"drop_privileges": none, "no_drop_privileges": none, "resp_obj_mem_limit": none,
 	"tail_repair_time": intAtLeast("Missing numeric argument for tail_repair_time", 10, "Cannot set tail_repair_time to less than 10 seconds"),
 	"hash_algorithm": func(v string, has bool) error {

@@ -86,8 +86,7 @@ func (s *Store) Arithmetic(key []byte, a Arith) (uint64, uint64, ArithResult) {
 		for i := len(d); i < len(val); i++ {
 			val[i] = ' '
 		}
-		cas := s.nextCAS()
-		s.setCAS(ref, cas)
+		cas := s.recas(ref)
 		s.update(ref, now)
 		return v, cas, ArithOK
 	}

@@ -22,6 +22,7 @@ type Config struct {
 	// instead of their real one (size.go): -o memcached_item_sizes.
 	MemcachedItemSizes bool
 	MemoryFile         string // -e: item memory in this file, kept for a warm restart (restart.go)
+	TrackSizes         bool   // -o track_sizes: the stats sizes histogram from the start (sizes.go)
 	// InitialMalloced counts this many bytes as allocated from the start,
 	// against the limit and in total_malloced: memcached's
 	// T_MEMD_INITIAL_MALLOC, with which its test suite tests large -m.

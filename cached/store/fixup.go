@@ -160,6 +160,7 @@ func (s *Store) relinkClass(m *chunkMap, id uint8, tails [numSegments]uint32) er
 			s.indexInsert(ref, hv)
 			s.bytes += t
 			s.total++
+			s.countSize(ref, 1)
 			next, ref = ref, prev
 		}
 	}

@@ -208,7 +208,7 @@ func (v *View) Delta(dst []byte, incr bool, delta, cas uint64) ([]byte, DeltaRes
 		for i := len(d); i < len(val); i++ {
 			val[i] = ' '
 		}
-		s.setCAS(v.ref, s.nextCAS())
+		s.recas(v.ref)
 		s.update(v.ref, v.now)
 		return dst, DeltaOK
 	}

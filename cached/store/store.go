@@ -33,7 +33,8 @@ const updateInterval = 60
 // Store is the item storage. All methods are safe for concurrent use.
 type Store struct {
 	mu       sync.Mutex
-	coarse   *coarseClock // nil when the caller supplied Config.Now
+	hist     sizeHistogram // stats sizes (sizes.go)
+	coarse   *coarseClock  // nil when the caller supplied Config.Now
 	cfg      Config
 	arena    *arena
 	classes  []slabClass // index 0 unused, as in memcached
@@ -150,6 +151,11 @@ func newIdle(cfg Config) (*Store, error) {
 	}
 	for i, sz := range sizes[1:] {
 		s.classes[i+1] = slabClass{size: sz, perPage: cfg.PageSize / sz}
+	}
+	if cfg.TrackSizes {
+		// Before a warm restart's items come back, so they are counted, as
+		// memcached turns it on while reading its options.
+		s.initSizes()
 	}
 	if err := s.restore(); err != nil {
 		a.close()
@@ -374,11 +380,13 @@ func (s *Store) link(ref uint32, hv uint64, now uint32) uint64 {
 	s.lruLink(ref, s.newSegment(s.exp(ref), now), t)
 	s.bytes += t
 	s.total++
+	s.countSize(ref, 1)
 	return cas
 }
 
 // unlink removes an item from the index and LRU and frees its memory.
 func (s *Store) unlink(ref uint32, hv uint64) {
+	s.countSize(ref, -1)
 	s.indexDelete(ref, hv)
 	t := s.totalOf(ref)
 	s.lruUnlink(ref, t)
