@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"net"
 	"runtime"
@@ -302,5 +303,29 @@ func TestBinaryCASAndIncrValues(t *testing.T) {
 	got, _ = exchange(t, nc, req(opGet, "n", nil, "").bytes())
 	if string(got[0].value) != "45" || binary.BigEndian.Uint32(got[0].extras) != 0 {
 		t.Fatalf("get counter: %v", got)
+	}
+}
+
+// TestBinaryStatSizesAsMemcached: the histogram's switches answer with a
+// stat packet and no terminator in memcached, so a client reads exactly
+// one packet; the packets must be the same here.
+func TestBinaryStatSizesAsMemcached(t *testing.T) {
+	_, ours := startInProcess(t, func(c *Config) { c.Store.MemcachedItemSizes = true })
+	ref := memcachedAddr(t)
+	steps := [][]byte{
+		req(opStat, "sizes", nil, "").bytes(),
+		req(opStat, "sizes_enable", nil, "").bytes(),
+		req(opSet, "k", setExtras(0, 0), "v").bytes(),
+		req(opStat, "sizes", nil, "").bytes(),
+		req(opStat, "sizes_disable", nil, "").bytes(),
+		req(opStat, "sizes", nil, "").bytes(),
+	}
+	a, b := dial(t, ours), dial(t, ref)
+	for i, step := range steps {
+		got, _ := exchange(t, a, step)
+		want, _ := exchange(t, b, step)
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("step %d: cachectl %v, memcached %v", i, got, want)
+		}
 	}
 }

@@ -35,9 +35,10 @@ func (c *conn) binStat(req *protocol.BinaryRequest, _, key []byte) error {
 	case "sizes":
 		c.binStats(req, c.statsSizes)
 	case "sizes_enable":
-		c.binStats(req, c.statsSizesEnable)
+		// Without a terminator, as memcached sends it.
+		c.binStatLines(req, c.statsSizesEnable)
 	case "sizes_disable":
-		c.binStats(req, c.statsSizesDisable)
+		c.binStatLines(req, c.statsSizesDisable)
 	case "cachectl":
 		c.binStats(req, c.statsCachectl)
 	default:
@@ -67,6 +68,12 @@ func (c *conn) binStatDetail(req *protocol.BinaryRequest, arg []byte) {
 // binStats runs a text stats builder and re-frames each "STAT name value"
 // line it produced as a binary packet, then adds the terminator.
 func (c *conn) binStats(req *protocol.BinaryRequest, build func()) {
+	c.binStatLines(req, build)
+	c.binHeaderOut(req, protocol.StatusOK, 0, 0, 0, 0)
+}
+
+// binStatLines is binStats without the terminator.
+func (c *conn) binStatLines(req *protocol.BinaryRequest, build func()) {
 	start := len(c.out)
 	build()
 	c.scratch = append(c.scratch[:0], c.out[start:]...)
@@ -86,7 +93,6 @@ func (c *conn) binStats(req *protocol.BinaryRequest, build func()) {
 		name, value, _ := bytes.Cut(line, []byte(" "))
 		c.binStatPacket(req, name, value)
 	}
-	c.binHeaderOut(req, protocol.StatusOK, 0, 0, 0, 0)
 }
 
 func (c *conn) binStatPacket(req *protocol.BinaryRequest, name, value []byte) {
