@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 
 	"github.com/spf13/cobra"
@@ -14,6 +15,7 @@ import (
 func newServeCmd(a *app) *cobra.Command {
 	var f daemon.Flags
 	var m metricsOptions
+	var version bool
 	cmd := &cobra.Command{
 		Use:   "serve [memcached flags]",
 		Short: "Run the memcached-compatible cache daemon in the foreground",
@@ -31,6 +33,12 @@ SIGINT/SIGTERM stop accepting, let in-flight replies finish, and exit 0.
 --metrics-listen ADDR:PORT serves the daemon's counters to Prometheus.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if version {
+				// memcached's -V, which scripts and client test suites
+				// run to learn what the binary speaks.
+				fmt.Fprintln(a.stdout, "memcached "+cached.ProtocolVersion)
+				return nil
+			}
 			cfg, err := f.Config()
 			if err != nil {
 				return daemonError(err)
@@ -46,6 +54,7 @@ SIGINT/SIGTERM stop accepting, let in-flight replies finish, and exit 0.
 	}
 	// memcached's -h is help; keep cobra's --help and free nothing else.
 	f.Register(cmd.Flags(), daemon.AllFlags)
+	cmd.Flags().BoolVarP(&version, "version", "V", false, "print the memcached version this daemon speaks (memcached "+cached.ProtocolVersion+") and exit")
 	addMetricsFlags(cmd, &m, false)
 	return cmd
 }
