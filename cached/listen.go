@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"syscall"
 )
 
 // ListenAddrs turns -l values and -p into host:port strings for
@@ -169,6 +170,7 @@ func (s *Server) listenTCP() error {
 			s.closeListeners()
 			return fmt.Errorf("failed to listen on %s: %w", a, err)
 		}
+		s.markSocket(ln.(syscall.Conn), a)
 		s.listeners = append(s.listeners, ln)
 		s.listenTLS = append(s.listenTLS, !sp.NoTLS)
 		s.zones = append(s.zones, listenZone(a))

@@ -24,6 +24,7 @@ type Config struct {
 	Port           int      // -p: 0 = off, EphemeralPort = the kernel picks
 	UDPPort        int      // -U: 0 = off, EphemeralPort = the kernel picks
 	UDPAnyPeer     bool     // -o udp_any_peer: answer UDP from any peer when no allowlist is installed
+	SockCookieID   uint32   // -o sock_cookie_id: SO_MARK on the TCP and UDP sockets (0 = none)
 	UnixSocket     string   // -s: serve on this unix socket instead of TCP/UDP
 	UnixMask       fs.FileMode
 	TLS            TLSConfig

@@ -53,6 +53,7 @@ func (s *Server) listenUDP() error {
 		if err != nil {
 			return fmt.Errorf("failed to listen on UDP %s: %w", a, err)
 		}
+		s.markSocket(pc.(*net.UDPConn), a)
 		s.udp = append(s.udp, pc.(*net.UDPConn))
 		s.totalConns.Add(1) // as memcached counts its UDP connections
 	}

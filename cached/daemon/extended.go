@@ -105,6 +105,11 @@ func (x *extended) applyServer(name, val string, hasVal bool) (bool, error) {
 	switch name {
 	case "udp_any_peer": // cachectl's own: see README
 		cfg.UDPAnyPeer = true
+	case "sock_cookie_id":
+		// memcached ignores a value it cannot parse (and one not given),
+		// which leaves the sockets unmarked.
+		n, _ := safeStrtoul(val)
+		cfg.SockCookieID = n
 	case "relaxed_privileges":
 		// Only memcached-debug, the build memcached's own test suite
 		// starts, has it; the suite passes it to every server and moves

@@ -113,6 +113,8 @@ func TestExtendedOptionsAsMemcached(t *testing.T) {
 		"-o ext_wbuf_size=",
 		"-o ext_threads=x",
 		"-o ext_path",
+		"-o sock_cookie_id=5",
+		"-o sock_cookie_id=x",
 	} {
 		t.Run(line, func(t *testing.T) {
 			t.Parallel()

@@ -116,6 +116,8 @@ func TestFlagLines(t *testing.T) {
 		{"-o ext_wbuf_size=4096", func(c Config) bool { return c.Server.Extstore.WBufSize == 0 }, ""}, // wraps, as in memcached
 		{"-o ext_path=/var/cache/ext:1G", nil, "no external storage (extstore)"},
 		{"-o track_sizes", func(c Config) bool { return c.Server.Store.TrackSizes }, ""},
+		{"-o sock_cookie_id=77", func(c Config) bool { return c.Server.SockCookieID == 77 }, ""},
+		{"-o sock_cookie_id=x", func(c Config) bool { return c.Server.SockCookieID == 0 }, ""}, // memcached ignores it too
 
 		// -B takes memcached's three values.
 		{"", func(c Config) bool { return c.Server.Protocol == cached.ProtocolAuto }, ""},
