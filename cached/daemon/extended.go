@@ -92,7 +92,16 @@ func (x *extended) applyStore(name, val string, hasVal bool) (bool, error) {
 	case "track_sizes":
 		sc.TrackSizes = true
 	case "slab_sizes":
-		return true, errors.New("slab_sizes: not supported: chunk sizes come from -n and -f; drop the option")
+		// Checked once -n and slab_chunk_max are final, as memcached
+		// checks it after reading every option.
+		switch {
+		case !hasVal:
+			return true, errors.New("Missing slab_sizes argument") // memcached crashes here
+		case val == "":
+			// memcached exits without a word.
+			return true, errors.New("slab_sizes: no sizes given; write them joined by '-', as in slab_sizes=96-120-152")
+		}
+		sc.SlabSizes = val
 	default:
 		return false, nil
 	}

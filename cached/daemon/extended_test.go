@@ -115,6 +115,13 @@ func TestExtendedOptionsAsMemcached(t *testing.T) {
 		"-o ext_path",
 		"-o sock_cookie_id=5",
 		"-o sock_cookie_id=x",
+		"-o slab_sizes=100-200-400",
+		"-o slab_sizes=10-200",
+		"-o slab_sizes=200-100",
+		"-o slab_sizes=100-104",
+		"-o slab_sizes=100-abc",
+		"-o slab_chunk_max=4096,slab_sizes=100-8000",
+		"-n 120 -o slab_sizes=100-200",
 	} {
 		t.Run(line, func(t *testing.T) {
 			t.Parallel()

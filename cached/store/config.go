@@ -23,6 +23,7 @@ type Config struct {
 	MemcachedItemSizes bool
 	MemoryFile         string // -e: item memory in this file, kept for a warm restart (restart.go)
 	TrackSizes         bool   // -o track_sizes: the stats sizes histogram from the start (sizes.go)
+	SlabSizes          string // -o slab_sizes: chunk sizes joined by '-' instead of -f's series ("" = -f)
 	// InitialMalloced counts this many bytes as allocated from the start,
 	// against the limit and in total_malloced: memcached's
 	// T_MEMD_INITIAL_MALLOC, with which its test suite tests large -m.
@@ -113,6 +114,10 @@ func (c Config) Validate() error {
 		return ErrAutomoveLevel
 	case c.SlabAutomoveRatio <= 0 || c.SlabAutomoveRatio > 1:
 		return errors.New("slab_automove_ratio must be > 0 and < 1")
+	case c.SlabSizes != "":
+		if _, err := parseSlabSizes(c.SlabSizes, c.MinChunk, c.ChunkMax); err != nil {
+			return err
+		}
 	case c.SlabAutomoveWindow < 3:
 		return errors.New("slab_automove_window must be > 2")
 	case c.TempLRU && !c.LRUMaintainer:

@@ -78,8 +78,12 @@ type savedClass struct {
 // memcached's names first so its messages name the same setting.
 func (s *Store) settingLines() []metaLine {
 	c := s.cfg
+	slabConfig := strconv.FormatFloat(c.GrowthFactor, 'g', -1, 64)
+	if c.SlabSizes != "" {
+		slabConfig = c.SlabSizes // memcached keeps the unedited list
+	}
 	return []metaLine{
-		{"slab_config", strconv.FormatFloat(c.GrowthFactor, 'g', -1, 64)},
+		{"slab_config", slabConfig},
 		{"maxbytes", strconv.FormatUint(c.MemoryLimit, 10)},
 		{"chunk_size", strconv.Itoa(c.MinChunk)},
 		{"item_size_max", strconv.FormatUint(uint64(c.ItemSizeMax), 10)},

@@ -3,6 +3,8 @@ package store
 import (
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -226,6 +228,52 @@ func (a *arena) bytes(ref uint32, n uint32) []byte {
 // classSizes computes memcached's slab class table: the first class holds
 // an item header plus minChunk bytes, each next class is factor times larger
 // (8-byte aligned), and the last class is exactly chunkMax.
+// customClassSizes is the table -o slab_sizes gives: its sizes, each
+// rounded up to the chunk alignment as memcached rounds them, then the
+// largest chunk.
+func customClassSizes(list []uint32, chunkMax uint32) []uint32 {
+	sizes := []uint32{0}
+	for _, n := range list {
+		if n%chunkAlign != 0 {
+			n += chunkAlign - n%chunkAlign
+		}
+		sizes = append(sizes, n)
+	}
+	return append(sizes, chunkMax)
+}
+
+// parseSlabSizes reads -o slab_sizes (sizes joined by '-') with
+// memcached's checks and messages: each at least -n and at most
+// slab_chunk_max, each more than chunkAlign bytes above the one before.
+func parseSlabSizes(spec string, minChunk int, chunkMax uint32) ([]uint32, error) {
+	var out []uint32
+	var last uint32
+	for _, f := range strings.Split(spec, "-") {
+		if f == "" {
+			continue // strtok_r skips empty fields
+		}
+		n, err := strconv.ParseUint(f, 10, 64)
+		size := uint32(n) // safe_strtoul's 32-bit result
+		switch {
+		case err != nil || int64(size) < int64(minChunk) || size > chunkMax:
+			return nil, fmt.Errorf("slab size %d is out of valid range", size)
+		case last >= size:
+			return nil, fmt.Errorf("slab size %d cannot be lower than or equal to a previous class size", size)
+		case size <= last+chunkAlign:
+			return nil, fmt.Errorf("slab size %d must be at least %d bytes larger than previous class", size, chunkAlign)
+		}
+		out = append(out, size)
+		last = size
+		if len(out) >= maxClasses {
+			return nil, errors.New("too many slab classes specified")
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("slab_sizes: no sizes given; write them joined by '-', as in slab_sizes=96-120-152")
+	}
+	return out, nil
+}
+
 func classSizes(minChunk int, factor float64, chunkMax, pageSize uint32) []uint32 {
 	sizes := []uint32{0} // class 0 is unused, as in memcached
 	size := float64(memcachedHeader + minChunk)

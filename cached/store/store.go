@@ -111,6 +111,10 @@ func newIdle(cfg Config) (*Store, error) {
 		cfg.Now = coarse.now
 	}
 	sizes := classSizes(cfg.MinChunk, cfg.GrowthFactor, cfg.ChunkMax, cfg.PageSize)
+	if cfg.SlabSizes != "" {
+		list, _ := parseSlabSizes(cfg.SlabSizes, cfg.MinChunk, cfg.ChunkMax) // Validate checked it
+		sizes = customClassSizes(list, cfg.ChunkMax)
+	}
 	a, err := newArena(cfg.MemoryLimit, cfg.PageSize, len(sizes), cfg.MemoryFile)
 	if err != nil {
 		return nil, err
