@@ -84,6 +84,10 @@ func (c *conn) crawl(classes []byte) {
 // socket to its crawler thread for the dump, so it refuses a metadump
 // behind replies still waiting to be sent.
 func (c *conn) metadump(classes []byte) error {
+	if c.srv.cfg.DisableDumping {
+		c.reply(protocol.ReplyMetadumpNotAllowed)
+		return nil
+	}
 	ids, hash, err := protocol.ParseCrawlClasses(classes)
 	if err != nil {
 		return c.refuse(false, err)

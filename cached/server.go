@@ -46,9 +46,12 @@ type Config struct {
 	// WatchDisabled refuses `watch` (-W); the buffers of the log streams
 	// are -o watcher_logbuf_size and worker_logbuf_size, in bytes.
 	WatchDisabled bool
-	WatcherLogBuf int
-	WorkerLogBuf  int
-	IdleTimeout   time.Duration
+	// DisableDumping refuses stats cachedump and lru_crawler metadump
+	// (-X), which list the cache's keys.
+	DisableDumping bool
+	WatcherLogBuf  int
+	WorkerLogBuf   int
+	IdleTimeout    time.Duration
 	// ReadBufMemLimit is -o read_buf_mem_limit in bytes (0 = no limit):
 	// the memory of connection read buffers and response objects.
 	ReadBufMemLimit uint64

@@ -67,6 +67,10 @@ func listenerFD(ln any) int {
 
 // cachedump is stats cachedump <class> <limit>: the keys of one class.
 func (c *conn) cachedump(toks [][]byte) {
+	if c.srv.cfg.DisableDumping {
+		c.reply(protocol.ReplyCachedumpNotAllowed)
+		return
+	}
 	id, limit, err := protocol.ParseCachedump(toks)
 	if err != nil {
 		c.refuse(false, err)

@@ -45,6 +45,9 @@ type Flags struct {
 	AuthFile         string
 	PrefixDelimiter  string
 	DisableWatch     bool
+	DisableDumping   bool
+	LockMemory       bool
+	MaxCore          bool
 	MemoryFile       string
 
 	fs *pflag.FlagSet // to tell given flags from defaults
@@ -95,6 +98,9 @@ func (f *Flags) Register(fs *pflag.FlagSet, scope Scope) {
 	fs.BoolVarP(&f.EnableSASL, "enable-sasl", "S", false, "binary SASL (PLAIN); passwords from the file named by $"+SASLPasswordEnv+" (user:password lines); binary protocol only")
 	fs.StringVarP(&f.AuthFile, "auth-file", "Y", "", "ASCII auth: user:password lines; each connection first sends 'set <any> 0 0 <n>' with 'user password'; text protocol only")
 	fs.BoolVarP(&f.DisableWatch, "disable-watch", "W", false, "disable the watch command (live log streams)")
+	fs.BoolVarP(&f.DisableDumping, "disable-dumping", "X", false, "refuse stats cachedump and lru_crawler metadump, which list the keys")
+	fs.BoolVarP(&f.LockMemory, "lock-memory", "k", false, "keep all the process's memory in RAM (mlockall), locking item pages as they are first used")
+	fs.BoolVarP(&f.MaxCore, "enable-coredumps", "r", false, "raise the core file limit and dump core on a crash")
 	fs.StringVarP(&f.MemoryFile, "memory-file", "e", "", "keep item memory in this file (on tmpfs, e.g. under /dev/shm) for a warm restart: stop with SIGUSR1 to save it")
 	fs.StringVarP(&f.PrefixDelimiter, "prefix-delimiter", "D", ":", "delimiter of key prefixes for stats detail; giving it turns the per-prefix counts on")
 	fs.BoolVarP(&f.EnableTLS, "enable-ssl", "Z", false, "TLS on TCP (-o ssl_chain_cert=FILE,ssl_key=FILE[,ssl_ca_cert=FILE,ssl_verify_mode=0-3])")
@@ -110,12 +116,17 @@ type Config struct {
 	User      string // -u: drop privileges to this user after binding
 	PidFile   string // -P
 	Daemonize bool   // -d: run in the background
+	// LockMemory is -k: keep the process's memory in RAM (mlockall).
+	LockMemory bool
+	// MaxCore is -r: raise the core file limit, and dump core on a crash.
+	MaxCore bool
 }
 
 // Config turns the flags into the daemon's configuration. Every refusal is
 // a *UsageError that says what to change.
 func (f *Flags) Config() (Config, error) {
-	cfg := Config{Server: cached.DefaultConfig(), User: f.User, PidFile: f.PidFile, Daemonize: f.Daemonize}
+	cfg := Config{Server: cached.DefaultConfig(), User: f.User, PidFile: f.PidFile, Daemonize: f.Daemonize,
+		LockMemory: f.LockMemory, MaxCore: f.MaxCore}
 	if err := f.serverConfig(&cfg.Server); err != nil {
 		return cfg, err
 	}
@@ -171,6 +182,7 @@ func (f *Flags) serverConfig(c *cached.Config) error {
 	}
 	c.PrefixDelimiter = f.PrefixDelimiter[0]
 	c.WatchDisabled = f.DisableWatch
+	c.DisableDumping = f.DisableDumping
 	c.Detail = f.Changed("prefix-delimiter")
 	c.EnableShutdown = f.EnableShutdown
 	c.FlushEnabled = !f.DisableFlush

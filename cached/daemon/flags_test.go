@@ -117,6 +117,8 @@ func TestFlagLines(t *testing.T) {
 		{"-o ext_path=/var/cache/ext:1G", nil, "no external storage (extstore)"},
 		{"-o track_sizes", func(c Config) bool { return c.Server.Store.TrackSizes }, ""},
 		{"-o sock_cookie_id=77", func(c Config) bool { return c.Server.SockCookieID == 77 }, ""},
+		{"-X", func(c Config) bool { return c.Server.DisableDumping }, ""},
+		{"--disable-dumping -k -r", func(c Config) bool { return c.Server.DisableDumping && c.LockMemory && c.MaxCore }, ""},
 		{"-o sock_cookie_id=x", func(c Config) bool { return c.Server.SockCookieID == 0 }, ""}, // memcached ignores it too
 
 		// -B takes memcached's three values.

@@ -51,6 +51,11 @@ func Run(cfg Config, opts Options) (err error) {
 	}
 	log := daemonLogger(cfg.Server, opts)
 	cfg.Server.Logger = log
+	if cfg.MaxCore {
+		if err := maximizeCore(); err != nil {
+			return err
+		}
+	}
 	// One P per worker loop, which holds it while waiting in epoll_wait,
 	// and one spare for accepting, timers and the collector. Without the
 	// spare the runtime's monitor takes a waiting loop's P back every
@@ -86,6 +91,10 @@ func Run(cfg Config, opts Options) (err error) {
 		if err := opts.BeforeDrop(srv, cfg.User, log); err != nil {
 			return err
 		}
+	}
+	if cfg.LockMemory {
+		// Before the drop, while root may still raise RLIMIT_MEMLOCK.
+		lockMemory(cfg.User != "" && os.Geteuid() == 0, log)
 	}
 	if err := dropPrivileges(cfg.User, log); err != nil {
 		return err

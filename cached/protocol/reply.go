@@ -33,21 +33,23 @@ const (
 // Replies of lru_crawler, slabs and lru (memcached's reassign_result_type
 // and crawler_result_type, worded as proto_text.c words them).
 const (
-	ReplyReassignBusy       = "BUSY currently processing reassign request"
-	ReplyReassignBadClass   = "BADCLASS invalid src or dst class id"
-	ReplyReassignNoSpare    = "NOSPARE source class has no spare pages"
-	ReplyReassignSame       = "SAME src and dst class are identical"
-	ReplyReassignDisabled   = "CLIENT_ERROR slab reassignment disabled"
-	ReplyCrawlerBusy        = "BUSY currently processing crawler request"
-	ReplyCrawlerBadClass    = "BADCLASS invalid class id"
-	ReplyCrawlerNotStarted  = "NOTSTARTED no items to crawl"
-	ReplyCrawlerError       = "ERROR an unknown error happened"
-	ReplyCrawlerDisabled    = "CLIENT_ERROR lru crawler disabled"
-	ReplyCrawlerSleepTooBig = "CLIENT_ERROR sleep must be one second or less"
-	ReplyCrawlerNoStart     = "ERROR failed to start lru crawler thread"
-	ReplyMetadumpPipelined  = "ERROR cannot pipeline other commands before metadump"
-	ReplyLRUPcts            = "ERROR hot and warm pcts must not exceed 80"
-	ReplyLRUFactors         = "ERROR hot/warm age factors must be greater than 0"
+	ReplyReassignBusy        = "BUSY currently processing reassign request"
+	ReplyReassignBadClass    = "BADCLASS invalid src or dst class id"
+	ReplyReassignNoSpare     = "NOSPARE source class has no spare pages"
+	ReplyReassignSame        = "SAME src and dst class are identical"
+	ReplyReassignDisabled    = "CLIENT_ERROR slab reassignment disabled"
+	ReplyCrawlerBusy         = "BUSY currently processing crawler request"
+	ReplyCrawlerBadClass     = "BADCLASS invalid class id"
+	ReplyCrawlerNotStarted   = "NOTSTARTED no items to crawl"
+	ReplyCrawlerError        = "ERROR an unknown error happened"
+	ReplyCrawlerDisabled     = "CLIENT_ERROR lru crawler disabled"
+	ReplyCrawlerSleepTooBig  = "CLIENT_ERROR sleep must be one second or less"
+	ReplyCrawlerNoStart      = "ERROR failed to start lru crawler thread"
+	ReplyMetadumpPipelined   = "ERROR cannot pipeline other commands before metadump"
+	ReplyMetadumpNotAllowed  = "ERROR metadump not allowed"
+	ReplyCachedumpNotAllowed = "CLIENT_ERROR stats cachedump not allowed"
+	ReplyLRUPcts             = "ERROR hot and warm pcts must not exceed 80"
+	ReplyLRUFactors          = "ERROR hot/warm age factors must be greater than 0"
 )
 
 // Client errors: the request is refused and the connection reads on.
