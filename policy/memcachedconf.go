@@ -63,7 +63,8 @@ var bindFlags = map[string]string{
 	"-u": "run as this user", "-P": "pid file", "-v": "verbosity", "-vv": "verbosity", "-vvv": "verbosity",
 	"-M": "no evictions", "-f": "growth factor", "-n": "minimum item space", "-C": "no CAS",
 	"-A": "shutdown command", "-F": "no flush_all", "-R": "requests per event", "-b": "backlog",
-	"-B": "protocol", "-o": "extended options", "-Z": "TLS",
+	"-B": "protocol", "-o": "extended options", "-Z": "TLS", "-X": "no key dumps", "-k": "locked memory",
+	"-r": "core dumps",
 }
 
 // flagsWithValue take the next word as their value.
