@@ -46,25 +46,23 @@ func (e *extstoreState) set(r protocol.ExtstoreRequest) {
 	defer e.mu.Unlock()
 	s := &e.s
 	switch r.Setting {
-	case "item_size":
-		s.ItemSize = r.Value
-	case "item_age":
-		s.ItemAge = r.Value
-	case "low_ttl":
-		s.LowTTL = r.Value
-	case "recache_rate":
-		s.RecacheRate = r.Value
-	case "compact_under":
-		s.CompactUnder = r.Value
-	case "drop_under":
-		s.DropUnder = r.Value
-	case "max_sleep":
-		s.MaxSleep = r.Value
 	case "max_frag":
 		s.MaxFrag = r.Frac
 	case "drop_unread":
 		s.DropUnread = r.Value != 0
+	default:
+		if n := s.Number(r.Setting); n != nil {
+			*n = r.Value
+		}
 	}
+}
+
+// Number is the whole-number setting the extstore command calls name
+// (item_size, ...; -o spells it with "ext_" before), or nil.
+func (s *ExtstoreSettings) Number(name string) *uint32 {
+	return map[string]*uint32{"item_size": &s.ItemSize, "item_age": &s.ItemAge, "low_ttl": &s.LowTTL,
+		"recache_rate": &s.RecacheRate, "compact_under": &s.CompactUnder, "drop_under": &s.DropUnder,
+		"max_sleep": &s.MaxSleep}[name]
 }
 
 // extstore is the extstore command.

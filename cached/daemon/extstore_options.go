@@ -12,20 +12,21 @@ import (
 // storage file is refused: this daemon keeps every item in memory.
 func (x *extended) applyExtstore(name, val string, hasVal bool) (bool, error) {
 	ext := &x.cfg.Extstore
-	numbers := map[string]*uint32{"ext_item_size": &ext.ItemSize, "ext_item_age": &ext.ItemAge,
-		"ext_low_ttl": &ext.LowTTL, "ext_recache_rate": &ext.RecacheRate, "ext_compact_under": &ext.CompactUnder,
-		"ext_drop_under": &ext.DropUnder, "ext_max_sleep": &ext.MaxSleep}
+	var number *uint32
+	if short, ok := strings.CutPrefix(name, "ext_"); ok {
+		number = ext.Number(short)
+	}
 	fractions := map[string]*float64{"ext_max_frag": &ext.MaxFrag, "slab_automove_freeratio": &ext.AutomoveFreeRatio}
 	parse := func() (uint32, error) {
 		return strtoul32(val, hasVal, "Missing "+name+" argument", "could not parse argument to "+name)
 	}
 	switch {
-	case numbers[name] != nil:
+	case number != nil:
 		n, err := parse()
 		if err != nil {
 			return true, err
 		}
-		*numbers[name] = n
+		*number = n
 	case fractions[name] != nil:
 		if !hasVal {
 			return true, errors.New("Missing " + name + " argument")
