@@ -23,11 +23,11 @@ func (s *statsClient) statKeys(t testing.TB, sub string) []string {
 }
 
 // extraSettings are settings cachectl adds; missingSettings are
-// memcached's for machinery cachectl lacks (NAPI ids, seccomp's privilege
-// dropping).
+// memcached's for machinery cachectl lacks (seccomp's privilege dropping,
+// in builds that have it).
 var (
 	extraSettings   = []string{"gomaxprocs", "udp_any_peer"}
-	missingSettings = []string{"num_napi_ids", "drop_privileges"}
+	missingSettings = []string{"drop_privileges"}
 )
 
 // TestStatsOrderAsMemcached: under each LRU configuration, stats,

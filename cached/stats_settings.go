@@ -71,6 +71,9 @@ func (c *conn) statsSettings() {
 	c.stat("inline_ascii_response", false)
 	c.statsExtstoreSettings()
 	c.statsTLSSettings()
+	// memcached prints its NAPI id count (-N, which this daemon does not
+	// take) with %s, and so prints an unset one as a NULL string.
+	c.stat("num_napi_ids", "(null)")
 	c.stat("memory_file", orPrintfNull(sc.MemoryFile))
 	c.stat("gomaxprocs", runtime.GOMAXPROCS(0))
 	c.stat("udp_any_peer", s.cfg.UDPAnyPeer)
