@@ -64,7 +64,7 @@ var bindFlags = map[string]string{
 	"-M": "no evictions", "-f": "growth factor", "-n": "minimum item space", "-C": "no CAS",
 	"-A": "shutdown command", "-F": "no flush_all", "-R": "requests per event", "-b": "backlog",
 	"-B": "protocol", "-o": "extended options", "-Z": "TLS", "-X": "no key dumps", "-k": "locked memory",
-	"-r": "core dumps",
+	"-r": "core dumps", "-L": "large pages",
 }
 
 // flagsWithValue take the next word as their value.

@@ -48,6 +48,7 @@ type Flags struct {
 	DisableDumping   bool
 	LockMemory       bool
 	MaxCore          bool
+	LargePages       bool
 	MemoryFile       string
 
 	fs *pflag.FlagSet // to tell given flags from defaults
@@ -101,6 +102,7 @@ func (f *Flags) Register(fs *pflag.FlagSet, scope Scope) {
 	fs.BoolVarP(&f.DisableDumping, "disable-dumping", "X", false, "refuse stats cachedump and lru_crawler metadump, which list the keys")
 	fs.BoolVarP(&f.LockMemory, "lock-memory", "k", false, "keep all the process's memory in RAM (mlockall), locking item pages as they are first used")
 	fs.BoolVarP(&f.MaxCore, "enable-coredumps", "r", false, "raise the core file limit and dump core on a crash")
+	fs.BoolVarP(&f.LargePages, "enable-largepages", "L", false, "transparent huge pages for item memory, and a page for every slab class at start")
 	fs.StringVarP(&f.MemoryFile, "memory-file", "e", "", "keep item memory in this file (on tmpfs, e.g. under /dev/shm) for a warm restart: stop with SIGUSR1 to save it")
 	fs.StringVarP(&f.PrefixDelimiter, "prefix-delimiter", "D", ":", "delimiter of key prefixes for stats detail; giving it turns the per-prefix counts on")
 	fs.BoolVarP(&f.EnableTLS, "enable-ssl", "Z", false, "TLS on TCP (-o ssl_chain_cert=FILE,ssl_key=FILE[,ssl_ca_cert=FILE,ssl_verify_mode=0-3])")
@@ -207,6 +209,7 @@ func (f *Flags) storeConfig(c *cached.Config) error {
 		return usageErrorf("-I %q: cannot set item size limit higher than a gigabyte", f.MaxItemSize)
 	}
 	sc := &c.Store
+	sc.LargePages = f.LargePages
 	sc.MemoryLimit = uint64(mem)
 	sc.Evictions = !f.DisableEvictions
 	sc.GrowthFactor = f.GrowthFactor

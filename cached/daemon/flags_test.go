@@ -119,6 +119,7 @@ func TestFlagLines(t *testing.T) {
 		{"-o sock_cookie_id=77", func(c Config) bool { return c.Server.SockCookieID == 77 }, ""},
 		{"-X", func(c Config) bool { return c.Server.DisableDumping }, ""},
 		{"--disable-dumping -k -r", func(c Config) bool { return c.Server.DisableDumping && c.LockMemory && c.MaxCore }, ""},
+		{"-L", func(c Config) bool { return c.Server.Store.LargePages }, ""},
 		{"-o sock_cookie_id=x", func(c Config) bool { return c.Server.SockCookieID == 0 }, ""}, // memcached ignores it too
 
 		// -B takes memcached's three values.

@@ -24,6 +24,7 @@ type Config struct {
 	MemoryFile         string // -e: item memory in this file, kept for a warm restart (restart.go)
 	TrackSizes         bool   // -o track_sizes: the stats sizes histogram from the start (sizes.go)
 	SlabSizes          string // -o slab_sizes: chunk sizes joined by '-' instead of -f's series ("" = -f)
+	LargePages         bool   // -L: huge pages for item memory, a page for every class at start (largepages.go)
 	// InitialMalloced counts this many bytes as allocated from the start,
 	// against the limit and in total_malloced: memcached's
 	// T_MEMD_INITIAL_MALLOC, with which its test suite tests large -m.

@@ -156,6 +156,12 @@ func newIdle(cfg Config) (*Store, error) {
 	for i, sz := range sizes[1:] {
 		s.classes[i+1] = slabClass{size: sz, perPage: cfg.PageSize / sz}
 	}
+	if cfg.LargePages {
+		if err := checkLargePages(); err != nil {
+			a.close()
+			return nil, err
+		}
+	}
 	if cfg.TrackSizes {
 		// Before a warm restart's items come back, so they are counted, as
 		// memcached turns it on while reading its options.
@@ -164,6 +170,12 @@ func newIdle(cfg Config) (*Store, error) {
 	if err := s.restore(); err != nil {
 		a.close()
 		return nil, err
+	}
+	if cfg.LargePages && cfg.MemoryFile == "" {
+		if err := s.useLargePages(); err != nil {
+			a.close()
+			return nil, err
+		}
 	}
 	return s, nil
 }
