@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-
-	"golang.org/x/sys/unix"
 )
 
 // -L, as memcached 1.6.18 does it on Linux: refuse unless transparent
@@ -42,7 +40,7 @@ func (s *Store) useLargePages() error {
 	if a.limit != 0 {
 		span = min(span, a.limit+uint64(len(s.classes)+2)*uint64(a.pageSize))
 	}
-	if err := unix.Madvise(a.mem[:span], unix.MADV_HUGEPAGE); err != nil {
+	if err := adviseHugePages(a.mem[:span]); err != nil {
 		return fmt.Errorf("asking for huge pages (-L): %w", os.NewSyscallError("madvise", err))
 	}
 	largest := len(s.classes) - 1
