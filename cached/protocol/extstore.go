@@ -15,8 +15,8 @@ type ExtstoreRequest struct {
 	Zero bool
 }
 
-// ExtstoreSettings are the names `extstore` sets, in memcached's order.
-var ExtstoreSettings = []string{"item_size", "item_age", "low_ttl", "recache_rate",
+// extstoreSettings are the names `extstore` sets, in memcached's order.
+var extstoreSettings = []string{"item_size", "item_age", "low_ttl", "recache_rate",
 	"compact_under", "drop_under", "max_sleep", "max_frag", "drop_unread"}
 
 // ParseExtstore reads an extstore command as memcached 1.6.18's
@@ -42,7 +42,7 @@ func ParseExtstore(toks [][]byte) (ExtstoreRequest, error) {
 		return r, nil
 	}
 	known := false
-	for _, s := range ExtstoreSettings {
+	for _, s := range extstoreSettings {
 		known = known || s == name
 	}
 	if !known {
