@@ -1,5 +1,7 @@
 package protocol
 
+import "slices"
+
 // ExtstoreRequest is one `extstore SETTING VALUE [noreply]`: the runtime
 // tuning of memcached's external storage. A build with extstore takes it
 // with or without a storage file, so this daemon, which keeps every item
@@ -41,11 +43,7 @@ func ParseExtstore(toks [][]byte) (ExtstoreRequest, error) {
 		}
 		return r, nil
 	}
-	known := false
-	for _, s := range extstoreSettings {
-		known = known || s == name
-	}
-	if !known {
+	if !slices.Contains(extstoreSettings, name) {
 		return r, ErrUnknownCommand
 	}
 	r.Setting = name
