@@ -39,8 +39,7 @@ func (e *extstoreState) get() ExtstoreSettings {
 	return e.s
 }
 
-// set applies one extstore command; a refused value of a known setting
-// still clears it, as in memcached.
+// set applies one extstore command (nothing for an empty Setting).
 func (e *extstoreState) set(r protocol.ExtstoreRequest) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -68,13 +67,10 @@ func (s *ExtstoreSettings) Number(name string) *uint32 {
 // extstore is the extstore command.
 func (c *conn) extstore(toks [][]byte, _ []byte) error {
 	req, err := protocol.ParseExtstore(toks)
-	if req.Zero {
-		c.srv.ext.set(req) // Value and Frac are 0
-	}
+	c.srv.ext.set(req) // a refused value of a known setting clears it too
 	if err != nil {
 		return c.refuse(req.Noreply, err)
 	}
-	c.srv.ext.set(req)
 	c.noreply = req.Noreply
 	c.reply(protocol.ReplyOK)
 	return nil

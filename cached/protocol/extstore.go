@@ -11,10 +11,6 @@ type ExtstoreRequest struct {
 	Value   uint32  // the number, for every setting but max_frag
 	Frac    float64 // max_frag's number
 	Noreply bool
-	// Zero is set with a refused value of a known setting: memcached's
-	// safe_strto* clear their result before they parse, so the setting
-	// reads 0 afterwards although the command answered ERROR.
-	Zero bool
 }
 
 // extstoreSettings are the names `extstore` sets, in memcached's order.
@@ -22,8 +18,10 @@ var extstoreSettings = []string{"item_size", "item_age", "low_ttl", "recache_rat
 	"compact_under", "drop_under", "max_sleep", "max_frag", "drop_unread"}
 
 // ParseExtstore reads an extstore command as memcached 1.6.18's
-// process_extstore_command does. free_memchunks, deprecated, is checked
-// and otherwise ignored (an empty Setting).
+// process_extstore_command does. The request names the setting to store,
+// even with the error: memcached's safe_strto* clear their result before
+// they parse, so a refused value of a known setting leaves it 0. An empty
+// Setting changes nothing (free_memchunks, deprecated, is only checked).
 func ParseExtstore(toks [][]byte) (ExtstoreRequest, error) {
 	r := ExtstoreRequest{Noreply: noreply(toks)}
 	// memcached counts a terminal token: its ntokens < 4 is fewer than
@@ -54,9 +52,10 @@ func ParseExtstore(toks [][]byte) (ExtstoreRequest, error) {
 		r.Value, ok = ParseUint32(toks[2])
 	}
 	if !ok {
-		// drop_unread parses into a local in memcached and keeps its value.
-		r.Zero = name != "drop_unread"
 		r.Value, r.Frac = 0, 0
+		if name == "drop_unread" {
+			r.Setting = "" // memcached parses it into a local: it keeps its value
+		}
 		return r, ErrUnknownCommand
 	}
 	return r, nil

@@ -116,7 +116,7 @@ func (c Config) Validate() error {
 	case c.SlabAutomoveRatio <= 0 || c.SlabAutomoveRatio > 1:
 		return errors.New("slab_automove_ratio must be > 0 and < 1")
 	case c.SlabSizes != "":
-		if _, err := parseSlabSizes(c.SlabSizes, c.MinChunk, c.ChunkMax); err != nil {
+		if _, err := c.classTable(); err != nil {
 			return err
 		}
 	case c.SlabAutomoveWindow < 3:

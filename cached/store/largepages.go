@@ -44,13 +44,16 @@ func (s *Store) useLargePages() error {
 		return fmt.Errorf("asking for huge pages (-L): %w", os.NewSyscallError("madvise", err))
 	}
 	largest := len(s.classes) - 1
+	tooSmall := fmt.Errorf("Error while preallocating slab memory!\nIf using -L or other prealloc options, max memory must be at least %d megabytes.", largest)
 	for id := smallestCls; id <= largest; id++ {
-		page, ok := uint32(0), a.limit == 0 || a.malloced+uint64(a.pageSize) <= a.limit
-		if ok {
-			page, ok = a.newPage(true)
+		// A class's first page may pass the limit elsewhere; not here,
+		// where memcached carves it from one chunk of -m.
+		if a.limit != 0 && a.malloced+uint64(a.pageSize) > a.limit {
+			return tooSmall
 		}
+		page, ok := a.newPage(true)
 		if !ok {
-			return fmt.Errorf("Error while preallocating slab memory!\nIf using -L or other prealloc options, max memory must be at least %d megabytes.", largest)
+			return tooSmall
 		}
 		s.addPage(uint8(id), page)
 	}

@@ -228,6 +228,19 @@ func (a *arena) bytes(ref uint32, n uint32) []byte {
 // classSizes computes memcached's slab class table: the first class holds
 // an item header plus minChunk bytes, each next class is factor times larger
 // (8-byte aligned), and the last class is exactly chunkMax.
+// classTable is the slab class table the configuration asks for: -o
+// slab_sizes' list when given, else -f's series.
+func (c Config) classTable() ([]uint32, error) {
+	if c.SlabSizes == "" {
+		return classSizes(c.MinChunk, c.GrowthFactor, c.ChunkMax, c.PageSize), nil
+	}
+	list, err := parseSlabSizes(c.SlabSizes, c.MinChunk, c.ChunkMax)
+	if err != nil {
+		return nil, err
+	}
+	return customClassSizes(list, c.ChunkMax), nil
+}
+
 // customClassSizes is the table -o slab_sizes gives: its sizes, each
 // rounded up to the chunk alignment as memcached rounds them, then the
 // largest chunk.

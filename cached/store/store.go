@@ -110,10 +110,14 @@ func newIdle(cfg Config) (*Store, error) {
 		coarse = newCoarseClock()
 		cfg.Now = coarse.now
 	}
-	sizes := classSizes(cfg.MinChunk, cfg.GrowthFactor, cfg.ChunkMax, cfg.PageSize)
-	if cfg.SlabSizes != "" {
-		list, _ := parseSlabSizes(cfg.SlabSizes, cfg.MinChunk, cfg.ChunkMax) // Validate checked it
-		sizes = customClassSizes(list, cfg.ChunkMax)
+	sizes, err := cfg.classTable()
+	if err != nil {
+		return nil, err
+	}
+	if cfg.LargePages {
+		if err := checkLargePages(); err != nil {
+			return nil, err
+		}
 	}
 	a, err := newArena(cfg.MemoryLimit, cfg.PageSize, len(sizes), cfg.MemoryFile)
 	if err != nil {
@@ -155,12 +159,6 @@ func newIdle(cfg Config) (*Store, error) {
 	}
 	for i, sz := range sizes[1:] {
 		s.classes[i+1] = slabClass{size: sz, perPage: cfg.PageSize / sz}
-	}
-	if cfg.LargePages {
-		if err := checkLargePages(); err != nil {
-			a.close()
-			return nil, err
-		}
 	}
 	if cfg.TrackSizes {
 		// Before a warm restart's items come back, so they are counted, as
