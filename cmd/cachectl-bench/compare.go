@@ -139,8 +139,8 @@ func runPairs(ctx context.Context, cfg *compareConfig, w workload, unit string, 
 			return trials, fmt.Errorf("%s pair %d: %w", w.ID, pair+1, err)
 		}
 		for _, t := range ts {
-			fmt.Fprintf(cfg.Progress, "  %s pair %d %-9s %10.0f %s  p50 %-8s p99 %-8s cpu %.2f us/op  hit %.3f  errors %d\n",
-				w.ID, pair+1, t.Server, t.Throughpt, unit, t.Result.P50.Round(time.Microsecond), t.Result.P99.Round(time.Microsecond), t.CPUPerOp, t.Result.HitRate, t.Result.Errors)
+			fmt.Fprintf(cfg.Progress, "  %s pair %d %-9s %10.0f %s  p50 %-8s p99 %-8s cpu %.2f us/op  hit %.3f  errors %d%s\n",
+				w.ID, pair+1, t.Server, t.Throughpt, unit, t.Result.P50.Round(time.Microsecond), t.Result.P99.Round(time.Microsecond), t.CPUPerOp, t.Result.HitRate, t.Result.Errors, t.Result.refusedNote())
 		}
 		trials = append(trials, ts...)
 	}

@@ -99,9 +99,9 @@ func (o *loadOpts) run(cmd *cobra.Command) error {
 			return err
 		}
 	} else if r := out.Run; r != nil {
-		fmt.Fprintf(cmd.OutOrStdout(), "%d cmds in %s: %.0f cmds/s, %.0f keys/s, hit rate %.4f, batch p50 %s p99 %s p99.9 %s max %s, errors %d\n",
+		fmt.Fprintf(cmd.OutOrStdout(), "%d cmds in %s: %.0f cmds/s, %.0f keys/s, hit rate %.4f, batch p50 %s p99 %s p99.9 %s max %s, errors %d%s\n",
 			r.Ops, r.Elapsed.Round(time.Millisecond), r.OpsPerSec, r.KeysPerSec, r.HitRate,
-			r.P50.Round(time.Microsecond), r.P99.Round(time.Microsecond), r.P999.Round(time.Microsecond), r.Max.Round(time.Microsecond), r.Errors)
+			r.P50.Round(time.Microsecond), r.P99.Round(time.Microsecond), r.P999.Round(time.Microsecond), r.Max.Round(time.Microsecond), r.Errors, r.refusedNote())
 	}
 	if out.Run != nil && out.Run.Errors > 0 {
 		return fmt.Errorf("%d wrong replies; first: %s", out.Run.Errors, out.Run.FirstError)

@@ -96,6 +96,7 @@ type loadResult struct {
 	Hits       int64         `json:"hits"`
 	Sets       int64         `json:"sets"`
 	Errors     int64         `json:"errors"`
+	Refused    int64         `json:"refused,omitempty"` // sets answered "SERVER_ERROR out of memory"
 	FirstError string        `json:"first_error,omitempty"`
 	Elapsed    time.Duration `json:"elapsed_ns"`
 	OpsPerSec  float64       `json:"ops_per_sec"`
@@ -112,6 +113,7 @@ type loadResult struct {
 // tally is one worker's counts, merged at the end.
 type tally struct {
 	ops, keys, gets, hits, sets, errors int64
+	refused                             int64 // sets answered out of memory
 	firstErr                            string
 	lat                                 hist
 }
@@ -194,6 +196,7 @@ func summarize(tallies []tally, elapsed time.Duration) *loadResult {
 		all.hits += t.hits
 		all.sets += t.sets
 		all.errors += t.errors
+		all.refused += t.refused
 		if all.firstErr == "" {
 			all.firstErr = t.firstErr
 		}
@@ -201,10 +204,18 @@ func summarize(tallies []tally, elapsed time.Duration) *loadResult {
 	}
 	r := &loadResult{
 		Ops: all.ops, Keys: all.keys, Gets: all.gets, Hits: all.hits, Sets: all.sets,
-		Errors: all.errors, FirstError: all.firstErr, Elapsed: elapsed, lat: &all.lat,
+		Errors: all.errors, Refused: all.refused, FirstError: all.firstErr, Elapsed: elapsed, lat: &all.lat,
 	}
 	r.derive()
 	return r
+}
+
+// refusedNote is what a result line adds for refused sets, if any.
+func (r *loadResult) refusedNote() string {
+	if r.Refused == 0 {
+		return ""
+	}
+	return fmt.Sprintf(", %d sets refused out of memory", r.Refused)
 }
 
 // absorb adds o to r, as one run: counts and time summed, latencies
@@ -217,6 +228,7 @@ func (r *loadResult) absorb(o *loadResult) {
 	r.Hits += o.Hits
 	r.Sets += o.Sets
 	r.Errors += o.Errors
+	r.Refused += o.Refused
 	r.Elapsed += o.Elapsed
 	r.lat.merge(o.lat)
 	r.derive()
