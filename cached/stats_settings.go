@@ -53,7 +53,7 @@ func (c *conn) statsSettings() {
 	c.stat("lru_crawler_tocrawl", sc.CrawlerToCrawl)
 	c.stat("tail_repair_time", 0)
 	c.stat("flush_enabled", s.cfg.FlushEnabled)
-	c.stat("dump_enabled", !c.srv.cfg.DisableDumping)
+	c.stat("dump_enabled", !s.cfg.DisableDumping)
 	c.stat("hash_algorithm", "maphash")
 	c.stat("lru_maintainer_thread", sc.LRUMaintainer)
 	c.stat("lru_segmented", sc.LRUSegmented)

@@ -225,9 +225,6 @@ func (a *arena) bytes(ref uint32, n uint32) []byte {
 	return a.mem[off : off+uint64(n) : off+uint64(n)]
 }
 
-// classSizes computes memcached's slab class table: the first class holds
-// an item header plus minChunk bytes, each next class is factor times larger
-// (8-byte aligned), and the last class is exactly chunkMax.
 // classTable is the slab class table the configuration asks for: -o
 // slab_sizes' list when given, else -f's series.
 func (c Config) classTable() ([]uint32, error) {
@@ -287,6 +284,9 @@ func parseSlabSizes(spec string, minChunk int, chunkMax uint32) ([]uint32, error
 	return out, nil
 }
 
+// classSizes computes memcached's slab class table: the first class holds
+// an item header plus minChunk bytes, each next class is factor times larger
+// (8-byte aligned), and the last class is exactly chunkMax.
 func classSizes(minChunk int, factor float64, chunkMax, pageSize uint32) []uint32 {
 	sizes := []uint32{0} // class 0 is unused, as in memcached
 	size := float64(memcachedHeader + minChunk)
