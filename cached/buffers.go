@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 
 	"github.com/cachectl/cachectl/cached/protocol"
+	"golang.org/x/sys/cpu"
 	"golang.org/x/sys/unix"
 )
 
@@ -15,7 +16,8 @@ import (
 // buffer cache: thousands of idle connections then cost (almost) no
 // buffer memory, and a flood of connections leaves nothing behind.
 const (
-	// maxFreeReadBufs bounds the input buffers kept for reuse (1 MB);
+	// maxFreeReadBufs bounds the input buffers kept for reuse (1 MB,
+	// split between the threads);
 	// beyond it a returned buffer is left to the garbage collector, so a
 	// burst of connections does not pin its peak forever.
 	maxFreeReadBufs = 64
@@ -24,61 +26,114 @@ const (
 	outBufferSize = 4 << 10
 )
 
-// readBufs is the free list of input buffers, all readBufferSize long. It
-// is a mutex-guarded list rather than a sync.Pool so that its counts are
+// readBufs counts and limits the input buffers, all readBufferSize long.
+// The free ones are kept per worker loop (threadLocal), as memcached keeps
+// a read buffer cache per thread: one list shared by the loops passed its
+// lock's cache line between the CPUs twice a request. The counts are
 // exact: they are memcached's read_buf_* stats.
 type readBufs struct {
-	mu    sync.Mutex
-	free  [][]byte
-	total atomic.Int64 // allocated and not yet dropped: in use + free
-	nfree atomic.Int64
+	total atomic.Int64  // allocated and not yet dropped: in use + free
 	limit int64         // most buffers allocated at once; 0 = no limit
 	oom   atomic.Uint64 // memcached's read_buf_oom: get found none
+	keep  int           // free buffers each threadLocal keeps
 }
 
-// get returns a readBufferSize buffer, reusing a free one when it can;
-// nil when read_buf_mem_limit allows no more.
-func (p *readBufs) get() []byte {
-	p.mu.Lock()
-	if n := len(p.free); n > 0 {
-		b := p.free[n-1]
-		p.free[n-1] = nil
-		p.free = p.free[:n-1]
-		p.nfree.Add(-1)
-		p.mu.Unlock()
+// threadLocal is what serving a request changes that memcached keeps per
+// worker thread: the free input buffers and the byte counters. Each loop
+// has its own, and the connections off the loops (TLS, UDP, watchers)
+// share one more; `stats` sums them. The padding gives each cache lines
+// of its own.
+type threadLocal struct {
+	_            cpu.CacheLinePad
+	mu           sync.Mutex
+	free         [][]byte // under mu
+	bytesRead    atomic.Uint64
+	bytesWritten atomic.Uint64
+	_            cpu.CacheLinePad
+}
+
+// newThreadLocals makes one threadLocal per worker loop and one for the
+// connections off them, and splits the free buffers' bound between them.
+func (s *Server) newThreadLocals() {
+	s.locals = make([]threadLocal, max(s.cfg.Threads, 1)+1)
+	s.readBufs.keep = max(maxFreeReadBufs/len(s.locals), 2)
+}
+
+// offLoop is the threadLocal of the connections no loop serves.
+func (s *Server) offLoop() *threadLocal { return &s.locals[len(s.locals)-1] }
+
+// thread is the threadLocal this connection's requests change.
+func (c *conn) thread() *threadLocal {
+	if c.loop != nil {
+		return c.loop.tl
+	}
+	return c.srv.offLoop()
+}
+
+// get returns a readBufferSize buffer, reusing one of t's free ones when
+// it can; nil when read_buf_mem_limit allows no more.
+func (p *readBufs) get(t *threadLocal) []byte {
+	t.mu.Lock()
+	if n := len(t.free); n > 0 {
+		b := t.free[n-1]
+		t.free[n-1] = nil
+		t.free = t.free[:n-1]
+		t.mu.Unlock()
 		return b
 	}
-	if p.limit > 0 && p.total.Load() >= p.limit {
-		p.mu.Unlock()
-		p.oom.Add(1)
-		return nil
+	t.mu.Unlock()
+	if p.limit > 0 {
+		for {
+			n := p.total.Load()
+			if n >= p.limit {
+				p.oom.Add(1)
+				return nil
+			}
+			if p.total.CompareAndSwap(n, n+1) {
+				break
+			}
+		}
+	} else {
+		p.total.Add(1)
 	}
-	p.total.Add(1)
-	p.mu.Unlock()
 	return make([]byte, readBufferSize)
 }
 
-// put takes back a buffer that get returned.
-func (p *readBufs) put(b []byte) {
-	p.mu.Lock()
-	if len(p.free) < maxFreeReadBufs {
-		p.free = append(p.free, b)
-		p.nfree.Add(1)
-		p.mu.Unlock()
+// put takes back a buffer that get returned, into t's free ones.
+func (p *readBufs) put(t *threadLocal, b []byte) {
+	t.mu.Lock()
+	if len(t.free) < p.keep {
+		t.free = append(t.free, b)
+		t.mu.Unlock()
 		return
 	}
-	p.mu.Unlock()
+	t.mu.Unlock()
 	p.total.Add(-1)
 }
 
-// counts reports memcached's read_buf_count, read_buf_bytes and
+// readBufCounts reports memcached's read_buf_count, read_buf_bytes and
 // read_buf_bytes_free: every buffer the cache allocated and still
 // tracks (held by a connection or free), their bytes, and the free ones'
 // bytes. Buffers grown for a long line are outside the cache, as in
 // memcached.
-func (p *readBufs) counts() (count, bytes, free int64) {
-	total := p.total.Load()
-	return total, total * readBufferSize, p.nfree.Load() * readBufferSize
+func (s *Server) readBufCounts() (count, bytes, free int64) {
+	total := s.readBufs.total.Load()
+	for i := range s.locals {
+		t := &s.locals[i]
+		t.mu.Lock()
+		free += int64(len(t.free))
+		t.mu.Unlock()
+	}
+	return total, total * readBufferSize, free * readBufferSize
+}
+
+// bytesIO sums memcached's bytes_read and bytes_written over the threads.
+func (s *Server) bytesIO() (read, written uint64) {
+	for i := range s.locals {
+		read += s.locals[i].bytesRead.Load()
+		written += s.locals[i].bytesWritten.Load()
+	}
+	return read, written
 }
 
 // workBufs are what a connection needs only while a request runs: its
@@ -117,7 +172,7 @@ var errReadBufOOM = fmt.Errorf("%w: read_buf_mem_limit reached", errClose)
 
 // takeInput gives the connection an input buffer from the free list.
 func (c *conn) takeInput() error {
-	b := c.srv.readBufs.get()
+	b := c.srv.readBufs.get(c.thread())
 	if b == nil {
 		return errReadBufOOM
 	}
@@ -129,7 +184,7 @@ func (c *conn) takeInput() error {
 // must hold no unprocessed input.
 func (c *conn) releaseInput() {
 	if c.inPooled {
-		c.srv.readBufs.put(c.in)
+		c.srv.readBufs.put(c.thread(), c.in)
 	} else if cap(c.in) > readBufferSize && c.tokens != nil {
 		// Tokens of the last line point into the grown buffer; drop them
 		// so an idle connection does not keep it alive.

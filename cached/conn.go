@@ -281,7 +281,7 @@ func (c *conn) fill() error {
 	}
 	n, err := c.rw.Read(c.in[c.w:])
 	c.w += n
-	c.srv.bytesRead.Add(uint64(n))
+	c.thread().bytesRead.Add(uint64(n))
 	if n > 0 {
 		return nil
 	}
@@ -326,7 +326,7 @@ func (c *conn) readFull(dst []byte) error {
 		return err
 	}
 	m, err := io.ReadFull(c.rw, dst[n:])
-	c.srv.bytesRead.Add(uint64(m))
+	c.thread().bytesRead.Add(uint64(m))
 	return err
 }
 
@@ -368,7 +368,7 @@ func (c *conn) flush() error {
 	} else {
 		n, err = c.rw.Write(c.out)
 	}
-	c.srv.bytesWritten.Add(uint64(n))
+	c.thread().bytesWritten.Add(uint64(n))
 	if cap(c.out) > keepBuffer {
 		c.out = nil
 	} else {

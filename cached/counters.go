@@ -22,6 +22,7 @@ type Counters struct {
 
 // Counters returns the server's counters now.
 func (s *Server) Counters() Counters {
+	bytesRead, bytesWritten := s.bytesIO()
 	return Counters{
 		Started:          s.started,
 		CurrConnections:  s.currConns.Load(),
@@ -30,8 +31,8 @@ func (s *Server) Counters() Counters {
 		Denied:           s.denied.Load(),
 		UDPDenied:        s.udpDenied.Load(),
 		Panics:           s.panics.Load(),
-		BytesRead:        s.bytesRead.Load(),
-		BytesWritten:     s.bytesWritten.Load(),
+		BytesRead:        bytesRead,
+		BytesWritten:     bytesWritten,
 		MaxConnections:   s.cfg.MaxConns,
 	}
 }

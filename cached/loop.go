@@ -39,6 +39,7 @@ const loopEvents = 256
 type eventLoop struct {
 	srv  *Server
 	epfd int
+	tl   *threadLocal
 	// owner is the generation of the goroutine running the loop; a
 	// goroutine that detached a connection sees it changed and leaves.
 	owner atomic.Uint64
@@ -72,7 +73,7 @@ func (s *Server) startLoops() error {
 			s.closeLoops()
 			return fmt.Errorf("creating a worker loop: %w", os.NewSyscallError("epoll_create1", err))
 		}
-		l := &eventLoop{srv: s, epfd: epfd}
+		l := &eventLoop{srv: s, epfd: epfd, tl: &s.locals[len(s.loops)]}
 		s.loops = append(s.loops, l)
 		ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(efd)}
 		if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, efd, &ev); err != nil {
@@ -303,7 +304,7 @@ func (c *conn) serveReady() error {
 			return io.EOF
 		}
 		c.w += n
-		c.srv.bytesRead.Add(uint64(n))
+		c.thread().bytesRead.Add(uint64(n))
 		full := c.w == len(c.in)
 		if err := c.answer(); err != nil {
 			return err

@@ -131,20 +131,22 @@ type Server struct {
 	shutdown chan struct{}  // closed when a client asked for shutdown (-A)
 	once     sync.Once
 
-	started      time.Time
-	currConns    atomic.Int64
-	totalConns   atomic.Uint64
-	rejected     atomic.Uint64
-	denied       atomic.Uint64
-	deniedPeers  deniedPeers // the last refused peers, for explain
-	panics       atomic.Uint64
-	idleKicks    atomic.Uint64
-	udpDenied    atomic.Uint64
-	bytesRead    atomic.Uint64
-	bytesWritten atomic.Uint64
-	metaCmds     atomic.Uint64 // me commands, memcached's cmd_meta
+	started     time.Time
+	currConns   atomic.Int64
+	totalConns  atomic.Uint64
+	rejected    atomic.Uint64
+	denied      atomic.Uint64
+	deniedPeers deniedPeers // the last refused peers, for explain
+	panics      atomic.Uint64
+	idleKicks   atomic.Uint64
+	udpDenied   atomic.Uint64
+	metaCmds    atomic.Uint64 // me commands, memcached's cmd_meta
 
 	readBufs readBufs
+	// locals are the worker loops' threadLocals, then the one of the
+	// connections off the loops; fixed from New on, so stats may read
+	// them whenever.
+	locals []threadLocal
 	// respLimit is how many response objects (get keys) one request may
 	// have under read_buf_mem_limit, or noRespLimit; respOOM counts the
 	// refusals, memcached's response_obj_oom.
@@ -211,6 +213,7 @@ func New(cfg Config) (*Server, error) {
 		s.ext.s = DefaultExtstoreSettings() // a Config not built from DefaultConfig
 	}
 	s.verbosity.Store(int32(min(cfg.Verbosity, maxVerbosity)))
+	s.newThreadLocals()
 	s.limitBuffers()
 	if err := s.auth.init(cfg); err != nil {
 		st.Close()

@@ -134,8 +134,10 @@ func (s *Server) resetStats() {
 	s.rejected.Store(0)
 	s.denied.Store(0)
 	s.deniedPeers.reset()
-	s.bytesRead.Store(0)
-	s.bytesWritten.Store(0)
+	for i := range s.locals {
+		s.locals[i].bytesRead.Store(0)
+		s.locals[i].bytesWritten.Store(0)
+	}
 	s.auth.cmds.Store(0)
 	s.auth.errors.Store(0)
 	s.yields.Store(0)

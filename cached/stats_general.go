@@ -42,7 +42,7 @@ func (c *conn) statsGeneral() {
 	c.stat("response_obj_oom", s.respOOM.Load())
 	c.stat("response_obj_count", 0)
 	c.stat("response_obj_bytes", 0)
-	bufCount, bufBytes, bufFree := s.readBufs.counts()
+	bufCount, bufBytes, bufFree := s.readBufCounts()
 	c.stat("read_buf_count", bufCount)
 	c.stat("read_buf_bytes", bufBytes)
 	c.stat("read_buf_bytes_free", bufFree)
@@ -52,8 +52,9 @@ func (c *conn) statsGeneral() {
 	if s.cfg.IdleTimeout > 0 {
 		c.stat("idle_kicks", s.idleKicks.Load())
 	}
-	c.stat("bytes_read", s.bytesRead.Load())
-	c.stat("bytes_written", s.bytesWritten.Load())
+	bytesRead, bytesWritten := s.bytesIO()
+	c.stat("bytes_read", bytesRead)
+	c.stat("bytes_written", bytesWritten)
 	c.stat("limit_maxbytes", st.LimitMaxbytes)
 	c.stat("accepting_conns", 1)
 	c.stat("listen_disabled_num", 0)

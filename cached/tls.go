@@ -208,6 +208,6 @@ func (c *conn) fillNext() error {
 	}
 	c.in[0] = c.peek[0]
 	c.r, c.w = 0, 1
-	c.srv.bytesRead.Add(1)
+	c.thread().bytesRead.Add(1)
 	return nil
 }

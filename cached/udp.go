@@ -169,7 +169,7 @@ func (s *Server) serveDatagram(pc *net.UDPConn, c *conn, sink *udpSink, d []byte
 	if len(d) <= udpHeaderSize || d[4] != 0 || d[5] != 1 {
 		return
 	}
-	s.bytesRead.Add(uint64(len(d)))
+	s.offLoop().bytesRead.Add(uint64(len(d)))
 	reqID := binary.BigEndian.Uint16(d)
 	c.peerPort = from
 	defer func() {

@@ -148,7 +148,7 @@ func (w *watcher) write(done chan struct{}) {
 		out, w.buf = w.buf, out[:0]
 		w.mu.Unlock()
 		n, err := w.nc.Write(out)
-		w.c.srv.bytesWritten.Add(uint64(n))
+		w.c.srv.offLoop().bytesWritten.Add(uint64(n))
 		if err != nil {
 			w.nc.Close() // the reader sees it and retires the watcher
 			return
