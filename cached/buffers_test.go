@@ -81,9 +81,47 @@ func TestIdleConnectionsHoldNoReadBuffers(t *testing.T) {
 	}
 }
 
-// TestRequestSplitIntoSingleBytes: requests that arrive a byte at a time,
-// and a multi-get line longer than one input buffer, are answered as if
-// sent whole while idle waits hold no buffer.
+// TestByteCountersSumTheLoops: each worker loop counts its own bytes, and
+// bytes_read and bytes_written add up every connection's, whichever loop
+// served it.
+func TestByteCountersSumTheLoops(t *testing.T) {
+	_, port := bufferTestServer(t, 20)
+	var read, written int
+	for i := range 8 { // round robin: two connections on each of the 4 loops
+		nc := dialLoopback(t, port)
+		req := fmt.Sprintf("set k%d 0 0 5\r\nhello\r\nget k%d\r\n", i, i)
+		written += replyBytes(textRequest(t, nc, req, "END"))
+		read += len(req)
+	}
+	stats := "stats\r\n"
+	read += len(stats) // counted when read, before the reply is made
+	nc := dialLoopback(t, port)
+	// A loop adds a reply's bytes once its write returns, which may be
+	// just after the client has the reply: ask again, bounded.
+	var gotRead, gotWritten string
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		lines := textRequest(t, nc, stats, "END")
+		gotRead, gotWritten = statValue(lines, "bytes_read"), statValue(lines, "bytes_written")
+		if gotWritten == strconv.Itoa(written) || time.Now().After(deadline) {
+			break
+		}
+		read += len(stats)
+		written += replyBytes(lines)
+	}
+	if gotRead != strconv.Itoa(read) || gotWritten != strconv.Itoa(written) {
+		t.Errorf("bytes_read %s, bytes_written %s; want %d, %d", gotRead, gotWritten, read, written)
+	}
+}
+
+// replyBytes is how many bytes the server wrote for textRequest's lines.
+func replyBytes(lines []string) int {
+	n := 0
+	for _, l := range lines {
+		n += len(l) + len("\r\n")
+	}
+	return n
+}
+
 // TestIdleConnectionStructSize: the struct of every connection stays in
 // the 256-byte size class; one byte more and 10,000 idle clients cost
 // 320 KB more.
@@ -93,6 +131,9 @@ func TestIdleConnectionStructSize(t *testing.T) {
 	}
 }
 
+// TestRequestSplitIntoSingleBytes: requests that arrive a byte at a time,
+// and a multi-get line longer than one input buffer, are answered as if
+// sent whole while idle waits hold no buffer.
 func TestRequestSplitIntoSingleBytes(t *testing.T) {
 	srv, port := bufferTestServer(t, 10)
 	nc := dialLoopback(t, port)
