@@ -170,7 +170,8 @@ var workPool sync.Pool // of *workBufs
 // allocated.
 var errReadBufOOM = fmt.Errorf("%w: read_buf_mem_limit reached", errClose)
 
-// takeInput gives the connection an input buffer from the free list.
+// takeInput gives the connection an input buffer, a free one of its
+// thread's when there is one.
 func (c *conn) takeInput() error {
 	b := c.srv.readBufs.get(c.thread())
 	if b == nil {
