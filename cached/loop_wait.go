@@ -1,7 +1,6 @@
 package cached
 
 import (
-	"runtime"
 	"time"
 	"unsafe"
 
@@ -57,17 +56,26 @@ const loopYieldEvery = time.Millisecond
 // parked on the store's lock, or a background goroutine): they wait in this P's
 // run queue, and under load epoll_wait returns at once, so the loop never
 // blocks and only the runtime's 10 ms preemption would let them run; one
-// request then waits 10 ms. Gosched also wakes an idle P's thread, a
-// context switch: yielding every round, or even every 200 us, cost W1 6%
-// of the daemon's CPU (perf: gosched_m, wakep), so the loop yields at
-// most once a millisecond.
+// request then waits 10 ms. The loop yields at most once a millisecond.
+//
+// It yields with the runtime's goyield, not Gosched. Gosched puts the loop
+// on the global run queue and wakes an idle P's thread, which mostly finds
+// nothing and sleeps again: under memcaslap 70% of the daemon's futex wake-
+// ups came from it, each two context switches on CPUs the clients need.
+// goyield puts the loop at the back of its own P's queue and wakes nobody.
 func (l *eventLoop) yieldIfBusy(now, last time.Time) time.Time {
 	if now.Sub(last) < loopYieldEvery {
 		return last
 	}
-	runtime.Gosched()
+	goyield()
 	return now
 }
+
+// goyield is runtime.goyield, which the runtime keeps reachable by
+// linkname for packages outside it (go.dev/issue/67401).
+//
+//go:linkname goyield runtime.goyield
+func goyield()
 
 // waitTimeout is how long epoll_wait may block: not at all while yielded
 // connections wait for their next turn.
