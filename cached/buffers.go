@@ -82,21 +82,25 @@ func (p *readBufs) get(t *threadLocal) []byte {
 		return b
 	}
 	t.mu.Unlock()
-	if p.limit > 0 {
-		for {
-			n := p.total.Load()
-			if n >= p.limit {
-				p.oom.Add(1)
-				return nil
-			}
-			if p.total.CompareAndSwap(n, n+1) {
-				break
-			}
-		}
-	} else {
-		p.total.Add(1)
+	if !p.reserve() {
+		return nil
 	}
 	return make([]byte, readBufferSize)
+}
+
+// reserve counts one more buffer, unless read_buf_mem_limit is reached
+// (then it counts the refusal in read_buf_oom).
+func (p *readBufs) reserve() bool {
+	for {
+		n := p.total.Load()
+		if p.limit > 0 && n >= p.limit {
+			p.oom.Add(1)
+			return false
+		}
+		if p.total.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
 }
 
 // put takes back a buffer that get returned, into t's free ones.
