@@ -2,10 +2,10 @@ package store
 
 import (
 	"math"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
+	_ "unsafe" // for go:linkname
 )
 
 // The LRU maintainer is memcached's lru_maintainer_thread: a goroutine
@@ -279,9 +279,21 @@ func (s *Store) juggleLimits(id uint8, now uint32) (total uint64, hotAge, warmAg
 // later second than the batch before read; aged against the older time,
 // their age would wrap to years and send them to COLD at once (memcached's
 // lru_pull_tail reads the clock afresh for the same reason).
+//
+// It yields with goyield, not Gosched: a client parked on the lock was
+// made runnable on this P by the Unlock, and goyield runs it next without
+// waking anyone, where Gosched also woke an idle thread that mostly found
+// nothing and slept again. A worker loop runs most rounds, so under a set-
+// heavy load (memcaslap) that was a third of the daemon's futex calls.
 func (s *Store) yieldLock() uint32 {
 	s.mu.Unlock()
-	runtime.Gosched()
+	goyield()
 	s.mu.Lock()
 	return s.Now()
 }
+
+// goyield is runtime.goyield, which the runtime keeps reachable by
+// linkname for packages outside it (go.dev/issue/67401).
+//
+//go:linkname goyield runtime.goyield
+func goyield()
