@@ -116,7 +116,7 @@ uninstall:
 	rm -f $(DESTDIR)$(MANDIR)/cachectl.1 $(DESTDIR)$(MANDIR)/cachectl-*.1
 
 # Go micro-benchmarks, then cachectl vs stock memcached side by side on
-# workloads W1-W9 and 10,000 connections (BENCH_FLAGS for more compare flags).
+# workloads W1-W10 and 10,000 connections (BENCH_FLAGS for more compare flags).
 # BENCH_QUICK=1 is the short run: 12 to 15 minutes on 2 vCPUs (12 min 18 s
 # on a quiet machine, 14 min 58 s shared with other work). The full run takes about an
 # hour with --pairs 4, more with the default 5. Every micro-benchmark gets a

@@ -33,8 +33,8 @@ func newCompareCmd() *cobra.Command {
 	o := &compareOpts{}
 	cmd := &cobra.Command{
 		Use:   "compare [flags]",
-		Short: "Run workloads W1-W9 on cachectl and memcached in alternating pairs",
-		Long: `For each workload W1-W9, run at least --pairs ABBA-alternating pairs: a fresh
+		Short: "Run workloads W1-W10 on cachectl and memcached in alternating pairs",
+		Long: `For each workload W1-W10, run at least --pairs ABBA-alternating pairs: a fresh
 memcached and a fresh 'cachectl serve' per pair, same -m and -t, each on a
 free loopback port; preload and warm up both, then measure them with the
 response-checking client in alternating --turn turns until each has run
@@ -67,7 +67,7 @@ was wrong.`,
 	f.IntVar(&c.LatencyPairs, "latency-pairs", 0, "ABBA pairs for the paced runs (0 = --pairs)")
 	f.Float64Var(&c.LatencyLoad, "latency-load", 0.7, "also compare latency with both servers paced at this fraction of memcached's throughput (0 = skip)")
 	f.BoolVar(&o.quick, "quick", false, "short runs (warm-up 0.5s, 2s measured, 2s hold): about 12 minutes")
-	f.StringVar(&o.only, "workloads", "", "comma list of workloads to run (default all: W1..W9; none = only the memory loads and fills)")
+	f.StringVar(&o.only, "workloads", "", "comma list of workloads to run (default all: W1..W10; none = only the memory loads and fills)")
 	f.StringVar(&o.memory, "memory", "1000000:1024,5000000:2048", "memory loads ITEMS:MB, comma separated")
 	f.BoolVar(&o.skipMemory, "no-memory", false, "skip the memory loads")
 	f.StringVar(&o.fills, "fills", "F1,F2", "fills at equal -m to run (F1: 4M keys of 10-100 B, F2: 2M keys of 50-1000 B, both -m 256; \"\" = none)")

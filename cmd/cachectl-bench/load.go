@@ -44,6 +44,7 @@ preloads, then runs. Every run is bounded by --duration and --ops.`,
 	f.StringVar(&o.size, "size", "100", "value size in bytes, N or MIN..MAX")
 	f.IntVar(&c.Keys, "keys", 100_000, "key count (keys are key:0 .. key:N-1)")
 	f.Float64Var(&c.Zipf, "zipf", 0, "Zipf exponent s > 1 for key choice (0 = uniform)")
+	f.BoolVar(&c.Insert, "insert", false, "sets store new keys (key:KEYS upward), gets read the --keys most recently inserted: memcaslap's mix")
 	f.IntVar(&c.Pipeline, "pipeline", 1, "commands per write (pipeline depth)")
 	f.IntVar(&c.MultiGet, "mget", 1, "keys per get command")
 	f.StringVar(&o.ttl, "ttl", "0", "exptime of sets in seconds, N or MIN..MAX (0 = none)")

@@ -48,6 +48,16 @@ type loadConfig struct {
 	// so values may be shorter than the self-checking header; only
 	// cache-aside or get-only runs without TTLs can use it.
 	FixedValues bool `json:"fixed_values,omitempty"`
+	// Insert is memcaslap's mix: every set stores a key never stored
+	// before, and gets read one of the Keys most recently inserted. The
+	// cache grows for the whole run, its index doubles on the way, and
+	// every new item enters HOT for the LRU maintainer to move on; sets
+	// that overwrite (W1-W3) exercise none of that.
+	Insert bool `json:"insert,omitempty"`
+	// inserted counts the keys stored so far (preloaded ones included),
+	// shared by the workers and by the runs of one server, so a run picks
+	// up where the last stopped. runLoad starts it at Keys when nil.
+	inserted *atomic.Uint64
 }
 
 func (c *loadConfig) validate() error {
@@ -76,6 +86,8 @@ func (c *loadConfig) validate() error {
 		return errors.New("a cache-aside run needs single-key gets and fixed values")
 	case c.FixedValues && ((!c.CacheAside && c.GetRatio != 1) || c.TTLMax != 0):
 		return errors.New("fixed values hold one version per key: only cache-aside or get-only runs without TTLs can use them")
+	case c.Insert && (c.Zipf != 0 || c.CacheAside || c.FixedValues || c.StrictHits):
+		return errors.New("--insert chooses keys itself (new ones for sets, recent ones for gets) and a get may race the set of its key: it takes no --zipf, cache-aside, fixed values or --strict-hits")
 	}
 	return nil
 }
@@ -161,6 +173,10 @@ func runLoad(ctx context.Context, cfg loadConfig) (*loadResult, error) {
 	budget.Store(cfg.MaxOps)
 	if cfg.MaxOps <= 0 {
 		budget.Store(1 << 62)
+	}
+	if cfg.Insert && cfg.inserted == nil {
+		cfg.inserted = new(atomic.Uint64)
+		cfg.inserted.Store(uint64(cfg.Keys))
 	}
 	tallies := make([]tally, cfg.Conns)
 	var wg sync.WaitGroup

@@ -1,6 +1,6 @@
 // Command cachectl-bench measures cachectl's daemon side by side with
 // stock memcached: a load generator that checks every reply (load), and
-// an alternating A/B harness over workloads W1-W9 (compare). It only
+// an alternating A/B harness over workloads W1-W10 (compare). It only
 // ever talks to loopback servers it was pointed at or started itself.
 package main
 

@@ -146,7 +146,7 @@ func (w *worker) build(now time.Time) {
 			start := len(ka)
 			w.out = append(w.out, "get"...)
 			for range w.cfg.MultiGet {
-				k := w.keys.next()
+				k := w.getKey()
 				ka = append(ka, k)
 				w.out = append(w.out, ' ')
 				w.out = appendKey(w.out, k)
@@ -155,12 +155,31 @@ func (w *worker) build(now time.Time) {
 			w.reqs[i] = request{get: true, keys: ka[start:len(ka):len(ka)]}
 			continue
 		}
-		k := w.keys.next()
+		k := w.setKey()
 		ka = append(ka, k)
 		w.reqs[i] = request{keys: ka[len(ka)-1 : len(ka) : len(ka)]}
 		w.out = w.appendSet(w.out, k, now)
 	}
 	w.keyAt = ka
+}
+
+// getKey is the key a get reads: with Insert, one of the Keys inserted
+// last (some other connection's set of the newest may still be in
+// flight, so a rare miss is allowed).
+func (w *worker) getKey() uint32 {
+	if !w.cfg.Insert {
+		return w.keys.next()
+	}
+	hi := w.cfg.inserted.Load()
+	return uint32(hi - 1 - w.rng.Uint64N(min(hi, uint64(w.cfg.Keys))))
+}
+
+// setKey is the key a set stores: with Insert, the next one never stored.
+func (w *worker) setKey() uint32 {
+	if !w.cfg.Insert {
+		return w.keys.next()
+	}
+	return uint32(w.cfg.inserted.Add(1) - 1)
 }
 
 func (w *worker) appendSet(dst []byte, k uint32, now time.Time) []byte {

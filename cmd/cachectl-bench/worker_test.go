@@ -3,7 +3,9 @@ package main
 import (
 	"bufio"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // A set refused out of memory is an answer memcached gives under heavy
@@ -28,6 +30,54 @@ func TestReadSetReplies(t *testing.T) {
 		if (msg != "") != tc.wrong || w.t.refused != tc.refused || w.t.sets != 1 {
 			t.Errorf("%q: message %q, refused %d, sets %d; want wrong %v, refused %d, sets 1",
 				tc.reply, msg, w.t.refused, w.t.sets, tc.wrong, tc.refused)
+		}
+	}
+}
+
+// With Insert, every set takes a key no set took before, across workers,
+// and every get reads one of the Keys inserted last.
+func TestInsertKeys(t *testing.T) {
+	cfg := &loadConfig{Conns: 2, GetRatio: 0.5, MinSize: 100, MaxSize: 100, Keys: 10, Pipeline: 4,
+		MultiGet: 1, Insert: true, Duration: time.Second, inserted: new(atomic.Uint64)}
+	if err := cfg.validate(); err != nil {
+		t.Fatal(err)
+	}
+	cfg.inserted.Store(uint64(cfg.Keys))
+	cd, err := cfg.codec()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws := []*worker{newWorker(0, nil, cfg, cd, &tally{}), newWorker(1, nil, cfg, cd, &tally{})}
+	seen := map[uint32]bool{}
+	for round := range 200 {
+		w := ws[round%2]
+		lo := uint32(cfg.inserted.Load()) - uint32(cfg.Keys)
+		w.build(time.Now())
+		hi := uint32(cfg.inserted.Load())
+		for _, r := range w.reqs {
+			k := r.keys[0]
+			switch {
+			case !r.get && (k < 10 || seen[k]):
+				t.Fatalf("round %d: set of key %d, which was preloaded or set before", round, k)
+			case r.get && (k < lo || k >= hi):
+				t.Fatalf("round %d: get of key %d, outside the last %d inserted (%d..%d)", round, k, cfg.Keys, lo, hi-1)
+			}
+			if !r.get {
+				seen[k] = true
+			}
+		}
+	}
+	if len(seen) < 150 {
+		t.Errorf("only %d sets in 800 commands at 50/50", len(seen))
+	}
+	for _, bad := range []func(*loadConfig){
+		func(c *loadConfig) { c.Zipf = 1.01 },
+		func(c *loadConfig) { c.StrictHits = true },
+	} {
+		c := *cfg
+		bad(&c)
+		if c.validate() == nil {
+			t.Errorf("--insert with %+v validated", c)
 		}
 	}
 }
