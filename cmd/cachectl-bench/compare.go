@@ -187,6 +187,9 @@ func runPair(ctx context.Context, cfg *compareConfig, w workload, pair int, rate
 			sd.t.Preload = p.SetsPerSec
 		}
 		sd.lc.Addr, sd.lc.Seed, sd.lc.ValueSeed, sd.lc.Rate = srv.addr, seed, seed, rate
+		// One counter for the server's warm-up and turns, so that
+		// every turn inserts keys no turn before it stored.
+		sd.lc.startInserting()
 	}
 	for _, sd := range sides {
 		if cfg.Warmup <= 0 {

@@ -56,8 +56,19 @@ type loadConfig struct {
 	Insert bool `json:"insert,omitempty"`
 	// inserted counts the keys stored so far (preloaded ones included),
 	// shared by the workers and by the runs of one server, so a run picks
-	// up where the last stopped. runLoad starts it at Keys when nil.
+	// up where the last stopped (startInserting).
 	inserted *atomic.Uint64
+}
+
+// startInserting gives an Insert run its key counter, starting past the
+// preloaded keys 0..Keys-1. Copies of c made afterwards share it: a
+// caller that runs one server in several runs (compare's turns) calls it
+// once, or each run would store the first run's keys again.
+func (c *loadConfig) startInserting() {
+	if c.Insert && c.inserted == nil {
+		c.inserted = new(atomic.Uint64)
+		c.inserted.Store(uint64(c.Keys))
+	}
 }
 
 func (c *loadConfig) validate() error {
@@ -174,10 +185,7 @@ func runLoad(ctx context.Context, cfg loadConfig) (*loadResult, error) {
 	if cfg.MaxOps <= 0 {
 		budget.Store(1 << 62)
 	}
-	if cfg.Insert && cfg.inserted == nil {
-		cfg.inserted = new(atomic.Uint64)
-		cfg.inserted.Store(uint64(cfg.Keys))
-	}
+	cfg.startInserting()
 	tallies := make([]tally, cfg.Conns)
 	var wg sync.WaitGroup
 	start := time.Now()

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -38,11 +37,11 @@ func TestReadSetReplies(t *testing.T) {
 // and every get reads one of the Keys inserted last.
 func TestInsertKeys(t *testing.T) {
 	cfg := &loadConfig{Conns: 2, GetRatio: 0.5, MinSize: 100, MaxSize: 100, Keys: 10, Pipeline: 4,
-		MultiGet: 1, Insert: true, Duration: time.Second, inserted: new(atomic.Uint64)}
+		MultiGet: 1, Insert: true, Duration: time.Second}
 	if err := cfg.validate(); err != nil {
 		t.Fatal(err)
 	}
-	cfg.inserted.Store(uint64(cfg.Keys))
+	cfg.startInserting()
 	cd, err := cfg.codec()
 	if err != nil {
 		t.Fatal(err)
@@ -69,6 +68,13 @@ func TestInsertKeys(t *testing.T) {
 	}
 	if len(seen) < 150 {
 		t.Errorf("only %d sets in 800 commands at 50/50", len(seen))
+	}
+	// compare's turns run copies of one config: they must go on from the
+	// keys the turn before stored, not store them again.
+	next := *cfg
+	next.startInserting()
+	if next.inserted != cfg.inserted {
+		t.Error("a copy of a started config got a counter of its own")
 	}
 	for _, bad := range []func(*loadConfig){
 		func(c *loadConfig) { c.Zipf = 1.01 },
