@@ -50,6 +50,7 @@ type eventLoop struct {
 	stopped bool
 
 	events   [loopEvents]unix.EpollEvent
+	epoch    time.Time // the origin of now's readings
 	lastScan uint32
 	probe    bool // wait tries a non-blocking epoll_wait first
 	// yielded holds connections that used up their -R budget with
@@ -73,7 +74,7 @@ func (s *Server) startLoops() error {
 			s.closeLoops()
 			return fmt.Errorf("creating a worker loop: %w", os.NewSyscallError("epoll_create1", err))
 		}
-		l := &eventLoop{srv: s, epfd: epfd, tl: &s.locals[len(s.loops)]}
+		l := &eventLoop{srv: s, epfd: epfd, tl: &s.locals[len(s.loops)], epoch: time.Now()}
 		s.loops = append(s.loops, l)
 		ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(efd)}
 		if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, efd, &ev); err != nil {
@@ -175,7 +176,7 @@ func (l *eventLoop) run(gen uint64) {
 	if l.srv.cfg.IdleTimeout > 0 {
 		timeout = 1000 // idle connections are looked for once a second
 	}
-	lastYield := time.Now()
+	lastYield := l.now()
 	for l.owner.Load() == gen {
 		n, err := l.wait(timeout, &lastYield)
 		if err != nil {
@@ -211,8 +212,8 @@ func (l *eventLoop) run(gen uint64) {
 		if timeout > 0 {
 			l.kickIdle()
 		}
-		now := time.Now()
-		l.srv.store.MaintainIfDue(now)
+		now := l.now()
+		l.srv.store.MaintainIfDue(l.epoch.Add(now))
 		lastYield = l.yieldIfBusy(now, lastYield)
 	}
 }

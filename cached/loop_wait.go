@@ -22,7 +22,7 @@ import (
 // pays: after a probe that finds nothing it goes straight to the blocking
 // wait, until a blocking wait returns at once, which means work is
 // queuing again.
-func (l *eventLoop) wait(idle int, lastYield *time.Time) (int, error) {
+func (l *eventLoop) wait(idle int, lastYield *time.Duration) (int, error) {
 	if l.probe {
 		n, err := readyNow(l.epfd, l.events[:])
 		if n > 0 || err != nil && err != unix.EINTR {
@@ -33,15 +33,22 @@ func (l *eventLoop) wait(idle int, lastYield *time.Time) (int, error) {
 	// With yielded connections waiting the timeout is 0 and this call
 	// does not block either.
 	timeout := l.waitTimeout(idle)
-	start := time.Now()
+	start := l.now()
 	n, err := unix.EpollWait(l.epfd, l.events[:], timeout)
-	waited := time.Since(start)
+	waited := l.now() - start
 	if waited > loopYieldEvery/4 {
 		*lastYield = start
 	}
 	l.probe = n > 0 && waited < probeAgainUnder
 	return n, err
 }
+
+// now is the loop's clock for its yields and the maintainer's rounds,
+// read up to three times a round: the time since the loop started. It
+// reads only the monotonic clock, where time.Now reads the wall clock
+// too: two vDSO calls where this makes one (60-80 ns against 35-45 on a
+// 2 vCPU VM; at W9 the clock reads were 1.3-1.7% of the daemon's CPU).
+func (l *eventLoop) now() time.Duration { return time.Since(l.epoch) }
 
 // probeAgainUnder is how quickly a blocking wait must return for the
 // loop to take it as not having blocked: a wake-up from epoll_wait takes
@@ -63,8 +70,8 @@ const loopYieldEvery = time.Millisecond
 // nothing and sleeps again: under memcaslap 70% of the daemon's futex wake-
 // ups came from it, each two context switches on CPUs the clients need.
 // goyield puts the loop at the back of its own P's queue and wakes nobody.
-func (l *eventLoop) yieldIfBusy(now, last time.Time) time.Time {
-	if now.Sub(last) < loopYieldEvery {
+func (l *eventLoop) yieldIfBusy(now, last time.Duration) time.Duration {
+	if now-last < loopYieldEvery {
 		return last
 	}
 	goyield()
