@@ -103,6 +103,9 @@ type conn struct {
 	yielded bool
 
 	inPooled bool // in came from srv.readBufs (a grown one did not)
+	// lent says which of in and workBufs are the loop's spares, lent for
+	// this turn (loopSpares); one byte keeps the struct at 256.
+	lent     lentBufs
 	detached bool // taken off the loop while it blocks (under loop.mu)
 	// closeReason, when set, overrides the reason a watcher's
 	// conn_close line gives.

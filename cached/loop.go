@@ -58,6 +58,7 @@ type eventLoop struct {
 	// more to read, so epoll would never wake for them: the loop serves
 	// them after each round of ready sockets, without waiting.
 	yielded []*conn
+	spares  loopSpares // the loop's owner only
 }
 
 // startLoops creates the worker loops and the eventfd that tells them,
@@ -252,7 +253,15 @@ func (l *eventLoop) serve(c *conn) {
 			l.close(c, c.panicked(p))
 		}
 	}()
-	if err := c.serveReady(); err != nil {
+	err := c.serveReady()
+	if c.lent != 0 {
+		// Still lent after its turn: it keeps them (a partial request,
+		// a yield, a watch); a connection that ends gave them back.
+		if err == nil || c.watcher != nil && errors.Is(err, errClose) {
+			l.handOff(c)
+		}
+	}
+	if err != nil {
 		if c.watcher != nil && errors.Is(err, errClose) {
 			l.release(c)
 			l.srv.startWatching(c)
@@ -369,6 +378,7 @@ func (l *eventLoop) rejoin(c *conn) {
 // detach hands the loop to a new goroutine so the current one may block
 // on c. Only the loop's owner calls it, from inside serve.
 func (l *eventLoop) detach(c *conn) {
+	l.handOff(c)
 	l.mu.Lock()
 	c.detached = true
 	unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, c.fd, nil)

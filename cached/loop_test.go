@@ -132,3 +132,74 @@ func TestLoopIdleTimeoutMidRequest(t *testing.T) {
 		t.Errorf("idle_kicks = %d, want 1", got)
 	}
 }
+
+// TestLoopSparesStayWithTheirHolder: a loop lends one input buffer and one
+// set of work buffers to each connection it serves. A connection that
+// keeps input past its turn (a partial line, a -R yield) must keep the
+// buffer it was lent while the loop serves others on fresh ones.
+func TestLoopSparesStayWithTheirHolder(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Listen = []string{"127.0.0.1"}
+	cfg.Port = freeLoopbackPort(t)
+	cfg.Threads = 1
+	cfg.ReqsPerEvent = 1
+	srv := serveTransport(t, cfg, nil)
+	port := cfg.Port
+
+	held := dialLoopback(t, port)
+	held.SetDeadline(time.Now().Add(10 * time.Second))
+	textRequest(t, held, "set partial 0 0 5\r\nlines\r\n", "STORED")
+	if _, err := io.WriteString(held, "get part"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond) // the loop reads the partial line alone
+
+	// Two clients pipelining 30 sets and gets each, yielding after every
+	// request (-R 1), so their leftovers wait while the other runs.
+	errs := make(chan error, 2)
+	for n := range 2 {
+		nc := dialLoopback(t, port)
+		go func() {
+			defer nc.Close()
+			nc.SetDeadline(time.Now().Add(10 * time.Second))
+			var req strings.Builder
+			for i := range 30 {
+				fmt.Fprintf(&req, "set c%d:%d 0 0 %d\r\n%s\r\nget c%d:%d\r\n", n, i, len(fmt.Sprint(i)), fmt.Sprint(i), n, i)
+			}
+			if _, err := io.WriteString(nc, req.String()); err != nil {
+				errs <- err
+				return
+			}
+			r := bufio.NewReader(nc)
+			for i := range 30 {
+				for _, want := range []string{"STORED", fmt.Sprintf("VALUE c%d:%d 0 %d", n, i, len(fmt.Sprint(i))), fmt.Sprint(i), "END"} {
+					line, err := r.ReadString('\n')
+					if err != nil || line != want+"\r\n" {
+						errs <- fmt.Errorf("client %d, request %d: %q, %v; want %q", n, i, line, err, want)
+						return
+					}
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	roundTrips(t, port, 10)
+
+	// The held connection's buffer is its own, in use; the asking one's
+	// is the loop's spare, in use while it asks.
+	count, _, free := readBufStats(t, dialLoopback(t, port))
+	if inUse := count - free/readBufferSize; inUse != 2 {
+		t.Errorf("read_buf_count %d, read_buf_bytes_free %d: %d in use, want 2 (the partial line's and the asker's)", count, free, inUse)
+	}
+	if got := textRequest(t, held, "ial\r\n", "END"); len(got) != 3 || got[1] != "lines" {
+		t.Fatalf("get partial, sent in two pieces around other clients' turns: %q", got)
+	}
+	if srv.yields.Load() == 0 {
+		t.Error("no connection yielded; the test did not interleave turns")
+	}
+}

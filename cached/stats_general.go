@@ -42,7 +42,7 @@ func (c *conn) statsGeneral() {
 	c.stat("response_obj_oom", s.respOOM.Load())
 	c.stat("response_obj_count", 0)
 	c.stat("response_obj_bytes", 0)
-	bufCount, bufBytes, bufFree := s.readBufCounts()
+	bufCount, bufBytes, bufFree := s.readBufCounts(c)
 	c.stat("read_buf_count", bufCount)
 	c.stat("read_buf_bytes", bufBytes)
 	c.stat("read_buf_bytes_free", bufFree)

@@ -8,7 +8,7 @@ import (
 )
 
 // BenchmarkTCPGetHit runs get over a real loopback socket, so the
-// raw-read path (a pooled input buffer taken and returned per request)
+// raw-read path (the loop's spare input buffer lent per request)
 // is measured; it must not allocate per request either.
 func BenchmarkTCPGetHit(b *testing.B) {
 	cfg := DefaultConfig()

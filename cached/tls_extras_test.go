@@ -199,7 +199,7 @@ func TestTLSIdleConnectionHoldsNoBuffer(t *testing.T) {
 	// its client has read: wait, bounded, for the last ones to park.
 	var inUse int64
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		total, _, free := srv.readBufCounts()
+		total, _, free := srv.readBufCounts(nil)
 		if inUse = total - free/readBufferSize; inUse == 0 || time.Now().After(deadline) {
 			break
 		}
