@@ -279,8 +279,8 @@ func keepable(b []byte) []byte {
 // input buffer under its thread's lock and the work buffers from a
 // sync.Pool cost about 1.5% of the daemon's CPU at W3. Only the goroutine
 // that owns the loop touches them. A connection that keeps a buffer past
-// its turn (a partial request, a yield, a detach, a watch) keeps it for
-// good (handOff), and the loop takes another next time.
+// its turn (a partial request, a yield, a detach) keeps it for good
+// (handOff), and the loop takes another next time.
 type loopSpares struct {
 	in   []byte
 	work *workBufs
@@ -297,6 +297,14 @@ const (
 	lentIn lentBufs = 1 << iota
 	lentWork
 )
+
+// setSpare records whether the loop holds a spare input buffer, which
+// read_buf_bytes_free counts.
+func (t *threadLocal) setSpare(n int) {
+	t.mu.Lock()
+	t.spare = n
+	t.mu.Unlock()
+}
 
 // onLoop returns the loop whose goroutine serves c now: nil off the
 // loops, and for a detached connection, which has a goroutine of its own.
@@ -316,9 +324,7 @@ func (l *eventLoop) lendInput(c *conn) error {
 		if b == nil {
 			return errReadBufOOM
 		}
-		l.tl.mu.Lock()
-		l.tl.spare = 1
-		l.tl.mu.Unlock()
+		l.tl.setSpare(1)
 		sp.in = b
 	}
 	sp.inLent = true
@@ -344,14 +350,16 @@ func (l *eventLoop) lendWork(c *conn) *workBufs {
 
 // handOff lets c keep what it borrowed from its loop: it is an ordinary
 // pooled input buffer and pooled work buffers from now on. Called by the
-// loop's owner before c outlives its turn.
+// loop's owner before c outlives its turn; a detached connection, which
+// borrows nothing, returns at once.
 func (l *eventLoop) handOff(c *conn) {
+	if c.lent == 0 {
+		return
+	}
 	sp := &l.spares
 	if c.lent&lentIn != 0 {
 		sp.inLent, sp.in = false, nil
-		l.tl.mu.Lock()
-		l.tl.spare = 0
-		l.tl.mu.Unlock()
+		l.tl.setSpare(0)
 	}
 	if c.lent&lentWork != 0 {
 		sp.workLent, sp.work = false, nil

@@ -253,15 +253,10 @@ func (l *eventLoop) serve(c *conn) {
 			l.close(c, c.panicked(p))
 		}
 	}()
-	err := c.serveReady()
-	if c.lent != 0 {
-		// Still lent after its turn: it keeps them (a partial request,
-		// a yield, a watch); a connection that ends gave them back.
-		if err == nil || c.watcher != nil && errors.Is(err, errClose) {
-			l.handOff(c)
-		}
-	}
-	if err != nil {
+	if err := c.serveReady(); err != nil {
+		// A connection that ends, or becomes a watcher, gives back what
+		// it was lent, here on the loop's goroutine (conn.close,
+		// startWatching).
 		if c.watcher != nil && errors.Is(err, errClose) {
 			l.release(c)
 			l.srv.startWatching(c)
@@ -270,6 +265,9 @@ func (l *eventLoop) serve(c *conn) {
 		l.close(c, err)
 		return
 	}
+	// Still lent after its turn (a partial request, a yield), it keeps
+	// what it holds.
+	l.handOff(c)
 	switch {
 	case c.detached:
 		l.rejoin(c)
