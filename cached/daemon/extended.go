@@ -89,6 +89,8 @@ func (x *extended) applyStore(name, val string, hasVal bool) (bool, error) {
 		// Place and count items by memcached's item size, so stats slabs
 		// and bytes match memcached's for the same items.
 		sc.MemcachedItemSizes = true
+	case "no_huge_pages": // cachectl's own: see README
+		sc.NoHugePages = true
 	case "track_sizes":
 		sc.TrackSizes = true
 	case "slab_sizes":

@@ -89,7 +89,7 @@ func (f *Flags) Register(fs *pflag.FlagSet, scope Scope) {
 	fs.IntVarP(&f.ReqsPerEvent, "max-reqs-per-event", "R", settings.ReqsPerEvent, "requests one connection runs before the others get a turn (counted in conn_yields)")
 	fs.IntVarP(&f.Backlog, "listen-backlog", "b", settings.Backlog, "accepted for compatibility (the kernel's somaxconn applies)")
 	fs.StringVarP(&f.Protocol, "protocol", "B", "auto", "protocol: auto (the first byte of each connection decides), ascii or binary")
-	fs.StringArrayVarP(&f.Extended, "extended", "o", nil, "extended options, comma-separated (idle_timeout=N, hashpower=N, slab_chunk_max=BYTES, no_modern, no_lru_maintainer, temporary_ttl=N, slab_automove=0-2, read_buf_mem_limit=MB, udp_any_peer, memcached_item_sizes, ssl_*=..., ...)")
+	fs.StringArrayVarP(&f.Extended, "extended", "o", nil, "extended options, comma-separated (idle_timeout=N, hashpower=N, slab_chunk_max=BYTES, no_modern, no_lru_maintainer, temporary_ttl=N, slab_automove=0-2, read_buf_mem_limit=MB, udp_any_peer, memcached_item_sizes, no_huge_pages, ssl_*=..., ...)")
 	fs.BoolVarP(&f.Daemonize, "daemon", "d", false, "run in the background once listening (prefer running in the foreground under systemd)")
 	fs.StringVarP(&f.PidFile, "pidfile", "P", "", "write the process id to this file (the background daemon's with -d)")
 	if scope == AllFlags {

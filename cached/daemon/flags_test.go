@@ -72,6 +72,8 @@ func TestFlagLines(t *testing.T) {
 		{"-o slab_chunk_max=4096", func(c Config) bool { return c.Server.Store.ChunkMax == 4096 }, ""},
 		{"", func(c Config) bool { return !c.Server.Store.MemcachedItemSizes }, ""},
 		{"-o memcached_item_sizes", func(c Config) bool { return c.Server.Store.MemcachedItemSizes }, ""},
+		{"", func(c Config) bool { return !c.Server.Store.NoHugePages }, ""},
+		{"-o no_huge_pages", func(c Config) bool { return c.Server.Store.NoHugePages }, ""},
 		{"-o no_modern", func(c Config) bool { return c.Server.Store.ChunkMax == 1<<20 }, ""},
 		{"-o slab_chunk_max=16384,no_modern", func(c Config) bool { return c.Server.Store.ChunkMax == 16384 }, ""},
 		{"-o no_modern,slab_chunk_max=16384", func(c Config) bool { return c.Server.Store.ChunkMax == 16384 }, ""},

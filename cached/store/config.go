@@ -25,6 +25,9 @@ type Config struct {
 	TrackSizes         bool   // -o track_sizes: the stats sizes histogram from the start (sizes.go)
 	SlabSizes          string // -o slab_sizes: chunk sizes joined by '-' instead of -f's series ("" = -f)
 	LargePages         bool   // -L: huge pages for item memory, a page for every class at start (largepages.go)
+	// NoHugePages keeps the item memory and the hash index on base pages
+	// (-o no_huge_pages); by default both ask for transparent huge pages.
+	NoHugePages bool
 	// InitialMalloced counts this many bytes as allocated from the start,
 	// against the limit and in total_malloced: memcached's
 	// T_MEMD_INITIAL_MALLOC, with which its test suite tests large -m.

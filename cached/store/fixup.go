@@ -31,7 +31,8 @@ func (s *Store) fixup(st *savedState) (err error) {
 	if err != nil {
 		return err
 	}
-	s.idx = newIndex(st.hashPower)
+	s.idx.release()
+	s.idx = newIndex(st.hashPower, !s.cfg.NoHugePages)
 	for id := smallestCls; id < len(s.classes); id++ {
 		if sc := st.classes[uint8(id)]; sc != nil {
 			if err := s.relinkClass(m, uint8(id), sc.tails); err != nil {

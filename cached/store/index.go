@@ -3,8 +3,7 @@ package store
 import (
 	"bytes"
 	"hash/maphash"
-	"runtime/debug"
-	"sync/atomic"
+	"unsafe"
 )
 
 // The hash index is an open-addressing table with linear probing: a
@@ -28,6 +27,14 @@ import (
 // must not move: in the old array while resizing (the migration empties
 // it by position) and during a hash walk (metadump). Tombstones count as used
 // until the next resize drops them.
+//
+// The arrays live outside the Go heap, and from 2 MiB up on huge pages
+// where the kernel has them: at a million items the array is 16 MiB, and
+// a lookup touching a random slot of it missed the TLB on 4 KiB pages (on
+// a VM, a two-level page walk) before it missed the cache. An array is
+// unmapped as soon as a resize has emptied it, as memcached frees its old
+// table, where the Go heap would keep it resident until its scavenger
+// got to it.
 //
 // The table has two slots for each of memcached's buckets: memcached
 // expands at 1.5 items a bucket, this table at 3/4 of its slots, so both
@@ -54,18 +61,21 @@ func hashKey(key []byte) uint64 { return maphash.Bytes(hashSeed, key) }
 func tagOf(hv uint64) uint64 { return hv >> 32 }
 
 type index struct {
-	slots []uint64
-	mask  uint64
-	power uint32
-	count uint32 // items, in either array
-	used  uint32 // slots of slots holding an item or a tombstone
-	tombs uint32 // tombstones in slots
+	slots     []uint64
+	mapped    bool // slots is mapped (allocSlots), not on the Go heap
+	hugePages bool // advise mapped arrays for huge pages
+	mask      uint64
+	power     uint32
+	count     uint32 // items, in either array
+	used      uint32 // slots of slots holding an item or a tombstone
+	tombs     uint32 // tombstones in slots
 
 	// While resizing: the previous array, and how many of its slots have
 	// been moved into slots.
-	old      []uint64
-	oldMask  uint64
-	migrated uint64
+	old       []uint64
+	oldMapped bool
+	oldMask   uint64
+	migrated  uint64
 
 	// walking holds resizing and backward shifts off while a metadump
 	// walks the slots, as memcached's hash iterator blocks its expansion,
@@ -74,12 +84,41 @@ type index struct {
 }
 
 // newIndex makes a table for memcached's hash power level (0 = 16).
-func newIndex(level uint32) index {
+func newIndex(level uint32, hugePages bool) index {
 	if level == 0 {
 		level = initialHashPower
 	}
 	power := min(level+1, maxHashPower)
-	return index{slots: make([]uint64, 1<<power), mask: 1<<power - 1, power: power}
+	slots, mapped := allocSlots(1<<power, hugePages)
+	return index{slots: slots, mapped: mapped, hugePages: hugePages, mask: 1<<power - 1, power: power}
+}
+
+// allocSlots makes an array of n empty slots, mapped outside the Go heap
+// and, from 2 MiB up, advised for huge pages. A failed mapping falls back
+// to the Go heap, where the table works the same.
+func allocSlots(n uint64, hugePages bool) ([]uint64, bool) {
+	b, err := mmapAnon(n*8, 0)
+	if err != nil {
+		return make([]uint64, n), false
+	}
+	if hugePages && len(b) >= hugePage {
+		_ = adviseHugePages(b) // best effort, as for the arena
+	}
+	return unsafe.Slice((*uint64)(unsafe.Pointer(unsafe.SliceData(b))), n), true
+}
+
+// freeSlots unmaps an array allocSlots mapped; the GC takes a fallback.
+func freeSlots(slots []uint64, mapped bool) {
+	if mapped {
+		_ = munmap(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(slots))), len(slots)*8))
+	}
+}
+
+// release frees both arrays; the index is empty afterwards.
+func (x *index) release() {
+	freeSlots(x.slots, x.mapped)
+	freeSlots(x.old, x.oldMapped)
+	*x = index{}
 }
 
 // level is memcached's hash_power_level for this table's size.
@@ -265,9 +304,9 @@ func (x *index) startResize() {
 	if uint64(x.count)*2 > uint64(len(x.slots)) && power < maxHashPower {
 		power++
 	}
-	x.old, x.oldMask, x.migrated = x.slots, x.mask, 0
+	x.old, x.oldMapped, x.oldMask, x.migrated = x.slots, x.mapped, x.mask, 0
 	x.power = power
-	x.slots = make([]uint64, 1<<power)
+	x.slots, x.mapped = allocSlots(1<<power, x.hugePages)
 	x.mask = 1<<power - 1
 	x.used, x.tombs = 0, 0
 }
@@ -283,30 +322,7 @@ func (x *index) migrate(n int) {
 		x.migrated++
 	}
 	if x.migrated == uint64(len(x.old)) {
-		grown := len(x.old) < len(x.slots)
-		x.old, x.oldMask, x.migrated = nil, 0, 0
-		if grown {
-			returnRetiredArray()
-		}
-	}
-}
-
-// returning is set while a retired array is being handed back.
-var returning atomic.Bool
-
-// returnRetiredArray gives the array a growth has emptied back to the
-// kernel, as memcached's free of its old hash table does (glibc unmaps an
-// allocation that large). Left to the Go runtime, the freed array would
-// stay resident: the scavenger keeps up to the heap goal, twice the live
-// heap, and the index is most of the live heap, so after growing to 64 MB
-// a 5M-item cache would keep the 32 MB array it left. A growth is rare
-// (one per doubling of the items) and the collection it forces is short:
-// the index arrays and the slabs hold no pointers for it to trace.
-func returnRetiredArray() {
-	if returning.CompareAndSwap(false, true) {
-		go func() {
-			defer returning.Store(false)
-			debug.FreeOSMemory()
-		}()
+		freeSlots(x.old, x.oldMapped)
+		x.old, x.oldMapped, x.oldMask, x.migrated = nil, false, 0, 0
 	}
 }

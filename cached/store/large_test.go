@@ -3,7 +3,6 @@ package store
 import (
 	"bytes"
 	"fmt"
-	"runtime/metrics"
 	"testing"
 	"time"
 )
@@ -206,33 +205,6 @@ func TestHashExpansionFinishesWithoutWrites(t *testing.T) {
 		if got, _, ok := get(s, fmt.Sprint("k", i)); !ok || string(got) != fmt.Sprint(i) {
 			t.Fatalf("k%d = %q, %v after the rounds finished the doubling", i, got, ok)
 		}
-	}
-}
-
-// TestHashGrowthReturnsOldArray: once a doubling has moved every entry,
-// the array it left is collected and handed back to the kernel, where
-// the Go runtime would otherwise keep it resident.
-func TestHashGrowthReturnsOldArray(t *testing.T) {
-	s, _ := newStore(t, func(c *Config) { c.MemoryLimit = 256 << 20 })
-	sample := []metrics.Sample{{Name: "/gc/cycles/forced:gc-cycles"}, {Name: "/memory/classes/heap/released:bytes"}}
-	metrics.Read(sample)
-	forced := sample[0].Value.Uint64()
-	threshold := 3 << (initialHashPower + 1) >> 2
-	for i := 0; i <= threshold || s.Stats().HashExpanding; i++ {
-		set(t, s, fmt.Sprint("k", i), []byte("v"), 0)
-	}
-	oldBytes := uint64(8) << (initialHashPower + 1)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		metrics.Read(sample)
-		if !returning.Load() && sample[0].Value.Uint64() > forced && sample[1].Value.Uint64() >= oldBytes {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after the doubling: %d forced collections (was %d), %d bytes released, want the %d-byte array back",
-				sample[0].Value.Uint64(), forced, sample[1].Value.Uint64(), oldBytes)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 

@@ -99,6 +99,7 @@ func (s *Store) maintain(b *background) {
 		case <-timer.C:
 		}
 		timer.Reset(s.maintainerTurn(b, time.Since(b.epoch)))
+		s.collapseHugePages()
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -54,12 +55,12 @@ func (m *memFile) mapFile(n uint64) ([]byte, error) {
 	if err := m.f.Truncate(int64(n)); err != nil {
 		return nil, fmt.Errorf("sizing memory file %s to %d MiB: %w", m.path, n>>20, err)
 	}
-	mem, err := syscall.Mmap(int(m.f.Fd()), 0, int(n), syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED)
+	p, err := unix.MmapPtr(int(m.f.Fd()), 0, nil, uintptr(n), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
 		return nil, fmt.Errorf("mapping memory file %s (%d MiB): %w", m.path, n>>20, err)
 	}
 	m.mapped = int64(n)
-	return mem, nil
+	return unsafe.Slice((*byte)(p), n), nil
 }
 
 // discard drops whatever the file held, keeping its size: a cold start

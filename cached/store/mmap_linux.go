@@ -1,13 +1,7 @@
 package store
 
-import "syscall"
+import "golang.org/x/sys/unix"
 
-// mmapAnon reserves n bytes of anonymous memory. MAP_NORESERVE keeps the
-// kernel from counting the whole reservation against overcommit: only the
-// pages items touch are ever backed.
-func mmapAnon(n uint64) ([]byte, error) {
-	return syscall.Mmap(-1, 0, int(n), syscall.PROT_READ|syscall.PROT_WRITE,
-		syscall.MAP_PRIVATE|syscall.MAP_ANONYMOUS|syscall.MAP_NORESERVE)
-}
-
-func munmap(b []byte) error { return syscall.Munmap(b) }
+// MAP_NORESERVE keeps the kernel from counting a whole reservation against
+// overcommit: only the pages items touch are ever backed.
+const anonFlags = unix.MAP_PRIVATE | unix.MAP_ANONYMOUS | unix.MAP_NORESERVE

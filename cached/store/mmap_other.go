@@ -2,13 +2,8 @@
 
 package store
 
-import "syscall"
+import "golang.org/x/sys/unix"
 
-// mmapAnon reserves n bytes of anonymous memory. Other Unix kernels
-// (macOS, the BSDs) back anonymous pages lazily without MAP_NORESERVE.
-func mmapAnon(n uint64) ([]byte, error) {
-	return syscall.Mmap(-1, 0, int(n), syscall.PROT_READ|syscall.PROT_WRITE,
-		syscall.MAP_PRIVATE|syscall.MAP_ANON)
-}
-
-func munmap(b []byte) error { return syscall.Munmap(b) }
+// Other Unix kernels (macOS, the BSDs) back anonymous pages lazily without
+// MAP_NORESERVE.
+const anonFlags = unix.MAP_PRIVATE | unix.MAP_ANON

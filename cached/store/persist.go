@@ -30,6 +30,7 @@ func (s *Store) closeArena() error {
 	if p.save && s.arena.file != nil && s.arena.mem != nil {
 		err = s.save()
 	}
+	s.idx.release()
 	p.closeErr = errors.Join(err, s.arena.close())
 	return p.closeErr
 }

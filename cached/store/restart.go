@@ -292,7 +292,8 @@ func (s *Store) coldReset() {
 	}
 	a := s.arena
 	a.nextPage, a.malloced, a.pool, a.limitSeen = 1, 0, nil, false
-	s.idx = newIndex(s.cfg.HashPower)
+	s.idx.release()
+	s.idx = newIndex(s.cfg.HashPower, !s.cfg.NoHugePages)
 	clear(s.chunkHeads)
 	s.bytes, s.total = 0, 0
 	s.casSeq, s.oldestCAS, s.oldestLive = 0, 0, 0

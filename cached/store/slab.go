@@ -18,6 +18,9 @@ import (
 // memory file (-e) the mapping is that file's instead, shared, so the items
 // outlive the process for a warm restart (restart.go).
 //
+// The anonymous mapping goes on transparent huge pages as it fills, unless
+// -o no_huge_pages (hugepages.go).
+//
 // Chunks are addressed by a uint32 ref: the byte offset in the arena divided
 // by chunkAlign. Page 0 is never handed out, so ref 0 means "none".
 const (
@@ -94,13 +97,19 @@ type arena struct {
 	// lowered the limit below what was allocated (release); they are
 	// handed out again, under the limit, before pages never used.
 	released []uint32
+	// hugePages: item memory goes on transparent huge pages (hugepages.go);
+	// collapse lists the huge pages whose arena pages have all been handed
+	// out since the maintainer last collapsed them.
+	hugePages  bool
+	collapse   []pendingCollapse
+	noCollapse bool // the kernel has no MADV_COLLAPSE
 
 	file    *memFile     // the memory file (-e); nil for anonymous memory
 	persist persistState // what a warm restart saves and found (persist.go)
 }
 
 // newArena maps the item memory: anonymous, or the memory file at path.
-func newArena(limit uint64, pageSize uint32, classes int, path string) (*arena, error) {
+func newArena(limit uint64, pageSize uint32, classes int, path string, hugePages bool) (*arena, error) {
 	// Every class may take its first page past the limit, as memcached
 	// allows, so the mapping leaves room for one extra page per class.
 	need := limit + uint64(classes+2)*uint64(pageSize)
@@ -113,20 +122,21 @@ func newArena(limit uint64, pageSize uint32, classes int, path string) (*arena, 
 	// Reserve the whole addressable range when the kernel lets us, so that
 	// cache_memlimit can raise the limit later; untouched pages cost no RSS.
 	reserve := uint64(maxArena)
-	mem, err := mmapAnon(reserve)
+	mem, err := mmapAnon(reserve, uint64(pageSize))
 	if err != nil {
 		reserve = need
-		mem, err = mmapAnon(reserve)
+		mem, err = mmapAnon(reserve, uint64(pageSize))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("reserving %d MiB of item memory: %w", reserve>>20, err)
 	}
 	return &arena{
-		mem:      mem,
-		pageSize: pageSize,
-		nextPage: 1, // page 0 backs ref 0, which means "none"
-		maxPages: uint32(reserve / uint64(pageSize)),
-		limit:    limit,
+		mem:       mem,
+		pageSize:  pageSize,
+		nextPage:  1, // page 0 backs ref 0, which means "none"
+		maxPages:  uint32(reserve / uint64(pageSize)),
+		limit:     limit,
+		hugePages: hugePages,
 	}, nil
 }
 
@@ -185,6 +195,7 @@ func (a *arena) newPage(firstForClass bool) (uint32, bool) {
 	} else {
 		p = a.nextPage
 		a.nextPage++
+		a.completeHugePages(p)
 	}
 	a.malloced += uint64(a.pageSize)
 	return p, true
@@ -200,8 +211,10 @@ func (a *arena) release() {
 	}
 	for a.malloced > a.limit && len(a.pool) > 0 {
 		p := a.pool[len(a.pool)-1]
-		off := uint64(p) * uint64(a.pageSize)
-		if dropPages(a.mem[off:off+uint64(a.pageSize)]) != nil {
+		if a.hugePages {
+			_ = adviseBasePages(a.page(p))
+		}
+		if dropPages(a.page(p)) != nil {
 			// The page stays allocated and pooled; nothing is lost.
 			return
 		}
@@ -214,6 +227,12 @@ func (a *arena) release() {
 // dropPages gives b's memory back to the kernel; the range stays mapped
 // and reads as zeros when touched again.
 func dropPages(b []byte) error { return unix.Madvise(b, unix.MADV_DONTNEED) }
+
+// page is page p's memory.
+func (a *arena) page(p uint32) []byte {
+	off := uint64(p) * uint64(a.pageSize)
+	return a.mem[off : off+uint64(a.pageSize)]
+}
 
 func (a *arena) pageRef(page uint32) uint32 {
 	return uint32(uint64(page) * uint64(a.pageSize) / chunkAlign)

@@ -119,7 +119,7 @@ func newIdle(cfg Config) (*Store, error) {
 			return nil, err
 		}
 	}
-	a, err := newArena(cfg.MemoryLimit, cfg.PageSize, len(sizes), cfg.MemoryFile)
+	a, err := newArena(cfg.MemoryLimit, cfg.PageSize, len(sizes), cfg.MemoryFile, !cfg.NoHugePages)
 	if err != nil {
 		return nil, err
 	}
@@ -130,7 +130,7 @@ func newIdle(cfg Config) (*Store, error) {
 		arena:    a,
 		classes:  make([]slabClass, len(sizes)),
 		chunkMax: cfg.ChunkMax,
-		idx:      newIndex(cfg.HashPower),
+		idx:      newIndex(cfg.HashPower, !cfg.NoHugePages),
 		// memcached starts its clock ITEM_UPDATE_INTERVAL+2 seconds in the
 		// past so that fresh items are never mistaken for flushed ones.
 		started: cfg.Now() - updateInterval - 2,
@@ -166,11 +166,13 @@ func newIdle(cfg Config) (*Store, error) {
 		s.initSizes()
 	}
 	if err := s.restore(); err != nil {
+		s.idx.release()
 		a.close()
 		return nil, err
 	}
 	if cfg.LargePages && cfg.MemoryFile == "" {
 		if err := s.useLargePages(); err != nil {
+			s.idx.release()
 			a.close()
 			return nil, err
 		}
