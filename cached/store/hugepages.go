@@ -53,19 +53,15 @@ func (a *arena) completeHugePages(p uint32) {
 
 // collapseHugePages collapses the huge pages completeHugePages queued,
 // outside the lock: a collapse copies up to 2 MiB and may compact memory.
-// Only the maintainer's goroutine calls it, which Close halts before it
-// unmaps the arena.
+// Only the maintainer's goroutine calls it, with the queue its turn took
+// under the lock; Close halts that goroutine before it unmaps the arena.
 //
 // A collapse right after a bulk load often fails with EAGAIN: pages
 // faulted on another CPU are not on the kernel's LRU lists until that
-// CPU's batch drains. Such a huge page waits for the next turns, a few
-// times at most; then khugepaged has it.
-func (s *Store) collapseHugePages() {
-	s.mu.Lock()
+// CPU's batch drains. Such a huge page goes back on the queue for the next
+// turns, a few times at most; then khugepaged has it.
+func (s *Store) collapseHugePages(todo []pendingCollapse) {
 	a := s.arena
-	todo := a.collapse
-	a.collapse = nil
-	s.mu.Unlock()
 	var again []pendingCollapse
 	for _, c := range todo {
 		err := collapseHugePage(a.mem[c.off : c.off+hugePage])

@@ -78,6 +78,19 @@ func thpCompiledIn() bool {
 
 func slotsAddr(x *index) uintptr { return uintptr(unsafe.Pointer(unsafe.SliceData(x.slots))) }
 
+func pageAddr(s *Store, p uint32) uintptr {
+	return uintptr(unsafe.Pointer(unsafe.SliceData(s.arena.page(p))))
+}
+
+// collapse runs what the maintainer's goroutine does with the queue.
+func collapse(s *Store) {
+	s.mu.Lock()
+	todo := s.arena.collapse
+	s.arena.collapse = nil
+	s.mu.Unlock()
+	s.collapseHugePages(todo)
+}
+
 // A grown hash index lives on huge-page-advised memory, on a 2 MiB
 // boundary, and the array a doubling empties is unmapped at once.
 func TestIndexArraysOnHugePages(t *testing.T) {
@@ -130,14 +143,14 @@ func TestArenaOnHugePages(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			const page = 1 << 20
 			s, _ := newStore(t, func(c *Config) { c.MemoryLimit, c.NoHugePages = 64*page, tc.off })
-			addr := func(p uint32) uintptr { return uintptr(unsafe.Pointer(unsafe.SliceData(s.arena.page(p)))) }
+			addr := func(p uint32) uintptr { return pageAddr(s, p) }
 			if addr(1)%hugePage != 0 {
 				t.Fatalf("the arena's page 1 starts at %#x, want a 2 MiB boundary", addr(1))
 			}
 			for i := 0; s.Stats().TotalMalloced < 3*page; i++ { // pages 1 to 3 of the 103496-byte class
 				set(t, s, fmt.Sprint("k", i), bigVal, 0)
 			}
-			s.collapseHugePages()
+			collapse(s)
 			want := !tc.off && thpCompiledIn()
 			full, ok := mappingAt(t, addr(1))
 			if !ok {
@@ -179,7 +192,7 @@ func TestReleasedPagesLeaveHugePageAdvice(t *testing.T) {
 		}
 		moveAll(t, s)
 	}
-	if m, ok := mappingAt(t, uintptr(unsafe.Pointer(unsafe.SliceData(s.arena.page(1))))); !ok || m.has("hg") != thpCompiledIn() {
+	if m, ok := mappingAt(t, pageAddr(s, 1)); !ok || m.has("hg") != thpCompiledIn() {
 		t.Fatalf("pages 1-4 handed out: VmFlags %v, want huge page advice (THP in the kernel: %v)", m.flags, thpCompiledIn())
 	}
 	s.SetMemoryLimit(2 * page)
@@ -188,7 +201,7 @@ func TestReleasedPagesLeaveHugePageAdvice(t *testing.T) {
 		t.Fatalf("%d pages released, want 2", len(released))
 	}
 	advised := func(p uint32) bool {
-		m, ok := mappingAt(t, uintptr(unsafe.Pointer(unsafe.SliceData(s.arena.page(p)))))
+		m, ok := mappingAt(t, pageAddr(s, p))
 		return ok && m.has("hg")
 	}
 	for _, p := range released {

@@ -2,7 +2,7 @@ package store
 
 import "golang.org/x/sys/unix"
 
-// adviseHugePages asks for transparent huge pages on b (-L).
+// adviseHugePages asks for transparent huge pages on b (hugepages.go, -L).
 func adviseHugePages(b []byte) error { return unix.Madvise(b, unix.MADV_HUGEPAGE) }
 
 // adviseBasePages takes b out of the huge page advice.

@@ -48,6 +48,9 @@ type background struct {
 	sched maintainerSchedule
 	last  time.Duration // when the last round started, since epoch
 	lent  bool          // a loop ran a round since the goroutine last looked
+
+	// The goroutine's own: huge pages taken from the arena's queue.
+	collapse []pendingCollapse
 }
 
 // roundRunning is background.due during a round: no one starts another.
@@ -99,7 +102,10 @@ func (s *Store) maintain(b *background) {
 		case <-timer.C:
 		}
 		timer.Reset(s.maintainerTurn(b, time.Since(b.epoch)))
-		s.collapseHugePages()
+		if len(b.collapse) > 0 {
+			s.collapseHugePages(b.collapse)
+			b.collapse = b.collapse[:0]
+		}
 	}
 }
 
@@ -108,6 +114,9 @@ func (s *Store) maintain(b *background) {
 func (s *Store) maintainerTurn(b *background, now time.Duration) time.Duration {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// Under the lock the goroutine takes anyway: the huge pages to
+	// collapse once it has let the lock go (hugepages.go).
+	b.collapse, s.arena.collapse = s.arena.collapse, b.collapse
 	if b.lent || b.due.Load() == roundRunning {
 		b.lent = false
 		return loopsWatchFor
