@@ -117,8 +117,8 @@ uninstall:
 
 # Go micro-benchmarks, then cachectl vs stock memcached side by side on
 # workloads W1-W10 and 10,000 connections (BENCH_FLAGS for more compare flags).
-# BENCH_QUICK=1 is the short run: 12 to 15 minutes on 2 vCPUs (14 min 32 s
-# with W10 on 93ea189, 12 min 18 s before W10). The full run takes about an
+# BENCH_QUICK=1 is the short run: 12 to 16 minutes on 2 vCPUs (14 min 32 s
+# with W10 on 93ea189, 15 min 43 s on 058188d on a busier guest). The full run takes about an
 # hour with --pairs 4, more with the default 5. Every micro-benchmark gets a
 # time budget rather than an iteration count, because an iteration ranges
 # from a 50 ns get to a full firewall apply of 10,000 rules. Every trial
