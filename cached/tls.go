@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -23,7 +25,7 @@ type TLSConfig struct {
 	MinVersion   string // ssl_min_version: tlsv1.0 ... tlsv1.3 (default tlsv1.2)
 	Ciphers      string // ssl_ciphers: OpenSSL names, colon-separated (TLS 1.2 and older)
 	WBufSize     int    // ssl_wbuf_size in bytes: the most one TLS write carries
-	SessionCache bool   // ssl_session_cache: count new sessions (ssl_new_sessions)
+	SessionCache bool   // ssl_session_cache: count new sessions as memcached does (ssl_new_sessions)
 }
 
 // Client certificate policies, memcached's ssl_verify_mode values.
@@ -63,6 +65,10 @@ type tlsState struct {
 	refreshed   atomic.Uint32
 	newSessions atomic.Uint64 // ssl_new_sessions
 	handshakes  atomic.Uint64 // ssl_handshake_errors
+	// noTicket holds, by underlying connection, the handshakes under way
+	// whose client offered no session ticket (ssl_session_cache only);
+	// handshake takes each entry out, whatever the outcome.
+	noTicket sync.Map
 }
 
 // newTLSState loads the certificates. Every error names the option to fix.
@@ -83,8 +89,13 @@ func newTLSState(t TLSConfig) (*tlsState, error) {
 	// session ticket keys stay the front's, so a refresh does not cut off
 	// session resumption.
 	st.front = &tls.Config{
-		MinVersion:         cfg.MinVersion,
-		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) { return st.current.Load(), nil },
+		MinVersion: cfg.MinVersion,
+		GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+			if t.SessionCache && !slices.Contains(hello.Extensions, extSessionTicket) {
+				st.noTicket.Store(hello.Conn, struct{}{})
+			}
+			return st.current.Load(), nil
+		},
 	}
 	return st, nil
 }
@@ -120,15 +131,30 @@ func (st *tlsState) build() (*tls.Config, error) {
 	if t.VerifyMode != VerifyNone && cfg.ClientCAs == nil {
 		return nil, fmt.Errorf("ssl_verify_mode %d verifies client certificates and needs the CA that signs them: add -o ssl_ca_cert=FILE", t.VerifyMode)
 	}
-	if t.SessionCache {
-		// memcached counts each session OpenSSL's cache is handed; a
-		// session here is a ticket issued.
-		cfg.WrapSession = func(cs tls.ConnectionState, ss *tls.SessionState) ([]byte, error) {
-			st.newSessions.Add(1)
-			return st.front.EncryptTicket(cs, ss)
-		}
-	}
 	return cfg, nil
+}
+
+// extSessionTicket is the session ticket extension's number (RFC 5077).
+const extSessionTicket = 35
+
+// sessionsCounted is what a handshake adds to ssl_new_sessions: the calls
+// memcached's OpenSSL makes to its new-session callback, which
+// t/ssl_session_resumption.t and monitoring read. In TLS 1.3 it runs
+// once per ticket OpenSSL sends: two after a full handshake, one after a
+// resumption. In TLS 1.2 it runs only for a session cached by ID, that
+// is a full handshake with a client that offered no ticket; a ticket
+// carries the session itself, and a resumption creates none.
+func sessionsCounted(version uint16, resumed, offeredTicket bool) uint64 {
+	switch {
+	case version >= tls.VersionTLS13 && resumed:
+		return 1
+	case version >= tls.VersionTLS13:
+		return 2
+	case resumed || offeredTicket:
+		return 0
+	default:
+		return 1
+	}
 }
 
 // opensslVerifyMode is the bitmask memcached stores and `stats settings`
@@ -142,12 +168,18 @@ func opensslVerifyMode(mode int) int {
 func (s *Server) handshake(c *conn, tc *tls.Conn) error {
 	ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
 	defer cancel()
-	if err := tc.HandshakeContext(ctx); err != nil {
+	err := tc.HandshakeContext(ctx)
+	_, noTicket := s.tls.noTicket.LoadAndDelete(tc.NetConn())
+	if err != nil {
 		// A refused or broken handshake is the client's problem, not the
 		// daemon's: count it as memcached's ssl_handshake_errors, warn, close.
 		s.tls.handshakes.Add(1)
 		s.log.Warn("TLS handshake failed", "conn", c.id, "peer", c.remoteName(), "err", err)
 		return errClose
+	}
+	if s.tls.cfg.SessionCache {
+		cs := tc.ConnectionState()
+		s.tls.newSessions.Add(sessionsCounted(cs.Version, cs.DidResume, !noTicket))
 	}
 	if s.verbosity.Load() > 0 {
 		st := tc.ConnectionState()

@@ -214,3 +214,63 @@ func TestTLSIdleConnectionHoldsNoBuffer(t *testing.T) {
 	t.Logf("heap per idle TLS connection, client and server together: %d bytes; stacks in use grew %d bytes per connection",
 		(int64(after.HeapAlloc)-int64(before.HeapAlloc))/n, (int64(after.StackInuse)-int64(before.StackInuse))/n)
 }
+
+// TestTLSSessionResumptionLikeMemcached: with ssl_session_cache,
+// ssl_new_sessions counts sessions negotiated in full; a client that
+// resumes its session (memcached's t/ssl_session_resumption.t, TLS 1.2)
+// adds none, in either server, whatever tickets the resumption renews.
+func TestTLSSessionResumptionLikeMemcached(t *testing.T) {
+	p := newTestPKI(t)
+	opts := "ssl_chain_cert=" + p.serverCert + ",ssl_key=" + p.serverKey + ",ssl_session_cache"
+	plain, secure := tlsPair(t, opts)
+	names := [2]string{"memcached", "cachectl"}
+	sessions := func(i int) int {
+		v, err := strconv.Atoi(statValue(strings.Split(authExchange(t, plain[i], []byte("stats\r\n")), "\r\n"), "ssl_new_sessions"))
+		if err != nil {
+			t.Fatalf("%s: ssl_new_sessions: %v", names[i], err)
+		}
+		return v
+	}
+	for _, tc := range []struct {
+		name      string
+		version   uint16
+		noTickets bool
+	}{
+		{"TLS 1.2", tls.VersionTLS12, false},
+		{"TLS 1.2 without tickets", tls.VersionTLS12, true},
+		{"TLS 1.3", tls.VersionTLS13, false},
+	} {
+		var got [2][]int
+		for i := range 2 {
+			cfg := &tls.Config{RootCAs: p.pool, ServerName: "127.0.0.1", MaxVersion: tc.version,
+				ClientSessionCache: tls.NewLRUClientSessionCache(1), SessionTicketsDisabled: tc.noTickets}
+			got[i] = append(got[i], sessions(i))
+			for range 3 {
+				nc, err := tls.Dial("tcp", secure[i], cfg)
+				if err != nil {
+					t.Fatalf("%s: %v", names[i], err)
+				}
+				// A TLS 1.3 ticket arrives after the handshake: a
+				// round trip reads it before the connection closes.
+				nc.SetDeadline(time.Now().Add(5 * time.Second))
+				if _, err := nc.Write([]byte("version\r\n")); err == nil {
+					nc.Read(make([]byte, 64))
+				}
+				nc.Close()
+				got[i] = append(got[i], sessions(i))
+			}
+		}
+		// Counts carry over between cases: compare the steps.
+		for i := range 2 {
+			for j := len(got[i]) - 1; j > 0; j-- {
+				got[i][j] -= got[i][j-1]
+			}
+			got[i] = got[i][1:]
+		}
+		t.Logf("%s: ssl_new_sessions added by each connection: memcached %v, cachectl %v", tc.name, got[0], got[1])
+		if !slices.Equal(got[0], got[1]) {
+			t.Errorf("%s: ssl_new_sessions added by each of three connections sharing a session cache: memcached %v, cachectl %v",
+				tc.name, got[0], got[1])
+		}
+	}
+}
