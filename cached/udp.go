@@ -9,9 +9,12 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"runtime/debug"
 	"strconv"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // memcached's UDP framing: every datagram, both ways, starts with an
@@ -113,18 +116,47 @@ func (s *Server) serveUDP(pc *net.UDPConn) {
 	}
 }
 
-// dupUDP is a second descriptor of the same socket.
+// dupUDP is a second descriptor of the same socket. net.FilePacketConn
+// duplicates the descriptor it is given, so the one handed to it is a
+// temporary; it is taken from high up, where closing it leaves no hole
+// among the low numbers. Otherwise the first client would get that hole,
+// a number below the UDP workers', and `stats conns` would no longer end
+// with the newest connection, which clients such as memcached's
+// t/watcher_connid.t read to learn their own descriptor.
 func dupUDP(pc *net.UDPConn) (*net.UDPConn, error) {
-	f, err := pc.File()
+	raw, err := pc.SyscallConn()
 	if err != nil {
 		return nil, fmt.Errorf("duplicating UDP socket: %w", err)
 	}
+	tmp, dupErr := -1, error(nil)
+	if err := raw.Control(func(fd uintptr) {
+		tmp, dupErr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, tempFDFloor())
+		if dupErr != nil {
+			tmp, dupErr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0)
+		}
+	}); err != nil {
+		return nil, fmt.Errorf("duplicating UDP socket: %w", err)
+	}
+	if dupErr != nil {
+		return nil, fmt.Errorf("duplicating UDP socket: %w", os.NewSyscallError("fcntl", dupErr))
+	}
+	f := os.NewFile(uintptr(tmp), "udp")
 	defer f.Close()
 	dup, err := net.FilePacketConn(f)
 	if err != nil {
 		return nil, fmt.Errorf("duplicating UDP socket: %w", err)
 	}
 	return dup.(*net.UDPConn), nil
+}
+
+// tempFDFloor is where a short-lived descriptor is placed: well above the
+// daemon's own, below the open-file limit.
+func tempFDFloor() int {
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil || lim.Cur < 64 {
+		return 0
+	}
+	return int(min(lim.Cur/2, 1<<16))
 }
 
 func (s *Server) udpWorker(pc *net.UDPConn) {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // binaryDatagrams are binary requests, one datagram each: every request
@@ -155,5 +157,82 @@ func settleStats(ask func() string, settled func(string) bool) string {
 			return s
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// A client's own entry ends `stats conns` in a server with UDP workers,
+// as in memcached, whose t/watcher_connid.t (over TCP, so with -U) reads
+// its descriptor from the last line. The UDP duplicates must not leave a
+// lower descriptor free for a client to take.
+func TestStatsConnsEndsWithNewestClient(t *testing.T) {
+	servers := []struct {
+		name string
+		d    *daemon
+	}{
+		{"memcached", startMemcached(t, "-t", "4", "-U", strconv.Itoa(freeLoopbackPort(t)))},
+		{"cachectl", startCachectl(t, "-t", "4", "-U", strconv.Itoa(freeLoopbackPort(t)))},
+	}
+	for _, s := range servers {
+		// conns asks until n TCP clients are listed, and returns the last
+		// connection listed and the whole answer. A closed client (the
+		// readiness probe) stays listed until its worker reads the EOF.
+		conns := func(nc net.Conn, n int) (string, string) {
+			out := settleStats(func() string {
+				return strings.Join(textRequest(t, nc, "stats conns\r\n", "END"), "\n")
+			}, func(s string) bool { return strings.Count(s, ":listen_addr tcp:") == n })
+			last := ""
+			for _, l := range strings.Split(out, "\n") {
+				if f := strings.Fields(l); len(f) == 3 && strings.HasSuffix(f[1], ":addr") {
+					last = f[2]
+				}
+			}
+			return last, out
+		}
+		// A hole below the UDP workers' descriptors goes to the first
+		// client if the probe's is already free, or else to the second.
+		var clients []net.Conn
+		for n := range 2 {
+			nc := dial(t, s.d.addr)
+			clients = append(clients, nc)
+			last, out := conns(nc, n+1)
+			if last != "tcp:"+nc.LocalAddr().String() {
+				t.Errorf("%s: the last connection in stats conns is %q, not the client asking (tcp:%s):\n%s",
+					s.name, last, nc.LocalAddr(), out)
+			}
+		}
+		for _, nc := range clients {
+			nc.Close()
+		}
+	}
+}
+
+// A UDP worker's duplicate takes the lowest descriptor free, as dup(2)
+// does in memcached, and leaves no lower one free behind it.
+func TestDupUDPLeavesNoHole(t *testing.T) {
+	pc, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	lowest := func() int {
+		fd, err := unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		unix.Close(fd)
+		return fd
+	}
+	want := lowest()
+	dup, err := dupUDP(pc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dup.Close()
+	got := listenerFD(dup)
+	if got != want {
+		t.Errorf("the duplicate is descriptor %d; the lowest free was %d", got, want)
+	}
+	if free := lowest(); free < got {
+		t.Errorf("descriptor %d is left free below the duplicate's %d", free, got)
 	}
 }
