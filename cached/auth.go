@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"sync/atomic"
 
 	"github.com/cachectl/cachectl/cached/protocol"
@@ -22,6 +23,9 @@ type authState struct {
 	file atomic.Pointer[authFile] // -Y: nil when ASCII auth is off
 	sasl bool                     // -S
 	pwdb string                   // the SASL password file (MEMCACHED_SASL_PWDB)
+	// cyrus is Cyrus SASL's setup, used when no password file is named.
+	cyrus *cyrusSASL
+	mechs []string // the SASL mechanisms offered, in the order listed
 
 	cmds   atomic.Uint64 // memcached's auth_cmds: every verdict given
 	errors atomic.Uint64 // auth_errors: the refusals among them
@@ -37,13 +41,28 @@ func (a *authState) init(cfg Config) error {
 		a.file.Store(f)
 	}
 	if cfg.SASL {
-		if cfg.SASLPasswordDB == "" {
-			return errors.New("-S: name the SASL password file in MEMCACHED_SASL_PWDB (user:password lines); cachectl does not read Cyrus SASL's sasldb")
+		a.sasl = true
+		if cfg.SASLPasswordDB != "" {
+			if _, err := readSASLDB(cfg.SASLPasswordDB); err != nil {
+				return fmt.Errorf("-S: MEMCACHED_SASL_PWDB: %w", err)
+			}
+			a.pwdb = cfg.SASLPasswordDB
+			// A user:password check knows no secret to answer a
+			// challenge with: PLAIN only.
+			a.mechs = []string{protocol.MechPLAIN}
+			return nil
 		}
-		if _, err := readSASLDB(cfg.SASLPasswordDB); err != nil {
-			return fmt.Errorf("-S: MEMCACHED_SASL_PWDB: %w", err)
+		c, err := loadCyrusSASL(cfg.SASLConfPath)
+		if err != nil {
+			return fmt.Errorf("-S: %w", err)
 		}
-		a.sasl, a.pwdb = true, cfg.SASLPasswordDB
+		// A sasldb that is not there yet may be created later, as Cyrus
+		// opens it at every lookup; one that is there must be readable.
+		if _, err := c.readUsers(); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("-S: %w", err)
+		}
+		a.cyrus = c
+		a.mechs = c.mechs
 	}
 	return nil
 }
@@ -86,8 +105,8 @@ type connAuth struct {
 	// pending is the length of the ASCII auth token still to arrive,
 	// CRLF included; 0 while waiting for the "set" line.
 	pending int
-	// SASL: a PLAIN exchange was started, and whether it completed.
-	saslStarted, saslDone bool
+	// sasl is the binary SASL exchange, made at the first SASL command.
+	sasl *saslExchange
 }
 
 // authenticate runs the ASCII auth requests in the buffer until the

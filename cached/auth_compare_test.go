@@ -2,18 +2,24 @@ package cached
 
 import (
 	"bytes"
+	"crypto/hmac"
+	"crypto/md5"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/cachectl/cachectl/cached/protocol"
 	"github.com/cachectl/cachectl/netinfo/nstest"
 )
 
@@ -165,30 +171,25 @@ func binReq(op uint8, key, value string) []byte {
 	return append(append(b, key...), value...)
 }
 
-// sasldbConfig makes a Cyrus SASL configuration for stock memcached that
-// holds user with password: a sasldb and a memcached.conf naming it and
-// the PLAIN mechanism. It returns the environment memcached needs.
-func sasldbConfig(t *testing.T, user, password string) []string {
+// sasldbConfig makes a Cyrus SASL configuration that holds user with
+// password: a sasldb and a memcached.conf naming it and mechs. It returns
+// the environment a server needs to use it.
+func sasldbConfig(t *testing.T, mechs, user, password string) []string {
 	t.Helper()
-	nstest.RequireCommands(t, "saslpasswd2")
 	dir := t.TempDir()
 	db := filepath.Join(dir, "sasldb2")
-	conf := "mech_list: plain\nsasldb_path: " + db + "\n"
+	conf := "mech_list: " + mechs + "\nsasldb_path: " + db + "\n"
 	if err := os.WriteFile(filepath.Join(dir, "memcached.conf"), []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("saslpasswd2", "-p", "-a", "memcached", "-c", "-f", db, user)
-	cmd.Stdin = strings.NewReader(password)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("saslpasswd2: %v\n%s", err, out)
-	}
+	saslpasswd(t, db, user, password)
 	return []string{"SASL_CONF_PATH=" + dir}
 }
 
 func TestSASLLikeMemcached(t *testing.T) {
 	pwdb := filepath.Join(t.TempDir(), "pwdb")
 	os.WriteFile(pwdb, []byte("alice:secret\n"), 0o600)
-	mc, us := startAuthPair(t, sasldbConfig(t, "alice", "secret"), []string{"MEMCACHED_SASL_PWDB=" + pwdb}, "-S")
+	mc, us := startAuthPair(t, sasldbConfig(t, "plain", "alice", "secret"), []string{"MEMCACHED_SASL_PWDB=" + pwdb}, "-S")
 	good, bad := "\x00alice\x00secret", "\x00alice\x00wrong"
 	cases := []struct {
 		name   string
@@ -237,11 +238,25 @@ func TestSASLLikeMemcached(t *testing.T) {
 
 // TestSASLClients authenticates real clients against both servers:
 // libmemcached's memccp/memccat and PHP's Memcached::setSaslAuthData.
+// They take the first mechanism their Cyrus SASL client supports from
+// the server's list: PLAIN against a password file, CRAM-MD5 against a
+// sasldb whose mech_list offers it first.
 func TestSASLClients(t *testing.T) {
 	nstest.RequireCommands(t, "memccp", "memccat")
-	pwdb := filepath.Join(t.TempDir(), "pwdb")
-	os.WriteFile(pwdb, []byte("alice:secret\n"), 0o600)
-	mc, us := startAuthPair(t, sasldbConfig(t, "alice", "secret"), []string{"MEMCACHED_SASL_PWDB=" + pwdb}, "-S")
+	t.Run("password file", func(t *testing.T) {
+		pwdb := filepath.Join(t.TempDir(), "pwdb")
+		os.WriteFile(pwdb, []byte("alice:secret\n"), 0o600)
+		mc, us := startAuthPair(t, sasldbConfig(t, "plain", "alice", "secret"), []string{"MEMCACHED_SASL_PWDB=" + pwdb}, "-S")
+		saslClients(t, mc, us)
+	})
+	t.Run("sasldb with CRAM-MD5", func(t *testing.T) {
+		env := sasldbConfig(t, "cram-md5 plain", "alice", "secret")
+		mc, us := startAuthPair(t, env, env, "-S")
+		saslClients(t, mc, us)
+	})
+}
+
+func saslClients(t *testing.T, mc, us string) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "payload")
 	os.WriteFile(file, []byte("hello over SASL\n"), 0o600)
@@ -278,4 +293,158 @@ echo json_encode([$m->set('pk', 'pv'), $m->getResultCode(), $m->get('pk')]);`
 			}
 		}
 	}
+}
+
+// With no MEMCACHED_SASL_PWDB both servers check PLAIN against Cyrus
+// SASL's sasldb, named by the memcached.conf in SASL_CONF_PATH: the same
+// users, realms and changes must get the same answers.
+func TestSasldbLikeMemcached(t *testing.T) {
+	nstest.RequireCommands(t, "saslpasswd2")
+	dir := t.TempDir()
+	db := filepath.Join(dir, "sasldb2")
+	conf := "# as memcached's t/sasl\nmech_list: plain cram-md5\nsasldb_path: " + db + "\n"
+	if err := os.WriteFile(filepath.Join(dir, "memcached.conf"), []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"SASL_CONF_PATH=" + dir}
+	// The database is created after the servers start, as memcached's
+	// t/binary-sasl.t does: both look it up at each authentication.
+	mc, us := startAuthPair(t, env, env, "-S")
+	saslpasswd(t, db, "alice@r1", "pw1")
+	saslpasswd(t, db, "bob@b@c", "pw2")
+	saslpasswd(t, db, "carol", "pw3") // the host's realm
+	host, _ := os.Hostname()
+	auth := func(msg string) []byte { return binReq(0x21, "PLAIN", msg) }
+	cases := []struct {
+		name string
+		msg  string
+		ok   bool
+	}{
+		{"user@realm", "\x00alice@r1\x00pw1", true},
+		{"no realm is the host's", "\x00alice\x00pw1", false},
+		{"realm holding an @", "\x00bob@b@c\x00pw2", true},
+		{"host realm implied", "\x00carol\x00pw3", true},
+		{"host realm named", "\x00carol@" + host + "\x00pw3", true},
+		{"whitespace around the id", "\x00 carol\t\x00pw3", true},
+		{"wrong password", "\x00alice@r1\x00pw1x", false},
+		{"password prefix", "\x00alice@r1\x00pw", false},
+		{"user is case sensitive", "\x00ALICE@r1\x00pw1", false},
+		{"realm is case sensitive", "\x00alice@R1\x00pw1", false},
+		{"authzid equal", "alice@r1\x00alice@r1\x00pw1", true},
+		{"authzid without the realm", "alice\x00alice@r1\x00pw1", false},
+		{"empty user", "\x00@r1\x00pw1", false},
+		{"empty realm", "\x00alice@\x00pw1", false},
+	}
+	for _, tt := range cases {
+		t.Run(tt.name, func(t *testing.T) {
+			got, want := authExchange(t, us, auth(tt.msg)), authExchange(t, mc, auth(tt.msg))
+			if got != want {
+				t.Errorf("cachectl  %q\nmemcached %q", got, want)
+			}
+			if ok := strings.Contains(want, protocol.SASLAuthenticated); ok != tt.ok {
+				t.Errorf("memcached authenticated: %v, the test expects %v", ok, tt.ok)
+			}
+		})
+	}
+	for _, addr := range []string{mc, us} {
+		if got := authExchange(t, addr, binReq(0x20, "", "")); !strings.HasSuffix(got, "PLAIN CRAM-MD5") {
+			t.Errorf("%s: mechanisms for mech_list \"plain cram-md5\": %q", addr, got)
+		}
+	}
+	cramCases := []struct {
+		name, user, init string
+		steps            []string // good, bad, empty, short, upper, long: the step's digest; get, plain: a request
+	}{
+		{"good", "alice@r1", "", []string{"good", "get"}},
+		{"wrong password", "alice@r1", "", []string{"bad", "get"}},
+		{"host realm implied", "carol", "", []string{"good"}},
+		{"whitespace around the user", " carol\t", "", []string{"good"}},
+		{"upper-case digest", "alice@r1", "", []string{"upper"}},
+		{"text after the digest", "alice@r1", "", []string{"long"}},
+		{"short digest", "alice@r1", "", []string{"short"}},
+		{"empty response", "alice@r1", "", []string{"empty", "good"}},
+		{"space in the user", "alice@r1 x", "", []string{"good"}},
+		{"no retry after a failed step", "alice@r1", "", []string{"bad", "good", "get"}},
+		{"no step after success", "alice@r1", "", []string{"good", "good", "get"}},
+		{"initial data refused", "alice@r1", "x", []string{"good"}},
+		{"PLAIN in the middle", "alice@r1", "", []string{"plain", "get"}},
+		{"unknown user", "dave", "", []string{"good"}},
+	}
+	for _, tt := range cramCases {
+		t.Run("CRAM-MD5 "+tt.name, func(t *testing.T) {
+			got, want := cramExchange(t, us, tt.user, tt.init, tt.steps), cramExchange(t, mc, tt.user, tt.init, tt.steps)
+			if got != want {
+				t.Errorf("cachectl  %q\nmemcached %q", got, want)
+			}
+		})
+	}
+	// A changed password counts at the next authentication.
+	saslpasswd(t, db, "alice@r1", "new")
+	for _, msg := range []string{"\x00alice@r1\x00pw1", "\x00alice@r1\x00new"} {
+		if got, want := authExchange(t, us, auth(msg)), authExchange(t, mc, auth(msg)); got != want {
+			t.Errorf("after saslpasswd2 changed the password, %q:\ncachectl  %q\nmemcached %q", msg, got, want)
+		}
+	}
+}
+
+// cramPasswords are the passwords TestSasldbLikeMemcached's users have
+// when the CRAM-MD5 cases run.
+var cramPasswords = map[string]string{"alice@r1": "pw1", "carol": "pw3"}
+
+// cramExchange runs a CRAM-MD5 exchange, answering the server's
+// challenge as each step says, and returns the replies with the
+// challenge checked for Cyrus SASL's form and blanked.
+func cramExchange(t *testing.T, addr, user, init string, steps []string) string {
+	t.Helper()
+	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(5 * time.Second))
+	var out strings.Builder
+	read := func() (uint16, string) {
+		hdr := make([]byte, 24)
+		if _, err := io.ReadFull(nc, hdr); err != nil {
+			out.WriteString("<EOF>")
+			return 0, ""
+		}
+		body := make([]byte, binary.BigEndian.Uint32(hdr[8:]))
+		io.ReadFull(nc, body)
+		return binary.BigEndian.Uint16(hdr[6:]), string(body)
+	}
+	nc.Write(binReq(0x21, "CRAM-MD5", init))
+	status, challenge := read()
+	fmt.Fprintf(&out, "%#x ", status)
+	if status == protocol.StatusAuthContinue {
+		host, _ := os.Hostname()
+		if !regexp.MustCompile(`^<\d+\.\d+@` + regexp.QuoteMeta(host) + `>$`).MatchString(challenge) {
+			t.Errorf("%s: challenge %q is not <random.time@%s>", addr, challenge, host)
+		}
+	} else {
+		out.WriteString(challenge)
+	}
+	mac := hmac.New(md5.New, []byte(cramPasswords[strings.TrimSpace(user)]))
+	mac.Write([]byte(challenge))
+	digest := hex.EncodeToString(mac.Sum(nil))
+	for _, step := range steps {
+		var req []byte
+		switch step {
+		case "get":
+			req = binReq(0x00, "k", "")
+		case "plain":
+			req = binReq(0x21, "PLAIN", "\x00alice@r1\x00pw1")
+		default:
+			resp := map[string]string{"good": digest, "bad": strings.Repeat("0", 32), "empty": "",
+				"short": digest[:31], "upper": strings.ToUpper(digest), "long": digest + "trailing"}[step]
+			if step != "empty" {
+				resp = user + " " + resp
+			}
+			req = binReq(0x22, "CRAM-MD5", resp)
+		}
+		nc.Write(req)
+		status, body := read()
+		fmt.Fprintf(&out, "| %s: %#x %s", step, status, body)
+	}
+	return out.String()
 }

@@ -2,20 +2,30 @@ package cached
 
 import (
 	"bytes"
+	"crypto/hmac"
+	"crypto/md5"
 	"crypto/subtle"
+	"encoding/hex"
 	"fmt"
+	"math/rand/v2"
 	"os"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/cachectl/cachectl/cached/protocol"
 )
 
-// Binary SASL (-S) with the PLAIN mechanism, answered as memcached
-// 1.6.18's proto_bin.c answers with Cyrus SASL behind it:
+// Binary SASL (-S) with the PLAIN and CRAM-MD5 mechanisms, answered as
+// memcached 1.6.18's proto_bin.c answers with Cyrus SASL behind it:
 //   - list mechanisms (0x20), auth (0x21) and step (0x22) each start by
 //     forgetting the connection's authentication, as init_sasl_conn does;
-//   - auth with an empty message asks for a step (status 0x21, empty
-//     body); with a message it checks it at once;
+//   - PLAIN: auth with an empty message asks for a step (status 0x21,
+//     empty body); with a message it checks it at once; a failed step
+//     may be tried again;
+//   - CRAM-MD5: auth, with no message, answers a challenge (status 0x21);
+//     one step answers it with "user hex-digest"; a failed step ends
+//     the exchange, as Cyrus disposes of the mechanism's state;
 //   - a step needs an auth that succeeded or asked to continue, and none
 //     may follow a completed exchange;
 //   - success answers "Authenticated", failure "Auth failure." (0x20) and
@@ -25,7 +35,8 @@ import (
 // Passwords come from the file named by MEMCACHED_SASL_PWDB, re-read at
 // every authentication, with the rules of memcached's sasl_pwdb build
 // (sasl_defs.c): the first line "user:..." decides; the password must
-// match up to a ':', CR, LF or the end of the line.
+// match up to a ':', CR, LF or the end of the line. Without that file
+// they come from Cyrus SASL's sasldb (sasldb.go).
 
 // saslMaxEntry is sasl_defs.c's MAX_ENTRY_LEN: a user and password longer
 // together than this minus 4 are refused without reading the file.
@@ -37,7 +48,7 @@ func (c *conn) binSASLList(req *protocol.BinaryRequest, extras, key []byte) erro
 		return c.binNoSASL(req, extras, key)
 	}
 	c.auth.ok = false
-	c.binResponse(req, 0, nil, nil, []byte(protocol.MechPLAIN))
+	c.binResponse(req, 0, nil, nil, []byte(strings.Join(c.srv.auth.mechs, " ")))
 	return nil
 }
 
@@ -64,14 +75,15 @@ func (c *conn) binSASLAuth(req *protocol.BinaryRequest, extras, key []byte) erro
 		return err
 	}
 	c.auth.ok = false
-	status := c.saslExchange(req.Cmd == protocol.OpSASLAuth, mech, c.scratch)
+	status, out := c.saslExchange(req.Cmd == protocol.OpSASLAuth, mech, c.scratch)
 	switch status {
 	case protocol.StatusOK:
 		c.auth.ok = true
 		c.srv.auth.verdict(true)
 		c.binResponse(req, 0, nil, nil, []byte(protocol.SASLAuthenticated))
 	case protocol.StatusAuthContinue:
-		c.binHeaderOut(req, protocol.StatusAuthContinue, 0, 0, 0, 0)
+		c.binHeaderOut(req, protocol.StatusAuthContinue, 0, 0, uint32(len(out)), 0)
+		c.out = append(c.out, out...)
 	default:
 		c.srv.auth.verdict(false)
 		c.binError(req, protocol.StatusAuthError, "")
@@ -83,20 +95,49 @@ func (c *conn) binSASLAuth(req *protocol.BinaryRequest, extras, key []byte) erro
 // besides key and value.
 const itemHeaderBytes = 56
 
-// saslExchange runs one auth or step of PLAIN and returns its status.
-func (c *conn) saslExchange(start bool, mech string, msg []byte) uint16 {
-	a := &c.auth
+// saslExchange is a connection's SASL exchange in progress.
+type saslExchange struct {
+	mech          string
+	started, done bool
+	challenge     []byte // CRAM-MD5's, until its step
+}
+
+// saslExchange runs one auth or step and returns its status and, for a
+// step asked for, what goes to the client.
+func (c *conn) saslExchange(start bool, mech string, msg []byte) (uint16, []byte) {
+	a := c.auth.sasl
+	if a == nil {
+		a = &saslExchange{}
+		c.auth.sasl = a
+	}
 	if start {
-		a.saslStarted, a.saslDone = false, false
-		if mech != protocol.MechPLAIN {
-			return protocol.StatusAuthError
+		*a = saslExchange{}
+		if !slices.Contains(c.srv.auth.mechs, mech) {
+			return protocol.StatusAuthError, nil
 		}
-		a.saslStarted = true
-	} else if !a.saslStarted || a.saslDone {
-		return protocol.StatusAuthError
+		a.mech, a.started = mech, true
+		if mech == protocol.MechCRAMMD5 {
+			// A server-first mechanism: the client has nothing to say yet.
+			if len(msg) > 0 {
+				a.started = false
+				return protocol.StatusAuthError, nil
+			}
+			a.challenge = c.srv.auth.cramChallenge()
+			return protocol.StatusAuthContinue, a.challenge
+		}
+	} else if !a.started || a.done {
+		return protocol.StatusAuthError, nil
+	}
+	if a.mech == protocol.MechCRAMMD5 {
+		if !c.srv.auth.checkCRAM(a.challenge, msg) {
+			a.started = false
+			return protocol.StatusAuthError, nil
+		}
+		a.done = true
+		return protocol.StatusOK, nil
 	}
 	if len(msg) == 0 {
-		return protocol.StatusAuthContinue
+		return protocol.StatusAuthContinue, nil
 	}
 	user, pass, ok := protocol.ParsePLAIN(msg)
 	if ok {
@@ -105,15 +146,45 @@ func (c *conn) saslExchange(start bool, mech string, msg []byte) uint16 {
 	if !ok {
 		// A failed start leaves nothing to step on; a failed step may be
 		// tried again, as Cyrus SASL allows.
-		a.saslStarted = a.saslStarted && !start
-		return protocol.StatusAuthError
+		a.started = a.started && !start
+		return protocol.StatusAuthError, nil
 	}
-	a.saslDone = true
-	return protocol.StatusOK
+	a.done = true
+	return protocol.StatusOK, nil
 }
 
-// checkSASL looks user and pass up in the password file.
+// cramChallenge is a fresh CRAM-MD5 challenge in Cyrus SASL's form,
+// "<random.time@host>".
+func (a *authState) cramChallenge() []byte {
+	return fmt.Appendf(nil, "<%d.%d@%s>", rand.Uint32(), time.Now().Unix(), a.cyrus.hostname)
+}
+
+// checkCRAM checks a CRAM-MD5 response, "user digest", with Cyrus
+// SASL's rules: the user is everything before the last space, the digest
+// the challenge's HMAC-MD5 under the user's password in lower-case hex,
+// of which anything after the 32 digits is ignored.
+func (a *authState) checkCRAM(challenge, msg []byte) bool {
+	sp := bytes.LastIndexByte(msg, ' ')
+	if sp <= 0 {
+		return false
+	}
+	user := bytes.Trim(msg[:sp], " \t\n\v\f\r")
+	pass, ok := a.cyrus.secret(user)
+	if !ok || len(pass) == 0 {
+		return false
+	}
+	mac := hmac.New(md5.New, pass)
+	mac.Write(challenge)
+	want := hex.AppendEncode(nil, mac.Sum(nil))
+	got := msg[sp+1:]
+	return len(got) >= len(want) && subtle.ConstantTimeCompare(got[:len(want)], want) == 1
+}
+
+// checkSASL looks user and pass up in the password file or the sasldb.
 func (a *authState) checkSASL(user, pass []byte) bool {
+	if a.cyrus != nil {
+		return a.cyrus.check(user, pass)
+	}
 	if len(user)+len(pass) > saslMaxEntry-4 {
 		return false
 	}

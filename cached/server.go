@@ -29,8 +29,9 @@ type Config struct {
 	UnixMask       fs.FileMode
 	TLS            TLSConfig
 	AuthFile       string   // -Y: ASCII auth's password file
-	SASL           bool     // -S: binary SASL (PLAIN)
+	SASL           bool     // -S: binary SASL (PLAIN, CRAM-MD5)
 	SASLPasswordDB string   // SASL's password file, MEMCACHED_SASL_PWDB
+	SASLConfPath   string   // where Cyrus SASL's memcached.conf is, SASL_CONF_PATH
 	MaxConns       int      // -c
 	Threads        int      // -t: worker loops for TCP and unix connections
 	Backlog        int      // -b

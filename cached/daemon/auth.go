@@ -14,6 +14,10 @@ import (
 // sasl_pwdb build: user:password lines.
 const SASLPasswordEnv = "MEMCACHED_SASL_PWDB"
 
+// SASLConfEnv names the directories holding Cyrus SASL's memcached.conf,
+// which names the sasldb used without SASLPasswordEnv.
+const SASLConfEnv = "SASL_CONF_PATH"
+
 // authConfig applies -S and -Y with memcached's rules: SASL is binary
 // only and ASCII auth text only, so each picks the protocol when -B was
 // not given and refuses a -B that contradicts it; neither works over UDP.
@@ -30,6 +34,7 @@ func (f *Flags) authConfig(c *cached.Config) error {
 		}
 		c.SASL = true
 		c.SASLPasswordDB = os.Getenv(SASLPasswordEnv)
+		c.SASLConfPath = os.Getenv(SASLConfEnv)
 	}
 	if f.AuthFile != "" {
 		if !f.Changed("protocol") {

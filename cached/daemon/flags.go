@@ -96,7 +96,7 @@ func (f *Flags) Register(fs *pflag.FlagSet, scope Scope) {
 		fs.StringVarP(&f.UnixSocket, "unix-socket", "s", "", "serve on this unix socket instead of TCP and UDP")
 		fs.StringVarP(&f.UnixMask, "unix-mask", "a", fmt.Sprintf("%04o", settings.UnixMask), "permissions of the unix socket, octal")
 	}
-	fs.BoolVarP(&f.EnableSASL, "enable-sasl", "S", false, "binary SASL (PLAIN); passwords from the file named by $"+SASLPasswordEnv+" (user:password lines); binary protocol only")
+	fs.BoolVarP(&f.EnableSASL, "enable-sasl", "S", false, "binary SASL (PLAIN, CRAM-MD5); passwords from the file named by $"+SASLPasswordEnv+" (user:password lines), else from the sasldb named by memcached.conf in $"+SASLConfEnv+", /etc/sasl or /etc/sasl2; binary protocol only")
 	fs.StringVarP(&f.AuthFile, "auth-file", "Y", "", "ASCII auth: user:password lines; each connection first sends 'set <any> 0 0 <n>' with 'user password'; text protocol only")
 	fs.BoolVarP(&f.DisableWatch, "disable-watch", "W", false, "disable the watch command (live log streams)")
 	fs.BoolVarP(&f.DisableDumping, "disable-dumping", "X", false, "refuse stats cachedump and lru_crawler metadump, which list the keys")

@@ -66,29 +66,37 @@ const (
 	// MaxSASLMechLen is memcached's MAX_SASL_MECH_LEN: a longer mechanism
 	// name is invalid arguments.
 	MaxSASLMechLen = 32
-	// MechPLAIN is the one mechanism served (RFC 4616).
-	MechPLAIN = "PLAIN"
+	// MechPLAIN (RFC 4616) and MechCRAMMD5 (RFC 2195) are the mechanisms
+	// served.
+	MechPLAIN   = "PLAIN"
+	MechCRAMMD5 = "CRAM-MD5"
 )
 
 // ParsePLAIN splits a SASL PLAIN message, "authzid NUL authcid NUL
 // password", with the Cyrus plugin's rules: both separators present, no
-// NUL in the password, an empty authzid meaning the authcid. ok is false
-// for a malformed message or an authzid naming someone else, which
-// memcached's Cyrus setup refuses (no proxy authorization).
+// NUL in the password, ids stripped of surrounding whitespace as Cyrus
+// canonicalizes them, an empty authzid meaning the authcid. ok is false
+// for a malformed message, an empty authcid, or an authzid naming
+// someone else, which memcached's Cyrus setup refuses (no proxy
+// authorization).
 func ParsePLAIN(msg []byte) (user, pass []byte, ok bool) {
 	authz, rest, found := bytes.Cut(msg, []byte{0})
 	if !found {
 		return nil, nil, false
 	}
 	user, pass, found = bytes.Cut(rest, []byte{0})
-	if !found || bytes.IndexByte(pass, 0) >= 0 || len(user) == 0 {
+	if !found || bytes.IndexByte(pass, 0) >= 0 {
 		return nil, nil, false
 	}
-	if len(authz) > 0 && !bytes.Equal(authz, user) {
+	user, authz = bytes.Trim(user, cSpace), bytes.Trim(authz, cSpace)
+	if len(user) == 0 || len(authz) > 0 && !bytes.Equal(authz, user) {
 		return nil, nil, false
 	}
 	return user, pass, true
 }
+
+// cSpace is what C's isspace accepts.
+const cSpace = " \t\n\v\f\r"
 
 // SASLExempt reports the binary commands memcached serves before a
 // connection authenticates: the SASL ones and version. Quiet forms are

@@ -64,6 +64,9 @@ func TestParsePLAIN(t *testing.T) {
 		{"\x00\x00secret", "", "", false},
 		{"alicesecret", "", "", false},
 		{"\x00alicesecret", "", "", false},
+		{"\x00 alice\t\x00secret", "alice", "secret", true}, // Cyrus trims the ids
+		{"alice \x00\r\nalice\x00 secret ", "alice", " secret ", true},
+		{"\x00 \x00secret", "", "", false},
 	}
 	for _, tt := range tests {
 		user, pass, ok := ParsePLAIN([]byte(tt.msg))
