@@ -242,6 +242,7 @@ func TestSASLLikeMemcached(t *testing.T) {
 // the server's list: PLAIN against a password file, CRAM-MD5 against a
 // sasldb whose mech_list offers it first.
 func TestSASLClients(t *testing.T) {
+	t.Parallel()
 	nstest.RequireCommands(t, "memccp", "memccat")
 	t.Run("password file", func(t *testing.T) {
 		pwdb := filepath.Join(t.TempDir(), "pwdb")
@@ -299,6 +300,7 @@ echo json_encode([$m->set('pk', 'pv'), $m->getResultCode(), $m->get('pk')]);`
 // SASL's sasldb, named by the memcached.conf in SASL_CONF_PATH: the same
 // users, realms and changes must get the same answers.
 func TestSasldbLikeMemcached(t *testing.T) {
+	t.Parallel()
 	nstest.RequireCommands(t, "saslpasswd2")
 	dir := t.TempDir()
 	db := filepath.Join(dir, "sasldb2")

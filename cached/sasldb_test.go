@@ -33,6 +33,7 @@ func saslpasswd(t *testing.T, db, user, password string) {
 // Every user saslpasswd2 wrote is read back: long names spread them over
 // several bucket pages, and a long password goes to overflow pages.
 func TestReadSasldbFromSaslpasswd2(t *testing.T) {
+	t.Parallel()
 	db := filepath.Join(t.TempDir(), "sasldb2")
 	want := map[string]string{}
 	for i := range 40 {
@@ -79,6 +80,7 @@ func TestReadSasldbFromSaslpasswd2(t *testing.T) {
 // A file that is not a readable Berkeley DB hash is refused with the
 // reason, never half read.
 func TestReadBDBHashRefuses(t *testing.T) {
+	t.Parallel()
 	db := filepath.Join(t.TempDir(), "sasldb2")
 	saslpasswd(t, db, "alice@r", "secret")
 	good, err := os.ReadFile(db)

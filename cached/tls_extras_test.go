@@ -220,6 +220,7 @@ func TestTLSIdleConnectionHoldsNoBuffer(t *testing.T) {
 // resumes its session (memcached's t/ssl_session_resumption.t, TLS 1.2)
 // adds none, in either server, whatever tickets the resumption renews.
 func TestTLSSessionResumptionLikeMemcached(t *testing.T) {
+	t.Parallel()
 	p := newTestPKI(t)
 	opts := "ssl_chain_cert=" + p.serverCert + ",ssl_key=" + p.serverKey + ",ssl_session_cache"
 	plain, secure := tlsPair(t, opts)

@@ -165,6 +165,7 @@ func settleStats(ask func() string, settled func(string) bool) string {
 // its descriptor from the last line. The UDP duplicates must not leave a
 // lower descriptor free for a client to take.
 func TestStatsConnsEndsWithNewestClient(t *testing.T) {
+	t.Parallel()
 	servers := []struct {
 		name string
 		d    *daemon
