@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"sync/atomic"
 
 	"github.com/cachectl/cachectl/cached/protocol"
@@ -96,6 +97,18 @@ func (s *Server) ReloadAuthFile() error {
 func (s *Server) warnTruncatedAuthFile(f *authFile) {
 	if f != nil && f.truncated {
 		s.log.Warn("auth file holds more than 8 entries; as memcached, only the first 8 are used", "file", f.path)
+	}
+}
+
+// warnMissingSASLDB says when -S starts before its sasldb exists: that is
+// allowed (it is read at each authentication), but until it appears no
+// one can authenticate, which a mistyped sasldb_path would also cause.
+func (s *Server) warnMissingSASLDB() {
+	if c := s.auth.cyrus; c != nil {
+		if _, err := os.Stat(c.sasldb); errors.Is(err, fs.ErrNotExist) {
+			s.log.Warn("the sasldb does not exist yet: no SASL client can authenticate until saslpasswd2 creates it",
+				"sasldb", c.sasldb, "config", c.conf)
+		}
 	}
 }
 

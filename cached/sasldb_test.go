@@ -3,6 +3,7 @@ package cached
 import (
 	"encoding/binary"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,16 +14,21 @@ import (
 )
 
 // saslpasswd adds user (name@realm, or name in the host's realm) with
-// password to the sasldb at db, with Cyrus SASL's own tool.
+// password to the sasldb at db, with Cyrus SASL's own tool. The host's
+// realm is named: memcached's is gethostname's, where saslpasswd2's own
+// default may be a longer FQDN.
 func saslpasswd(t *testing.T, db, user, password string) {
 	t.Helper()
 	nstest.RequireCommands(t, "saslpasswd2")
-	args := []string{"-p", "-a", "memcached", "-c", "-f", db}
-	if name, realm, ok := strings.Cut(user, "@"); ok {
-		args = append(args, "-u", realm, name)
-	} else {
-		args = append(args, user)
+	name, realm, ok := strings.Cut(user, "@")
+	if !ok {
+		host, err := os.Hostname()
+		if err != nil {
+			t.Fatal(err)
+		}
+		realm = host
 	}
+	args := []string{"-p", "-a", "memcached", "-c", "-f", db, "-u", realm, name}
 	cmd := exec.Command("saslpasswd2", args...)
 	cmd.Stdin = strings.NewReader(password)
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -172,5 +178,37 @@ func TestCyrusSASLConfPath(t *testing.T) {
 	os.WriteFile(filepath.Join(empty, saslConfName), []byte("mech_list: login\n"), 0o600)
 	if _, err := loadCyrusSASL(empty); err == nil || !strings.Contains(err.Error(), filepath.Join(empty, saslConfName)) {
 		t.Errorf("a refused memcached.conf: %v, want an error naming it", err)
+	}
+}
+
+// -S starts before its sasldb exists, as memcached does, and says so;
+// once saslpasswd2 writes it, the next authentication reads it. A sasldb
+// that exists but cannot be read stops the start, with the reason.
+func TestSasldbMissingAtStart(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "sasldb2")
+	os.WriteFile(filepath.Join(dir, saslConfName), []byte("sasldb_path: "+db+"\n"), 0o600)
+	var log strings.Builder
+	cfg := DefaultConfig()
+	cfg.SASL, cfg.SASLConfPath = true, dir
+	cfg.Logger = slog.New(slog.NewTextHandler(&log, nil))
+	srv, err := New(cfg)
+	if err != nil {
+		t.Fatalf("-S with a sasldb not made yet: %v; memcached starts", err)
+	}
+	defer srv.store.Close()
+	if !strings.Contains(log.String(), "level=WARN") || !strings.Contains(log.String(), "sasldb="+db) {
+		t.Errorf("no warning naming the missing sasldb:\n%s", log.String())
+	}
+	if srv.auth.cyrus.check([]byte("alice"), []byte("secret")) {
+		t.Error("a user authenticated against a sasldb that does not exist")
+	}
+	saslpasswd(t, db, "alice", "secret")
+	if !srv.auth.cyrus.check([]byte("alice"), []byte("secret")) {
+		t.Error("the sasldb saslpasswd2 wrote after start is not read")
+	}
+	os.WriteFile(db, []byte("alice:secret\n"), 0o600)
+	if _, err := New(cfg); err == nil || !strings.Contains(err.Error(), "not a Berkeley DB hash") {
+		t.Errorf("-S with a sasldb that is a text file: %v", err)
 	}
 }

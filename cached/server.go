@@ -221,6 +221,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.warnTruncatedAuthFile(s.auth.file.Load())
+	s.warnMissingSASLDB()
 	return s, nil
 }
 
