@@ -176,14 +176,22 @@ func binReq(op uint8, key, value string) []byte {
 // the environment a server needs to use it.
 func sasldbConfig(t *testing.T, mechs, user, password string) []string {
 	t.Helper()
+	env, db := saslConf(t, mechs)
+	saslpasswd(t, db, user, password)
+	return env
+}
+
+// saslConf writes a memcached.conf offering mechs from a sasldb not
+// made yet, and returns the environment naming it and the sasldb's path.
+func saslConf(t *testing.T, mechs string) (env []string, db string) {
+	t.Helper()
 	dir := t.TempDir()
-	db := filepath.Join(dir, "sasldb2")
+	db = filepath.Join(dir, "sasldb2")
 	conf := "mech_list: " + mechs + "\nsasldb_path: " + db + "\n"
-	if err := os.WriteFile(filepath.Join(dir, "memcached.conf"), []byte(conf), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, saslConfName), []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	saslpasswd(t, db, user, password)
-	return []string{"SASL_CONF_PATH=" + dir}
+	return []string{"SASL_CONF_PATH=" + dir}, db
 }
 
 func TestSASLLikeMemcached(t *testing.T) {
@@ -302,13 +310,7 @@ echo json_encode([$m->set('pk', 'pv'), $m->getResultCode(), $m->get('pk')]);`
 func TestSasldbLikeMemcached(t *testing.T) {
 	t.Parallel()
 	nstest.RequireCommands(t, "saslpasswd2")
-	dir := t.TempDir()
-	db := filepath.Join(dir, "sasldb2")
-	conf := "# as memcached's t/sasl\nmech_list: plain cram-md5\nsasldb_path: " + db + "\n"
-	if err := os.WriteFile(filepath.Join(dir, "memcached.conf"), []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	env := []string{"SASL_CONF_PATH=" + dir}
+	env, db := saslConf(t, "plain cram-md5") // as memcached's t/sasl
 	// The database is created after the servers start, as memcached's
 	// t/binary-sasl.t does: both look it up at each authentication.
 	mc, us := startAuthPair(t, env, env, "-S")
@@ -406,14 +408,11 @@ func cramExchange(t *testing.T, addr, user, init string, steps []string) string 
 	nc.SetDeadline(time.Now().Add(5 * time.Second))
 	var out strings.Builder
 	read := func() (uint16, string) {
-		hdr := make([]byte, 24)
-		if _, err := io.ReadFull(nc, hdr); err != nil {
+		p, err := readPkt(nc)
+		if err != nil {
 			out.WriteString("<EOF>")
-			return 0, ""
 		}
-		body := make([]byte, binary.BigEndian.Uint32(hdr[8:]))
-		io.ReadFull(nc, body)
-		return binary.BigEndian.Uint16(hdr[6:]), string(body)
+		return p.status, string(p.value)
 	}
 	nc.Write(binReq(0x21, "CRAM-MD5", init))
 	status, challenge := read()

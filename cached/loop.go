@@ -119,18 +119,9 @@ func (s *Server) adopt(nc net.Conn) (*conn, error) {
 	if !ok {
 		return nil, fmt.Errorf("%T has no socket", nc)
 	}
-	raw, err := sc.SyscallConn()
+	fd, err := dupFD(sc, 0)
 	if err != nil {
 		return nil, err
-	}
-	fd, dupErr := -1, error(nil)
-	if err := raw.Control(func(f uintptr) {
-		fd, dupErr = unix.FcntlInt(f, unix.F_DUPFD_CLOEXEC, 0)
-	}); err != nil {
-		return nil, err
-	}
-	if dupErr != nil {
-		return nil, os.NewSyscallError("dup", dupErr)
 	}
 	c := newConn(s, nil)
 	c.fd = fd
@@ -139,6 +130,26 @@ func (s *Server) adopt(nc net.Conn) (*conn, error) {
 	c.local = connAddr(nc.LocalAddr())
 	c.lastCmd.Store(s.store.Now())
 	return c, nil
+}
+
+// dupFD duplicates a socket's descriptor at the lowest number free from
+// floor up; the duplicate shares its open file, non-blocking like the
+// original.
+func dupFD(sc syscall.Conn, floor int) (int, error) {
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	fd, dupErr := -1, error(nil)
+	if err := raw.Control(func(f uintptr) {
+		fd, dupErr = unix.FcntlInt(f, unix.F_DUPFD_CLOEXEC, floor)
+	}); err != nil {
+		return -1, err
+	}
+	if dupErr != nil {
+		return -1, os.NewSyscallError("dup", dupErr)
+	}
+	return fd, nil
 }
 
 // pickLoop spreads connections round-robin, as memcached's dispatcher does.

@@ -28,7 +28,7 @@ import (
 // the duplicate keeps the descriptor number from being reused under the
 // wait once the listener closes.
 func (s *Server) acceptSockets(ln *net.TCPListener) error {
-	lfd, err := dupListener(ln)
+	lfd, err := dupFD(ln, 0)
 	if err != nil {
 		return fmt.Errorf("accepting on %s: %w", ln.Addr(), err)
 	}
@@ -83,25 +83,6 @@ func inheritedOptions(lfd int) error {
 		}
 	}
 	return nil
-}
-
-// dupListener duplicates a listener's descriptor; the duplicate shares
-// its open file, non-blocking like the original.
-func dupListener(ln *net.TCPListener) (int, error) {
-	raw, err := ln.SyscallConn()
-	if err != nil {
-		return -1, err
-	}
-	fd, dupErr := -1, error(nil)
-	if err := raw.Control(func(f uintptr) {
-		fd, dupErr = unix.FcntlInt(f, unix.F_DUPFD_CLOEXEC, 0)
-	}); err != nil {
-		return -1, err
-	}
-	if dupErr != nil {
-		return -1, os.NewSyscallError("dup", dupErr)
-	}
-	return fd, nil
 }
 
 // acceptFD serves a socket accept4 returned, as accept serves a net.Conn.

@@ -64,7 +64,7 @@ func TestAcceptedSocketOptions(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	lfd, err := dupListener(ln)
+	lfd, err := dupFD(ln, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

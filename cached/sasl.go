@@ -159,16 +159,14 @@ func (a *authState) cramChallenge() []byte {
 	return fmt.Appendf(nil, "<%d.%d@%s>", rand.Uint32(), time.Now().Unix(), a.cyrus.hostname)
 }
 
-// checkCRAM checks a CRAM-MD5 response, "user digest", with Cyrus
-// SASL's rules: the user is everything before the last space, the digest
-// the challenge's HMAC-MD5 under the user's password in lower-case hex,
-// of which anything after the 32 digits is ignored.
+// checkCRAM checks a CRAM-MD5 response with Cyrus SASL's rules: the
+// digest is the challenge's HMAC-MD5 under the user's password in
+// lower-case hex, of which anything after the 32 digits is ignored.
 func (a *authState) checkCRAM(challenge, msg []byte) bool {
-	sp := bytes.LastIndexByte(msg, ' ')
-	if sp <= 0 {
+	user, got, ok := protocol.ParseCRAMMD5(msg)
+	if !ok {
 		return false
 	}
-	user := bytes.Trim(msg[:sp], " \t\n\v\f\r")
 	pass, ok := a.cyrus.secret(user)
 	if !ok || len(pass) == 0 {
 		return false
@@ -176,7 +174,6 @@ func (a *authState) checkCRAM(challenge, msg []byte) bool {
 	mac := hmac.New(md5.New, pass)
 	mac.Write(challenge)
 	want := hex.AppendEncode(nil, mac.Sum(nil))
-	got := msg[sp+1:]
 	return len(got) >= len(want) && subtle.ConstantTimeCompare(got[:len(want)], want) == 1
 }
 

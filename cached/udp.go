@@ -124,21 +124,12 @@ func (s *Server) serveUDP(pc *net.UDPConn) {
 // with the newest connection, which clients such as memcached's
 // t/watcher_connid.t read to learn their own descriptor.
 func dupUDP(pc *net.UDPConn) (*net.UDPConn, error) {
-	raw, err := pc.SyscallConn()
+	tmp, err := dupFD(pc, tempFDFloor())
+	if err != nil {
+		tmp, err = dupFD(pc, 0)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("duplicating UDP socket: %w", err)
-	}
-	tmp, dupErr := -1, error(nil)
-	if err := raw.Control(func(fd uintptr) {
-		tmp, dupErr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, tempFDFloor())
-		if dupErr != nil {
-			tmp, dupErr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0)
-		}
-	}); err != nil {
-		return nil, fmt.Errorf("duplicating UDP socket: %w", err)
-	}
-	if dupErr != nil {
-		return nil, fmt.Errorf("duplicating UDP socket: %w", os.NewSyscallError("fcntl", dupErr))
 	}
 	f := os.NewFile(uintptr(tmp), "udp")
 	defer f.Close()

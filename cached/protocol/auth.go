@@ -95,6 +95,18 @@ func ParsePLAIN(msg []byte) (user, pass []byte, ok bool) {
 	return user, pass, true
 }
 
+// ParseCRAMMD5 splits a CRAM-MD5 response, "user digest", with the Cyrus
+// plugin's rules: the user is everything before the last space, stripped
+// of surrounding whitespace as Cyrus canonicalizes it; the digest is the
+// rest. ok is false without a space after a non-empty start.
+func ParseCRAMMD5(msg []byte) (user, digest []byte, ok bool) {
+	sp := bytes.LastIndexByte(msg, ' ')
+	if sp <= 0 {
+		return nil, nil, false
+	}
+	return bytes.Trim(msg[:sp], cSpace), msg[sp+1:], true
+}
+
 // cSpace is what C's isspace accepts.
 const cSpace = " \t\n\v\f\r"
 

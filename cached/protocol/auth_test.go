@@ -76,6 +76,26 @@ func TestParsePLAIN(t *testing.T) {
 	}
 }
 
+func TestParseCRAMMD5(t *testing.T) {
+	for _, tt := range []struct {
+		msg, user, digest string
+		ok                bool
+	}{
+		{"alice 0123abcd", "alice", "0123abcd", true},
+		{" alice@r1\t 0123", "alice@r1", "0123", true},
+		{"alice@r1 x 0123", "alice@r1 x", "0123", true}, // the last space splits
+		{"alice ", "alice", "", true},
+		{" 0123", "", "", false},
+		{"alice0123", "", "", false},
+		{"", "", "", false},
+	} {
+		user, digest, ok := ParseCRAMMD5([]byte(tt.msg))
+		if string(user) != tt.user || string(digest) != tt.digest || ok != tt.ok {
+			t.Errorf("ParseCRAMMD5(%q) = %q, %q, %v; want %q, %q, %v", tt.msg, user, digest, ok, tt.user, tt.digest, tt.ok)
+		}
+	}
+}
+
 func TestSASLExempt(t *testing.T) {
 	for op, want := range map[uint8]bool{OpSASLList: true, OpSASLAuth: true, OpSASLStep: true, OpVersion: true,
 		OpGet: false, OpGetQ: false, OpNoop: false, OpQuit: false, OpStat: false, 0x55: false} {
