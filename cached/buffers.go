@@ -161,6 +161,8 @@ type workBufs struct {
 	// binReq is the binary request being answered, kept here because the
 	// handler table's indirect calls would move a local one to the heap.
 	binReq protocol.BinaryRequest
+	// crlf receives the two bytes after a data block (readValue).
+	crlf [2]byte
 	// Values the replies in out send from the slab (conn_views.go).
 	views     []outView
 	pins      []uint32

@@ -112,9 +112,9 @@ type conn struct {
 	closeReason uint8
 	noreply     bool
 	closing     bool
+	queued      bool // replies wait in the loop's outbox (loop_outbox.go)
 	negotiated  bool // the protocol is decided (binary.go)
 	binary      bool
-	crlf        [2]byte
 	peek        [1]byte // an idle TLS connection's first byte (fillNext)
 }
 
@@ -351,13 +351,28 @@ func (c *conn) discard(n int) error {
 	return nil
 }
 
-// flush writes pending replies.
-func (c *conn) flush() error {
+// flush writes pending replies. On a worker loop a small reply waits in
+// the loop's outbox until the round ends (loop_outbox.go).
+func (c *conn) flush() error { return c.send(true) }
+
+// send writes pending replies; mayQueue lets a loop connection's wait in
+// the outbox. Whatever the connection queued earlier goes out first.
+func (c *conn) send(mayQueue bool) error {
 	c.resps = 0 // written, or quiet: the replies release theirs
 	if c.workBufs != nil {
 		// A write point even with nothing to write: memcached frees the
 		// response objects of quiet requests here too.
 		c.workBufs.sent, c.workBufs.unsent = 0, false
+	}
+	if l := c.onLoop(); l != nil {
+		if mayQueue && l.queue(c) {
+			return nil
+		}
+		if c.queued {
+			if err := l.sendQueued(c); err != nil {
+				return err
+			}
+		}
 	}
 	if c.pending() == 0 {
 		return nil
@@ -372,24 +387,30 @@ func (c *conn) flush() error {
 		n, err = c.rw.Write(c.out)
 	}
 	c.thread().bytesWritten.Add(uint64(n))
+	c.resetOut()
+	c.setState(stateNewCmd)
+	return err
+}
+
+// resetOut empties the output buffer once its bytes are written or
+// queued, dropping one grown past keepBuffer.
+func (c *conn) resetOut() {
 	if cap(c.out) > keepBuffer {
 		c.out = nil
 	} else {
 		c.out = c.out[:0]
 	}
-	c.setState(stateNewCmd)
-	return err
 }
 
-// flushBeforeWait sends the replies already computed before the
-// connection blocks for the rest of a data block, as memcached does: a
-// pipelining client may wait for them before it sends more.
+// flushBeforeWait sends the replies already computed, queued ones too,
+// before the connection blocks for the rest of a data block, as memcached
+// does: a pipelining client may wait for them before it sends more.
 func (c *conn) flushBeforeWait() error {
-	if c.pending() == 0 {
+	if c.pending() == 0 && !c.queued {
 		return nil
 	}
 	st := c.state.Load()
-	err := c.flush()
+	err := c.send(false)
 	c.state.Store(st)
 	return err
 }

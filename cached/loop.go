@@ -59,6 +59,10 @@ type eventLoop struct {
 	// them after each round of ready sockets, without waiting.
 	yielded []*conn
 	spares  loopSpares // the loop's owner only
+	// The round's replies, written when it ends (loop_outbox.go); the
+	// loop's owner only.
+	outbox []byte
+	outs   []outboxEntry
 }
 
 // startLoops creates the worker loops and the eventfd that tells them,
@@ -218,9 +222,11 @@ func (l *eventLoop) run(gen uint64) {
 				return
 			}
 		}
+		l.sendOutbox()
 		if !l.serveYielded(gen) {
 			return
 		}
+		l.sendOutbox()
 		if timeout > 0 {
 			l.kickIdle()
 		}
@@ -265,6 +271,13 @@ func (l *eventLoop) serve(c *conn) {
 		}
 	}()
 	if err := c.serveReady(); err != nil {
+		// What it answered before it ended goes out first, as memcached
+		// writes a connection's replies before it closes it.
+		if c.queued {
+			if werr := l.sendQueued(c); werr != nil && errors.Is(err, errClose) {
+				err = werr
+			}
+		}
 		// A connection that ends, or becomes a watcher, gives back what
 		// it was lent, here on the loop's goroutine (conn.close,
 		// startWatching).
@@ -387,6 +400,10 @@ func (l *eventLoop) rejoin(c *conn) {
 // detach hands the loop to a new goroutine so the current one may block
 // on c. Only the loop's owner calls it, from inside serve.
 func (l *eventLoop) detach(c *conn) {
+	// The new owner may block in epoll_wait before it ends a round: the
+	// replies queued so far go now. c's own went before it could block
+	// (conn.send).
+	l.sendOutbox()
 	l.handOff(c)
 	l.mu.Lock()
 	c.detached = true
@@ -410,6 +427,10 @@ func (l *eventLoop) release(c *conn) {
 
 // close ends a connection served by this loop.
 func (l *eventLoop) close(c *conn, err error) {
+	// Queued replies of a connection that ends here are dropped: its
+	// descriptor is about to close. Only the owner closes one that has
+	// them (a detached connection has none).
+	l.unqueue(c)
 	l.release(c)
 	l.srv.finish(c, err)
 }
@@ -418,6 +439,7 @@ func (l *eventLoop) close(c *conn, err error) {
 // themselves when their wait sees the stop (socketIO.wait) or they try
 // to rejoin.
 func (l *eventLoop) stop() {
+	l.sendOutbox()
 	l.mu.Lock()
 	l.stopped = true
 	var waiting []*conn
