@@ -63,6 +63,7 @@ type eventLoop struct {
 	// loop's owner only.
 	outbox []byte
 	outs   []outboxEntry
+	batch  bool // this round queues its replies (minBatch)
 }
 
 // startLoops creates the worker loops and the eventfd that tells them,
@@ -203,6 +204,7 @@ func (l *eventLoop) run(gen uint64) {
 			l.stop()
 			return
 		}
+		l.batch = n >= l.srv.cfg.batchFrom
 		for i := range n {
 			ev := l.events[i]
 			if ev.Fd == int32(l.srv.stopFD) {

@@ -10,7 +10,8 @@ import (
 	"time"
 )
 
-// outboxServer is a one-loop server with the given -R.
+// outboxServer is a one-loop server with the given -R that queues the
+// replies of every round.
 func outboxServer(t *testing.T, reqsPerEvent int) (*Server, int) {
 	t.Helper()
 	cfg := DefaultConfig()
@@ -18,6 +19,7 @@ func outboxServer(t *testing.T, reqsPerEvent int) (*Server, int) {
 	cfg.Port = freeLoopbackPort(t)
 	cfg.Threads = 1
 	cfg.ReqsPerEvent = reqsPerEvent
+	cfg.batchFrom = 1 // queue in every round, however few are ready
 	return serveTransport(t, cfg, nil), cfg.Port
 }
 

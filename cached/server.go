@@ -67,6 +67,9 @@ type Config struct {
 	// TestCommands serves memcached-debug's test-only commands (debugtime);
 	// -o relaxed_privileges, which memcached's test suite passes, sets it.
 	TestCommands bool
+	// batchFrom is the fewest ready connections a loop round queues its
+	// replies for (0: minBatch); tests lower it to exercise the outbox.
+	batchFrom int
 }
 
 // DefaultConfig is memcached 1.6.18's default, on the default port.
@@ -171,6 +174,9 @@ func New(cfg Config) (*Server, error) {
 		// A zero budget would yield before every request and serve none;
 		// the flags refuse -R 0, and an embedding caller means the default.
 		cfg.ReqsPerEvent = settings.ReqsPerEvent
+	}
+	if cfg.batchFrom <= 0 {
+		cfg.batchFrom = minBatch
 	}
 	var tlsState *tlsState
 	if cfg.TLS.Enabled {
