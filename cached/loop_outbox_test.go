@@ -14,10 +14,7 @@ import (
 // replies of every round.
 func outboxServer(t *testing.T, reqsPerEvent int) (*Server, int) {
 	t.Helper()
-	cfg := DefaultConfig()
-	cfg.Listen = []string{"127.0.0.1"}
-	cfg.Port = freeLoopbackPort(t)
-	cfg.Threads = 1
+	cfg := oneLoopConfig(t)
 	cfg.ReqsPerEvent = reqsPerEvent
 	cfg.batchFrom = 1 // queue in every round, however few are ready
 	return serveTransport(t, cfg, nil), cfg.Port

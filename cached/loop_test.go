@@ -16,12 +16,19 @@ import (
 // a test shares it and a stall would show.
 func oneLoopServer(t *testing.T, idle time.Duration) (*Server, int) {
 	t.Helper()
+	cfg := oneLoopConfig(t)
+	cfg.IdleTimeout = idle
+	return serveTransport(t, cfg, nil), cfg.Port
+}
+
+// oneLoopConfig is the default configuration with one worker loop, on a
+// free loopback port.
+func oneLoopConfig(t *testing.T) Config {
 	cfg := DefaultConfig()
 	cfg.Listen = []string{"127.0.0.1"}
 	cfg.Port = freeLoopbackPort(t)
 	cfg.Threads = 1
-	cfg.IdleTimeout = idle
-	return serveTransport(t, cfg, nil), cfg.Port
+	return cfg
 }
 
 // roundTrips checks the loop still answers another client promptly.
