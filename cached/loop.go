@@ -407,12 +407,19 @@ func (l *eventLoop) detach(c *conn) {
 	// (conn.send).
 	l.sendOutbox()
 	l.handOff(c)
+	l.takeOff(c)
+	go l.run(l.owner.Add(1))
+}
+
+// takeOff detaches c from the loop: epoll stops watching it, and the
+// goroutine about to be started (the loop's new owner, or c's own in
+// drain) is counted in loopWG, the detach in detaches.
+func (l *eventLoop) takeOff(c *conn) {
 	l.mu.Lock()
 	c.detached = true
 	unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, c.fd, nil)
 	l.mu.Unlock()
 	l.srv.loopWG.Add(1)
-	go l.run(l.owner.Add(1))
 	l.srv.detaches.Add(1)
 }
 

@@ -149,13 +149,8 @@ func (l *eventLoop) unqueue(c *conn) []byte {
 // blocking, then serves it until it rejoins, as a connection detached in
 // its turn is served. The loop goes on with the others.
 func (l *eventLoop) drain(c *conn, rest []byte) {
-	l.mu.Lock()
-	c.detached = true
-	unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, c.fd, nil)
-	l.mu.Unlock()
+	l.takeOff(c)
 	c.out = append(c.out, rest...)
-	l.srv.loopWG.Add(1)
-	l.srv.detaches.Add(1)
 	go func() {
 		defer l.srv.loopWG.Done()
 		if err := c.flush(); err != nil {
