@@ -355,8 +355,8 @@ func (c *conn) discard(n int) error {
 // the loop's outbox until the round ends (loop_outbox.go).
 func (c *conn) flush() error { return c.send(true) }
 
-// send writes pending replies; mayQueue lets a loop connection's wait in
-// the outbox. Whatever the connection queued earlier goes out first.
+// send writes pending replies; mayQueue lets a loop connection's replies
+// wait in the outbox. Whatever the connection queued earlier goes out first.
 func (c *conn) send(mayQueue bool) error {
 	c.resps = 0 // written, or quiet: the replies release theirs
 	if c.workBufs != nil {

@@ -22,19 +22,19 @@ func outboxServer(t *testing.T, reqsPerEvent int) (*Server, int) {
 
 // readReplies reads n replies to "get kI" (I from first up) from r, each
 // "VALUE kI 0 len\r\n<value>\r\nEND\r\n", and checks their order and bytes.
-func readReplies(t *testing.T, r *bufio.Reader, first, n int, value func(int) string) {
-	t.Helper()
+func readReplies(r *bufio.Reader, first, n int, value func(int) string) error {
 	for i := first; i < first+n; i++ {
 		v := value(i)
 		want := fmt.Sprintf("VALUE k%d 0 %d\r\n%s\r\nEND\r\n", i, len(v), v)
 		got := make([]byte, len(want))
 		if _, err := io.ReadFull(r, got); err != nil {
-			t.Fatalf("reply to get k%d: %v", i, err)
+			return fmt.Errorf("reply to get k%d: %w", i, err)
 		}
 		if string(got) != want {
-			t.Fatalf("reply to get k%d: got %.60q..., want %.60q...", i, got, want)
+			return fmt.Errorf("reply to get k%d: got %.60q..., want %.60q...", i, got, want)
 		}
 	}
+	return nil
 }
 
 // TestOutboxRepliesBeforeABlockingRead: replies a turn queued go out
@@ -100,7 +100,9 @@ func TestOutboxSlowReader(t *testing.T) {
 		t.Error("the connection whose queued reply did not fit was never drained off the loop")
 	}
 	slow.SetDeadline(time.Now().Add(30 * time.Second))
-	readReplies(t, bufio.NewReaderSize(slow, 64<<10), 0, keys, value)
+	if err := readReplies(bufio.NewReaderSize(slow, 64<<10), 0, keys, value); err != nil {
+		t.Fatal(err)
+	}
 	textRequest(t, slow, "version\r\n", "")
 }
 
@@ -169,14 +171,9 @@ func TestOutboxManyClientsInOrder(t *testing.T) {
 					errs <- err
 					return
 				}
-				for i := first; i < first+50; i++ {
-					v := value(i)
-					want := fmt.Sprintf("VALUE k%d 0 %d\r\n%s\r\nEND\r\n", i, len(v), v)
-					got := make([]byte, len(want))
-					if _, err := io.ReadFull(r, got); err != nil || string(got) != want {
-						errs <- fmt.Errorf("client %d, get k%d: %.40q (%v)", c, i, got, err)
-						return
-					}
+				if err := readReplies(r, first, 50, value); err != nil {
+					errs <- fmt.Errorf("client %d: %w", c, err)
+					return
 				}
 			}
 			errs <- nil

@@ -145,10 +145,7 @@ func TestLoopIdleTimeoutMidRequest(t *testing.T) {
 // keeps input past its turn (a partial line, a -R yield) must keep the
 // buffer it was lent while the loop serves others on fresh ones.
 func TestLoopSparesStayWithTheirHolder(t *testing.T) {
-	cfg := DefaultConfig()
-	cfg.Listen = []string{"127.0.0.1"}
-	cfg.Port = freeLoopbackPort(t)
-	cfg.Threads = 1
+	cfg := oneLoopConfig(t)
 	cfg.ReqsPerEvent = 1
 	srv := serveTransport(t, cfg, nil)
 	port := cfg.Port
