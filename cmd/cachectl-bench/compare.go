@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"time"
 )
@@ -300,27 +301,53 @@ type ratios struct{ thr, p50, p99, p999, cpu float64 }
 
 // pairRatios is the median over pairs of cachectl/memcached.
 func pairRatios(trials []trial) ratios {
-	var thr, p50, p99, p999, cpu []float64
-	byPair := map[int]map[serverKind]*trial{}
-	for i := range trials {
-		t := &trials[i]
-		if byPair[t.Pair] == nil {
-			byPair[t.Pair] = map[serverKind]*trial{}
-		}
-		byPair[t.Pair][t.Server] = t
-	}
-	for _, p := range byPair {
-		a, b := p[memcached], p[cachectl]
-		if a == nil || b == nil || a.Result == nil || b.Result == nil {
+	s := pairRatioSets(trials)
+	return ratios{median(s.thr), median(s.p50), median(s.p99), median(s.p999), median(s.cpu)}
+}
+
+// ratioSets holds each pair's ratios cachectl/memcached, in pair order.
+type ratioSets struct{ thr, p50, p99, p999, cpu []float64 }
+
+func pairRatioSets(trials []trial) ratioSets {
+	var s ratioSets
+	for _, p := range pairUp(trials, func(t *trial) (int, serverKind) { return t.Pair, t.Server }) {
+		a, b := p[0], p[1]
+		if a.Result == nil || b.Result == nil {
 			continue
 		}
-		thr = append(thr, ratio(b.Throughpt, a.Throughpt))
-		p50 = append(p50, ratio(float64(b.Result.P50), float64(a.Result.P50)))
-		p99 = append(p99, ratio(float64(b.Result.P99), float64(a.Result.P99)))
-		p999 = append(p999, ratio(float64(b.Result.P999), float64(a.Result.P999)))
-		cpu = append(cpu, ratio(b.CPUPerOp, a.CPUPerOp))
+		s.thr = append(s.thr, ratio(b.Throughpt, a.Throughpt))
+		s.p50 = append(s.p50, ratio(float64(b.Result.P50), float64(a.Result.P50)))
+		s.p99 = append(s.p99, ratio(float64(b.Result.P99), float64(a.Result.P99)))
+		s.p999 = append(s.p999, ratio(float64(b.Result.P999), float64(a.Result.P999)))
+		s.cpu = append(s.cpu, ratio(b.CPUPerOp, a.CPUPerOp))
 	}
-	return ratios{median(thr), median(p50), median(p99), median(p999), median(cpu)}
+	return s
+}
+
+// pairUp matches each pair's memcached trial with its cachectl trial, in
+// pair order; a pair missing either side is left out.
+func pairUp[T any](ts []T, key func(*T) (int, serverKind)) [][2]*T {
+	byPair := map[int]*[2]*T{}
+	for i := range ts {
+		pair, kind := key(&ts[i])
+		p := byPair[pair]
+		if p == nil {
+			p = new([2]*T)
+			byPair[pair] = p
+		}
+		if kind == memcached {
+			p[0] = &ts[i]
+		} else {
+			p[1] = &ts[i]
+		}
+	}
+	var out [][2]*T
+	for _, pair := range slices.Sorted(maps.Keys(byPair)) {
+		if p := byPair[pair]; p[0] != nil && p[1] != nil {
+			out = append(out, *p)
+		}
+	}
+	return out
 }
 
 func summarize1(ts []trial, kind serverKind) summary {

@@ -245,29 +245,26 @@ func currConnections(addr string) (int, error) {
 }
 
 func (res *manyConnsResult) aggregate() {
-	var rss, p99, thr []float64
-	byPair := map[int]map[serverKind]*manyConnsTrial{}
 	res.Errors = 0
-	for i := range res.Trials {
-		t := &res.Trials[i]
+	for _, t := range res.Trials {
 		res.Errors += t.W1.Errors + t.Idle.Errors
-		if byPair[t.Pair] == nil {
-			byPair[t.Pair] = map[serverKind]*manyConnsTrial{}
-		}
-		byPair[t.Pair][t.Server] = t
 	}
-	for _, p := range byPair {
-		a, b := p[memcached], p[cachectl]
-		if a == nil || b == nil {
-			continue
-		}
+	rss, p99, thr := res.pairRatios()
+	res.RSSRatio, res.P99Ratio, res.ThrRatio = median(rss), median(p99), median(thr)
+	res.Memcached = summarizeManyConns(res.Trials, memcached)
+	res.Cachectl = summarizeManyConns(res.Trials, cachectl)
+}
+
+// pairRatios is each pair's RSS, W1 p99 and W1 throughput, cachectl's
+// over memcached's, in pair order.
+func (res *manyConnsResult) pairRatios() (rss, p99, thr []float64) {
+	for _, p := range pairUp(res.Trials, func(t *manyConnsTrial) (int, serverKind) { return t.Pair, t.Server }) {
+		a, b := p[0], p[1]
 		rss = append(rss, ratio(float64(b.RSSKB), float64(a.RSSKB)))
 		p99 = append(p99, ratio(float64(b.W1.P99), float64(a.W1.P99)))
 		thr = append(thr, ratio(b.W1.OpsPerSec, a.W1.OpsPerSec))
 	}
-	res.RSSRatio, res.P99Ratio, res.ThrRatio = median(rss), median(p99), median(thr)
-	res.Memcached = summarizeManyConns(res.Trials, memcached)
-	res.Cachectl = summarizeManyConns(res.Trials, cachectl)
+	return rss, p99, thr
 }
 
 func summarizeManyConns(ts []manyConnsTrial, kind serverKind) manyConnsSummary {

@@ -64,19 +64,32 @@ func runMemcaslap(ctx context.Context, cfg *compareConfig, path string, dur time
 			res.Trials = append(res.Trials, *t)
 		}
 	}
-	var thr, cpu, a, b []float64
-	for i := 0; i+1 < len(res.Trials); i += 2 {
-		x, y := res.Trials[i], res.Trials[i+1]
-		if x.Server == cachectl {
-			x, y = y, x
+	res.aggregate()
+	return res, nil
+}
+
+func (res *memcaslapResult) aggregate() {
+	thr, cpu := res.pairRatios()
+	var a, b []float64
+	for _, t := range res.Trials {
+		if t.Server == memcached {
+			a = append(a, t.TPS)
+		} else {
+			b = append(b, t.TPS)
 		}
-		thr = append(thr, ratio(y.TPS, x.TPS))
-		cpu = append(cpu, ratio(y.CPUPerOp, x.CPUPerOp))
-		a, b = append(a, x.TPS), append(b, y.TPS)
 	}
 	res.ThroughputRatio, res.CPUPerOpRatio = median(thr), median(cpu)
 	res.MemcachedTPS, res.CachectlTPS = median(a), median(b)
-	return res, nil
+}
+
+// pairRatios is each pair's TPS and CPU per op, cachectl's over
+// memcached's, in pair order.
+func (res *memcaslapResult) pairRatios() (thr, cpu []float64) {
+	for _, p := range pairUp(res.Trials, func(t *memcaslapTrial) (int, serverKind) { return t.Pair, t.Server }) {
+		thr = append(thr, ratio(p[1].TPS, p[0].TPS))
+		cpu = append(cpu, ratio(p[1].CPUPerOp, p[0].CPUPerOp))
+	}
+	return thr, cpu
 }
 
 func memcaslapTrialRun(ctx context.Context, cfg *compareConfig, path, cf string, kind serverKind, dur time.Duration) (*memcaslapTrial, error) {

@@ -16,7 +16,7 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newLoadCmd(), newCompareCmd(), newSoakCmd(), newAuditScaleCmd(), newLongrunCmd())
+	root.AddCommand(newLoadCmd(), newCompareCmd(), newPoolCmd(), newSoakCmd(), newAuditScaleCmd(), newLongrunCmd())
 	return root
 }
 
