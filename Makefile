@@ -122,12 +122,14 @@ uninstall:
 # hour with --pairs 4, more with the default 5. Every micro-benchmark gets a
 # time budget rather than an iteration count, because an iteration ranges
 # from a 50 ns get to a full firewall apply of 10,000 rules. Every trial
-# lands in bin/bench-results.json.
+# lands in bin/bench-results.json; the run ends with each ratio's 95%
+# bootstrap interval (cachectl-bench pool, which pools several runs' files).
 BENCH_TIME ?= $(if $(BENCH_QUICK),200ms,1s)
 bench: deps build
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCH_TIME) ./...
 	$(GO) build -o bin/cachectl-bench ./cmd/cachectl-bench
 	./bin/cachectl-bench compare --cachectl $(BIN) $(if $(BENCH_QUICK),--quick) --json bin/bench-results.json $(BENCH_FLAGS)
+	./bin/cachectl-bench pool bin/bench-results.json
 
 # memcached's long-run memory management beside cachectl's (about 5
 # minutes): a shift from small to large values with the page mover on
